@@ -1,0 +1,114 @@
+"""Training throughput and peak memory of a recipe's full BigGAN iteration (D steps + G step).
+
+Synthetic uint8 images (content does not change the cost) at the recipe's resolution, so any
+recipe can be measured without its dataset. Writes JSON; results go into BENCHMARKS.md.
+
+    python benchmarks/train_speed.py --recipe biggan-32 --batch-size 8 --iters 3 --out results/speed_32.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from ganforge.api import make_config
+from ganforge.data import ImageDataset
+from ganforge.models import count_parameters
+from ganforge.training.run_dir import RunDir
+from ganforge.training.trainer import Trainer
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure(recipe: str, batch_size: int, iters: int, warmup: int, overrides: list[str]) -> dict:
+    config = make_config(recipe, overrides, batch_size=batch_size)
+    config = replace(config, train=replace(config.train, accumulate=1))
+    m = config.model
+    n = max(batch_size * 2, 64)
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, m.img_channels, m.resolution, m.resolution), dtype=torch.uint8, generator=gen)
+    labels = torch.arange(n) % m.n_classes
+    names = [str(i) for i in range(m.n_classes)]
+    dataset = ImageDataset(images, labels, names, "synthetic")
+    rss_before = peak_rss_mib()
+    trainer = Trainer(config, dataset, RunDir(Path("/nonexistent")))
+    device = trainer.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def iteration() -> None:
+        for _ in range(config.train.d_steps):
+            trainer.d_step()
+        trainer.g_step()
+
+    for _ in range(warmup):
+        iteration()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(iters):
+        iteration()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / iters
+    result = {
+        "recipe": recipe,
+        "overrides": overrides,
+        "device": str(device),
+        "precision": config.train.precision,
+        "batch_size": batch_size,
+        "d_steps": config.train.d_steps,
+        "generator_params": count_parameters(trainer.G),
+        "discriminator_params": count_parameters(trainer.D),
+        "seconds_per_iteration": seconds,
+        "iterations_per_s": 1.0 / seconds,
+        # real images the discriminator consumes per second (batch x D steps per iteration)
+        "images_per_s": batch_size * config.train.d_steps / seconds,
+        "generated_images_per_s": batch_size * (config.train.d_steps + 1) / seconds,
+    }
+    if device.type == "cuda":
+        result["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        result["peak_rss_mib"] = peak_rss_mib()
+        result["peak_rss_before_model_mib"] = rss_before
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="biggan-32")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args()
+    result = measure(args.recipe, args.batch_size, args.iters, args.warmup, args.overrides)
+    result.update({
+        "machine": f"{platform.node()} {platform.machine()} {torch.get_num_threads()} threads",
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/train_speed.py " + " ".join(
+            [f"--recipe {args.recipe}", f"--batch-size {args.batch_size}", f"--iters {args.iters}",
+             f"--warmup {args.warmup}", *args.overrides]),
+    })
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""ganforge: train, evaluate, sample and share GANs; a faithful, fast BigGAN at its centre."""
+
+from ganforge.api import info, load_generator, make_config, resume, sample, train
+from ganforge.errors import GanforgeError
+
+__all__ = ["GanforgeError", "info", "load_generator", "make_config", "resume", "sample", "train"]
+__version__ = "0.1.0"

@@ -1,0 +1,6 @@
+"""`python -m ganforge` behaves exactly like the `ganforge` console script."""
+
+from ganforge.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

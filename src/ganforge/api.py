@@ -1,0 +1,184 @@
+"""The Python API: every CLI command is a thin wrapper over one of these functions."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganforge.config import Config, apply_overrides, load_config_file, load_recipe
+from ganforge.data import load_dataset
+from ganforge.errors import GanforgeError
+from ganforge.models import build_models, count_parameters
+from ganforge.sampling import class_ids, generate, make_grid, save_image, to_uint8
+from ganforge.training.checkpoint import load_checkpoint, load_latest_checkpoint
+from ganforge.training.run_dir import RunDir
+from ganforge.training.trainer import Trainer, prepare_run_dir, save_resolved_config
+
+DEFAULT_RECIPE = "biggan-digits"
+
+
+def make_config(
+    recipe: str = DEFAULT_RECIPE,
+    overrides: list[str] | None = None,
+    data: str | None = None,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+) -> Config:
+    """A recipe with dotted overrides and the common flags applied, fully validated."""
+    config = apply_overrides(load_recipe(recipe), list(overrides or []))
+    flags = {"steps": steps, "batch_size": batch_size, "seed": seed}
+    for key, value in flags.items():
+        if value is not None and value <= 0 and key != "seed":
+            raise GanforgeError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
+    train = replace(config.train, **{k: v for k, v in flags.items() if v is not None})
+    config = replace(config, train=train)
+    if data is not None:
+        config = replace(config, data=replace(config.data, source=data))
+    return config
+
+
+def default_run_dir(config: Config, root: Path = Path("runs")) -> Path:
+    """runs/<recipe>, or runs/<recipe>-2, -3 ... so that no earlier run is touched."""
+    base = root / re.sub(r"[^A-Za-z0-9_.-]+", "-", config.name)
+    candidate, n = base, 2
+    while candidate.exists():
+        candidate, n = root / f"{base.name}-{n}", n + 1
+    return candidate
+
+
+def train(
+    config: Config,
+    out: Path | str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Train a new run described by `config`; returns its run directory."""
+    dataset = load_dataset(config.data.source, config.model.resolution, config.model.img_channels)
+    if dataset.n_classes < 2:
+        raise GanforgeError(
+            f"{dataset.source} has {dataset.n_classes} class; a class-conditional model needs at "
+            "least 2 (use class sub-folders for a folder dataset)"
+        )
+    config = replace(config, model=replace(config.model, n_classes=dataset.n_classes))
+    out_path = Path(out) if out is not None else default_run_dir(config)
+    trainer_check = Trainer(config, dataset, RunDir(out_path))  # validates before touching disk
+    run = prepare_run_dir(out_path, overwrite)
+    trainer_check.run = run
+    save_resolved_config(config, run)
+    run.write_classes(dataset.class_names, dataset.source)
+    trainer_check.fit(config.train.steps, progress=progress)
+    return run.root
+
+
+def resume(run_dir: Path | str, steps: int | None = None, progress: bool = True) -> Path:
+    """Continue a run from its newest good checkpoint to its configured (or new) total steps."""
+    run = RunDir(Path(run_dir))
+    if not run.config.is_file():
+        raise GanforgeError(f"'{run_dir}' is not a ganforge run directory (no config.yaml)")
+    config = load_config_file(run.config)
+    if steps is not None:
+        if steps <= 0:
+            raise GanforgeError(f"--steps must be a positive integer, got {steps}")
+        config = replace(config, train=replace(config.train, steps=steps))
+    path, state, warnings = load_latest_checkpoint(run.checkpoints)
+    for message in warnings:
+        print(f"warning: skipped {message}")
+    dataset = load_dataset(config.data.source, config.model.resolution, config.model.img_channels)
+    trainer = Trainer(config, dataset, run)
+    trainer.load_state_dict(state)
+    if trainer.step >= config.train.steps:
+        raise GanforgeError(
+            f"run '{run_dir}' is already at step {trainer.step} of {config.train.steps}; "
+            "pass --steps N with a larger total to train further"
+        )
+    if steps is not None:
+        save_resolved_config(config, run)
+    trainer.fit(config.train.steps, progress=progress)
+    return run.root
+
+
+def load_generator(
+    source: Path | str, ema: bool = True, checkpoint: Path | str | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[nn.Module, Config, list[str]]:
+    """(generator in eval mode, config, class names) from a run directory."""
+    run = RunDir(Path(source))
+    if not run.config.is_file():
+        raise GanforgeError(f"'{source}' is not a ganforge run directory (no config.yaml)")
+    config = load_config_file(run.config)
+    if checkpoint is not None:
+        state = load_checkpoint(Path(checkpoint))
+    else:
+        _, state, _ = load_latest_checkpoint(run.checkpoints)
+    generator, _ = build_models(config.model)
+    key = "G_ema" if ema else "G"
+    try:
+        generator.load_state_dict(state[key])
+    except RuntimeError:
+        raise GanforgeError(
+            f"the checkpoint's generator does not match '{run.config}'; was the config edited?"
+        ) from None
+    names = run.read_classes() if run.classes.is_file() else list(state.get("class_names", []))
+    return generator.to(device).eval().requires_grad_(False), config, names
+
+
+def sample(
+    source: Path | str,
+    out: Path | str,
+    classes: list[int | str] | None = None,
+    n: int = 8,
+    truncation: float | None = None,
+    seed: int = 0,
+    individual: bool = False,
+) -> dict[str, Any]:
+    """A grid with one row per requested class (n images each); same seed, same images."""
+    if n <= 0:
+        raise GanforgeError(f"--n must be a positive integer, got {n}")
+    if truncation is not None and not truncation > 0:
+        raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
+    generator, config, names = load_generator(source)
+    ids = class_ids(classes, names) if classes else list(range(min(len(names), 10)))
+    labels = torch.tensor(ids).repeat_interleave(n)
+    images = generate(generator, labels, truncation=truncation, seed=seed)
+    out_path = Path(out)
+    if out_path.suffix.lower() != ".png":
+        raise GanforgeError(f"--out '{out}' must be a .png file")
+    save_image(make_grid(images, n), out_path)
+    written = [str(out_path)]
+    if individual:
+        folder = out_path.with_suffix("")
+        for i, (array, label) in enumerate(zip(to_uint8(images), labels.tolist(), strict=True)):
+            path = folder / f"{i:04d}_{names[label]}.png"
+            save_image(array, path)
+            written.append(str(path))
+    return {"grid": str(out_path), "files": written, "classes": ids, "n": n,
+            "truncation": truncation, "seed": seed}
+
+
+def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Parameter counts and the resolved settings of a recipe, without training."""
+    config = apply_overrides(load_recipe(recipe), list(overrides or []))
+    start = time.perf_counter()
+    with torch.device("meta"):
+        generator, discriminator = _build_uninitialised(config)
+    return {
+        "recipe": config.name,
+        "description": config.description,
+        "generator_params": count_parameters(generator),
+        "discriminator_params": count_parameters(discriminator),
+        "resolution": config.model.resolution,
+        "n_classes": config.model.n_classes,
+        "build_seconds": round(time.perf_counter() - start, 3),
+        "config": config.to_dict(),
+    }
+
+
+def _build_uninitialised(config: Config) -> tuple[nn.Module, nn.Module]:
+    return build_models(config.model)

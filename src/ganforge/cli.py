@@ -1,0 +1,140 @@
+"""`ganforge` command line: a thin argparse front end over `ganforge.api`.
+
+User mistakes (GanforgeError) print one line on stderr and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ganforge import api
+from ganforge.config import list_recipes, recipe_description
+from ganforge.errors import GanforgeError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganforge", description="Train, evaluate and sample GANs (BigGAN and family)."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = sub.add_parser(
+        "train",
+        help="train a GAN from a recipe (default: small BigGAN on built-in digits)",
+        description="Train from a recipe. Any setting can be overridden as section.key=value, "
+        "e.g. train.lr_g=1e-4 model.ch=32.",
+    )
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
+    train.add_argument("--recipe", default=api.DEFAULT_RECIPE, help="recipe name or YAML path")
+    train.add_argument("--data", help="digits | mnist:DIR | cifar10:DIR | folder:DIR | hf:NAME[:split]")
+    train.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>[-N])")
+    train.add_argument("--steps", type=int, help="total generator steps")
+    train.add_argument("--batch-size", type=int, help="images per batch")
+    train.add_argument("--seed", type=int, help="random seed")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    sample = sub.add_parser("sample", help="write a grid of samples from a run's EMA generator")
+    sample.add_argument("source", type=Path, metavar="RUN_DIR")
+    sample.add_argument("--class", dest="classes", action="append", metavar="ID_OR_NAME",
+                        help="class to draw (repeatable; default: the first 10 classes)")
+    sample.add_argument("--n", type=int, default=8, help="samples per class (default 8)")
+    sample.add_argument("--truncation", type=_number, default=None,
+                        help="re-draw z values beyond this threshold (default: no truncation)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", type=Path, default=Path("samples.png"), help="grid PNG path")
+    sample.add_argument("--individual", action="store_true",
+                        help="also write each image to a folder named after --out")
+
+    sub.add_parser("recipes", help="list the recipes shipped with ganforge")
+
+    info = sub.add_parser("info", help="parameter counts and settings of a recipe")
+    info.add_argument("recipe")
+    info.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        if args.overrides or args.data or args.batch_size or args.seed is not None:
+            raise GanforgeError(
+                "--resume continues a run with its own config.yaml; only --steps may be given with it"
+            )
+        run = api.resume(args.resume, steps=args.steps, progress=not args.no_progress)
+    else:
+        config = api.make_config(
+            args.recipe, args.overrides, data=args.data, steps=args.steps,
+            batch_size=args.batch_size, seed=args.seed,
+        )
+        run = api.train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"run directory: {run}  (samples in {run / 'samples'}, try: ganforge sample {run})")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    result = api.sample(
+        args.source, args.out, classes=args.classes, n=args.n, truncation=args.truncation,
+        seed=args.seed, individual=args.individual,
+    )
+    extra = f" and {len(result['files']) - 1} images" if args.individual else ""
+    print(f"wrote {result['grid']}{extra}")
+    return 0
+
+
+def _cmd_recipes(_: argparse.Namespace) -> int:
+    names = list_recipes()
+    width = max(len(n) for n in names)
+    for name in names:
+        print(f"{name.ljust(width)}  {recipe_description(name)}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    result = api.info(args.recipe, args.overrides)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{result['recipe']}: {result['description']}")
+        print(f"  generator parameters:     {result['generator_params']:,}")
+        print(f"  discriminator parameters: {result['discriminator_params']:,}")
+        print(f"  resolution {result['resolution']}, classes {result['n_classes']}")
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "sample": _cmd_sample, "recipes": _cmd_recipes, "info": _cmd_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return COMMANDS[args.command](args)
+    except GanforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: a checkpoint was saved; continue with --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,259 @@
+"""Typed configuration: dataclasses filled from a YAML recipe plus dotted `a.b=c` overrides.
+
+Every key is checked against the dataclasses, so a typo or a wrong type is a one-line
+`GanforgeError` naming the valid keys instead of a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ganforge.errors import GanforgeError
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of G and D. Channel lists are multipliers of `ch`, as in BigGAN-PyTorch."""
+
+    arch: str = "biggan"
+    resolution: int = 32
+    img_channels: int = 3
+    n_classes: int = 10  # replaced by the dataset's class count when training
+    ch: int = 64
+    # G: width entering the first block, then the width each block outputs (len = blocks + 1).
+    g_channels: list[int] = field(default_factory=lambda: [4, 4, 4, 4])
+    # D: width each block outputs; the first block reads the image.
+    d_channels: list[int] = field(default_factory=lambda: [4, 4, 4, 4])
+    d_downsample: list[bool] = field(default_factory=lambda: [True, True, False, False])
+    g_attention: list[int] = field(default_factory=list)  # resolutions with self-attention
+    d_attention: list[int] = field(default_factory=list)
+    dim_z: int = 128
+    shared_dim: int = 0  # 0: per-class gain/bias embeddings in each CBN (BGP's CIFAR setting)
+    hierarchical_z: bool = False
+    sn_eps: float = 1e-6
+    bn_eps: float = 1e-5
+    init: str = "ortho"  # ortho | normal | xavier
+
+
+@dataclass
+class DataConfig:
+    """Where images come from; see `ganforge.data.spec` for the accepted forms."""
+
+    source: str = "digits"
+    hflip: bool = False  # random horizontal flips of real images
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation schedule, EMA and the run directory's logging cadence."""
+
+    steps: int = 1000  # generator steps
+    batch_size: int = 50
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas_g: list[float] = field(default_factory=lambda: [0.0, 0.999])
+    betas_d: list[float] = field(default_factory=lambda: [0.0, 0.999])
+    adam_eps: float = 1e-6
+    d_steps: int = 2  # discriminator steps per generator step
+    accumulate: int = 1  # micro-batches accumulated per optimizer step
+    loss: str = "hinge"
+    ortho_reg: float = 0.0  # BigGAN's off-diagonal orthogonal regularisation strength (paper 1e-4)
+    ema_decay: float = 0.999
+    ema_start: int = 0  # G step from which EMA averages; before it G_ema copies G
+    seed: int = 0
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    device: str = "auto"  # auto | cpu | cuda[:N]
+    log_every: int = 10
+    sample_every: int = 100
+    checkpoint_every: int = 250
+    keep_checkpoints: int = 3
+    sample_truncation: float | None = None  # threshold of z for the progress grids; null: none
+
+
+@dataclass
+class Config:
+    """A whole run: what a recipe file describes and what lands in `RUN_DIR/config.yaml`."""
+
+    name: str = "custom"
+    description: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+RECIPE_DIR = "recipes"
+
+
+def _recipe_files() -> dict[str, Any]:
+    root = resources.files("ganforge") / RECIPE_DIR
+    return {p.name[: -len(".yaml")]: p for p in root.iterdir() if p.name.endswith(".yaml")}
+
+
+def list_recipes() -> list[str]:
+    """Names of the recipes shipped inside the package."""
+    return sorted(_recipe_files())
+
+
+def recipe_description(name: str) -> str:
+    return str(_read_yaml_text(_recipe_path_text(name), f"recipe '{name}'").get("description", ""))
+
+
+def _recipe_path_text(name: str) -> str:
+    files = _recipe_files()
+    if name not in files:
+        raise GanforgeError(
+            f"unknown recipe '{name}'; available recipes: {', '.join(sorted(files))}"
+        )
+    return files[name].read_text(encoding="utf-8")
+
+
+def _read_yaml_text(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise GanforgeError(f"{where} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise GanforgeError(f"{where} must be a mapping of settings, got {type(data).__name__}")
+    return data
+
+
+def load_recipe(name_or_path: str) -> Config:
+    """A shipped recipe by name, or a YAML file by path, resolved onto the defaults."""
+    path = Path(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise GanforgeError(f"recipe file '{name_or_path}' does not exist")
+        data = _read_yaml_text(path.read_text(encoding="utf-8"), f"recipe file '{path}'")
+        data.setdefault("name", path.stem)
+    else:
+        data = _read_yaml_text(_recipe_path_text(name_or_path), f"recipe '{name_or_path}'")
+        data.setdefault("name", name_or_path)
+    return config_from_dict(data)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build a Config from nested dicts, checking every key and type."""
+    return _build(Config, data, "")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise GanforgeError(f"config section '{prefix.rstrip('.') or 'root'}' must be a mapping")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in hints:
+            raise GanforgeError(
+                f"unknown config key '{prefix}{key}'; valid keys"
+                f"{' in ' + repr(prefix.rstrip('.')) if prefix else ''}: {', '.join(names)}"
+            )
+        kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check `value` against a type hint, converting only where it is lossless and obvious."""
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except GanforgeError as exc:
+                errors.append(str(exc))
+        raise GanforgeError(errors[0] if errors else f"config key '{key}' has an invalid value")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise GanforgeError(
+                f"config key '{key}' must be a list of {_type_name(args[0])}, got {value!r}"
+            )
+        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise GanforgeError(f"config key '{key}' must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise GanforgeError(f"config key '{key}' must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise GanforgeError(f"config key '{key}' must be a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise GanforgeError(f"config key '{key}' must be a string, got {value!r}")
+    raise GanforgeError(f"config key '{key}' has an unsupported type {_type_name(hint)}")
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply `section.key=value` strings (values parsed as YAML) and re-validate."""
+    data = config.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise GanforgeError(
+                f"override '{item}' is not of the form key=value (e.g. train.lr_g=1e-4)"
+            )
+        dotted, raw = item.split("=", 1)
+        parts = dotted.strip().split(".")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node: Any = data
+        for depth, part in enumerate(parts[:-1]):
+            if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
+                valid = ", ".join(k for k, v in node.items() if isinstance(v, dict))
+                where = ".".join(parts[: depth + 1])
+                raise GanforgeError(f"unknown config section '{where}'; valid sections: {valid}")
+            node = node[part]
+        leaf = parts[-1]
+        if leaf not in node:
+            section = ".".join(parts[:-1])
+            raise GanforgeError(
+                f"unknown config key '{dotted}'; valid keys"
+                f"{' in ' + repr(section) if section else ''}: {', '.join(node)}"
+            )
+        node[leaf] = value
+    return config_from_dict(data)
+
+
+def save_config(config: Config, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def load_config_file(path: Path) -> Config:
+    if not path.is_file():
+        raise GanforgeError(f"config file '{path}' does not exist")
+    return config_from_dict(_read_yaml_text(path.read_text(encoding="utf-8"), f"'{path}'"))

@@ -1,0 +1,80 @@
+"""The in-memory dataset every source produces: uint8 images at the model's size, int labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.errors import GanforgeError
+
+
+@dataclass
+class ImageDataset:
+    """Images as uint8 (N, C, H, W) at the model resolution, labels int64 (N,), class names.
+
+    Keeping uint8 tensors in memory makes batch assembly an index operation, so loading is
+    never the bottleneck of a small-image GAN, and the whole data order is one RNG.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str]
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
+        if self.labels.shape != (self.images.shape[0],):
+            raise GanforgeError(
+                f"{self.source}: {self.images.shape[0]} images but {self.labels.shape[0]} labels"
+            )
+        self.labels = self.labels.long()
+        if len(self) == 0:
+            raise GanforgeError(f"{self.source}: the dataset is empty")
+        if int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.class_names):
+            raise GanforgeError(
+                f"{self.source}: labels must lie in 0..{len(self.class_names) - 1} "
+                f"(one per class name), found {int(self.labels.min())}..{int(self.labels.max())}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def class_counts(self) -> list[int]:
+        return torch.bincount(self.labels, minlength=self.n_classes).tolist()
+
+
+def to_model_format(images: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) of any size/channels -> uint8 at `resolution` and `channels`.
+
+    Non-square images are centre-cropped; resizing uses antialiased bilinear (area-like when
+    shrinking, smooth when enlarging). Grey becomes RGB by repetition, RGB grey by luma.
+    """
+    if images.shape[1] == 4:
+        images = images[:, :3]
+    if images.shape[1] == 1 and channels == 3:
+        images = images.expand(-1, 3, -1, -1)
+    elif images.shape[1] == 3 and channels == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        images = (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).byte()
+    h, w = images.shape[-2:]
+    side = min(h, w)
+    if h != w:
+        top, left = (h - side) // 2, (w - side) // 2
+        images = images[:, :, top : top + side, left : left + side]
+    if side != resolution:
+        out = []
+        for chunk in images.split(1024):
+            resized = F.interpolate(
+                chunk.float(), size=(resolution, resolution), mode="bilinear",
+                align_corners=False, antialias=side > resolution,
+            )
+            out.append(resized.round().clamp(0, 255).byte())
+        images = torch.cat(out)
+    return images.contiguous()

@@ -1,0 +1,50 @@
+"""`--data SPEC` -> ImageDataset. Forms: digits | mnist:DIR | cifar10:DIR | folder:DIR | hf:NAME[:split]."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ganforge.data.dataset import ImageDataset
+from ganforge.errors import GanforgeError
+
+SPEC_FORMS = "digits, mnist:DIR, cifar10:DIR, folder:DIR, hf:NAME_OR_PATH[:split]"
+
+
+def _path_loader(kind: str) -> Callable[[Path, int, int], ImageDataset]:
+    if kind == "mnist":
+        from ganforge.data.mnist import load_mnist_dataset
+
+        return load_mnist_dataset
+    if kind == "cifar10":
+        from ganforge.data.cifar import load_cifar10_dataset
+
+        return load_cifar10_dataset
+    from ganforge.data.folder import load_folder_dataset
+
+    return load_folder_dataset
+
+
+def load_dataset(spec: str, resolution: int, channels: int) -> ImageDataset:
+    """Load a dataset described by a spec string, converted to the model's size and channels."""
+    spec = spec.strip()
+    if spec == "digits":
+        from ganforge.data.digits import load_digits_dataset
+
+        return load_digits_dataset(resolution, channels)
+    kind, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise GanforgeError(f"unknown data spec '{spec}'; use one of: {SPEC_FORMS}")
+    if kind == "hf":
+        from ganforge.data.huggingface import load_hf_dataset
+
+        name, _, split = rest.partition(":")
+        return load_hf_dataset(name, split or "train", resolution, channels)
+    if kind not in ("mnist", "cifar10", "folder"):
+        raise GanforgeError(f"unknown data source '{kind}' in '{spec}'; use one of: {SPEC_FORMS}")
+    path = Path(rest).expanduser()
+    if not path.exists():
+        raise GanforgeError(f"data path '{path}' does not exist (from --data {spec})")
+    if not path.is_dir():
+        raise GanforgeError(f"data path '{path}' is not a directory (from --data {spec})")
+    return _path_loader(kind)(path, resolution, channels)

@@ -1,0 +1,1 @@
+"""Measurements of generators: class accuracy of conditional samples (more in later issues)."""

@@ -1,0 +1,28 @@
+"""Architectures selected by `model.arch`."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ganforge.config import ModelConfig
+from ganforge.errors import GanforgeError
+from ganforge.models.biggan import Discriminator, Generator
+
+ARCHITECTURES = {"biggan": (Generator, Discriminator)}
+
+
+def build_models(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
+    """(G, D) for a model config; architecture mistakes become one-line GanforgeErrors."""
+    if cfg.arch not in ARCHITECTURES:
+        raise GanforgeError(
+            f"unknown model.arch '{cfg.arch}'; available: {', '.join(sorted(ARCHITECTURES))}"
+        )
+    g_cls, d_cls = ARCHITECTURES[cfg.arch]
+    try:
+        return g_cls(cfg), d_cls(cfg)
+    except ValueError as exc:
+        raise GanforgeError(str(exc)) from None
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

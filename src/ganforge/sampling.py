@@ -1,0 +1,104 @@
+"""Drawing latents (with the truncation trick), labels, and image grids."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ganforge.errors import GanforgeError
+
+
+def truncated_normal(
+    shape: Sequence[int], threshold: float | None, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """N(0, 1) samples with every value beyond +-threshold re-drawn until it falls inside.
+
+    This is BigGAN's truncation trick as the paper defines it: the result is exactly the
+    truncated normal on [-threshold, threshold], not a clamp and not a shrunken std.
+    `threshold=None` means no truncation.
+    """
+    z = torch.randn(*shape, generator=generator)
+    if threshold is None:
+        return z
+    if not (threshold > 0 and math.isfinite(threshold)):
+        raise GanforgeError(f"truncation must be a positive number, got {threshold}")
+    outside = z.abs() > threshold
+    while bool(outside.any()):
+        z[outside] = torch.randn(int(outside.sum()), generator=generator)
+        outside = z.abs() > threshold
+    return z
+
+
+def class_ids(classes: Sequence[int | str], class_names: Sequence[str]) -> list[int]:
+    """Class names or ids (as ints or digit strings) -> validated ids."""
+    ids = []
+    for item in classes:
+        if isinstance(item, str) and item in class_names:
+            ids.append(class_names.index(item))
+            continue
+        try:
+            idx = int(item)
+        except (TypeError, ValueError):
+            shown = ", ".join(class_names[:20]) + (" ..." if len(class_names) > 20 else "")
+            raise GanforgeError(f"unknown class '{item}'; classes are: {shown}") from None
+        if not 0 <= idx < len(class_names):
+            raise GanforgeError(
+                f"class id {idx} is out of range; this generator has classes 0..{len(class_names) - 1}"
+            )
+        ids.append(idx)
+    return ids
+
+
+@torch.no_grad()
+def generate(
+    generator: torch.nn.Module,
+    labels: torch.Tensor,
+    truncation: float | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    z: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Images in [-1, 1] for the given labels; the same seed gives the same images."""
+    device = next(generator.parameters()).device
+    if z is None:
+        rng = torch.Generator().manual_seed(seed)
+        z = truncated_normal((labels.shape[0], generator.dim_z), truncation, rng)
+    out = []
+    for zb, yb in zip(z.split(batch_size), labels.split(batch_size), strict=True):
+        out.append(generator(zb.to(device), yb.to(device)).float().cpu())
+    return torch.cat(out)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] (N, C, H, W) -> uint8 (N, H, W, C)."""
+    x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def make_grid(images: torch.Tensor, columns: int, padding: int = 2) -> np.ndarray:
+    """Tile images row by row into one uint8 HxWxC array (white padding)."""
+    arr = to_uint8(images)
+    n, h, w, c = arr.shape
+    rows = math.ceil(n / columns)
+    grid = np.full(
+        (rows * (h + padding) + padding, columns * (w + padding) + padding, c), 255, np.uint8
+    )
+    for i in range(n):
+        r, col = divmod(i, columns)
+        top, left = padding + r * (h + padding), padding + col * (w + padding)
+        grid[top : top + h, left : left + w] = arr[i]
+    return grid
+
+
+def save_image(array: np.ndarray, path: Path) -> None:
+    """Write an HxWxC uint8 array as PNG (grey when C == 1)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    tmp = path.with_name(path.name + ".tmp")
+    image.save(tmp, format="PNG")
+    tmp.replace(path)

@@ -1,0 +1,57 @@
+"""Shuffled minibatches of an in-memory dataset, with a state that resumes the exact order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ganforge.data import ImageDataset
+from ganforge.errors import GanforgeError
+
+
+class BatchStream:
+    """Epochs of a seeded permutation; the last incomplete batch of an epoch is dropped."""
+
+    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int) -> None:
+        if batch_size <= 0:
+            raise GanforgeError(f"batch size must be positive, got {batch_size}")
+        if batch_size > len(dataset):
+            raise GanforgeError(
+                f"batch size {batch_size} is larger than the dataset ({len(dataset)} images "
+                f"from {dataset.source}); use --batch-size {len(dataset)} or less"
+            )
+        self.dataset, self.batch_size = dataset, batch_size
+        self.rng = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(len(dataset), generator=self.rng)
+        self.position = 0
+        self.epoch = 0
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images (B, C, H, W) and labels (B,)."""
+        if self.position + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.dataset), generator=self.rng)
+            self.position = 0
+            self.epoch += 1
+        idx = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return self.dataset.images[idx], self.dataset.labels[idx]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "rng": self.rng.get_state(),
+            "order": self.order.clone(),
+            "position": self.position,
+            "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if len(state["order"]) != len(self.dataset):
+            raise GanforgeError(
+                f"the checkpoint was trained on {len(state['order'])} images but the data now has "
+                f"{len(self.dataset)}; resume with the same --data"
+            )
+        self.rng.set_state(state["rng"])
+        self.order = state["order"].clone()
+        self.position = int(state["position"])
+        self.epoch = int(state["epoch"])

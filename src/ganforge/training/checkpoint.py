@@ -1,0 +1,111 @@
+"""Atomic, verifiable checkpoints: written to a temp file, fsynced, renamed, with a SHA-256.
+
+Loading uses `torch.load(weights_only=True)`, so a checkpoint can never run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganforge.errors import GanforgeError
+
+CHECKPOINT_RE = re.compile(r"^step_(\d+)\.pt$")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> str:
+    """Save so that `path` is either the old file or the complete new one; returns the SHA-256."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        digest = _sha256(tmp)
+        tmp.replace(path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return digest
+
+
+def save_checkpoint(state: dict[str, Any], directory: Path, step: int, keep: int) -> Path:
+    """Write `step_XXXXXXXX.pt` plus its `.sha256`, then prune to the newest `keep`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"step_{step:08d}.pt"
+    digest = atomic_torch_save(state, path)
+    sidecar = path.with_name(path.name + ".sha256")
+    tmp = sidecar.with_name(f".{sidecar.name}.tmp")
+    tmp.write_text(digest + "\n", encoding="utf-8")
+    tmp.replace(sidecar)
+    for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+        old.with_name(old.name + ".sha256").unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    """Checkpoints in step order, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def verify_checkpoint(path: Path) -> str | None:
+    """None if the file matches its recorded checksum, else the reason it does not."""
+    sidecar = path.with_name(path.name + ".sha256")
+    if not sidecar.is_file():
+        return "its .sha256 file is missing"
+    expected = sidecar.read_text(encoding="utf-8").strip()
+    if _sha256(path) != expected:
+        return "its contents do not match the recorded SHA-256 (truncated or corrupted)"
+    return None
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load one checkpoint after verifying it, refusing anything but tensors and plain data."""
+    problem = verify_checkpoint(path)
+    if problem:
+        raise GanforgeError(f"checkpoint '{path}' is unusable: {problem}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
+        raise GanforgeError(f"checkpoint '{path}' could not be read: {exc}") from None
+
+
+def load_latest_checkpoint(directory: Path) -> tuple[Path, dict[str, Any], list[str]]:
+    """The newest checkpoint that verifies and loads; earlier ones are tried in turn.
+
+    Returns (path, state, warnings about skipped files).
+    """
+    warnings = []
+    for path in reversed(list_checkpoints(directory)):
+        try:
+            return path, load_checkpoint(path), warnings
+        except GanforgeError as exc:
+            warnings.append(str(exc))
+    detail = f" ({'; '.join(warnings)})" if warnings else ""
+    raise GanforgeError(f"no usable checkpoint in '{directory}'{detail}")

@@ -1,0 +1,319 @@
+"""The training loop: alternating D and G steps, EMA, logging, samples and checkpoints.
+
+One readable loop (nanoGPT-style) that every recipe runs through; components come from the
+config. The full state (models, optimizers, EMA, data order, RNGs) is checkpointed so that a
+resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ganforge.config import Config, save_config
+from ganforge.data import ImageDataset
+from ganforge.errors import GanforgeError
+from ganforge.models import build_models
+from ganforge.objectives import get_objective, orthogonal_penalty
+from ganforge.sampling import generate, make_grid, save_image, truncated_normal
+from ganforge.training.batches import BatchStream
+from ganforge.training.checkpoint import save_checkpoint
+from ganforge.training.ema import EMA
+from ganforge.training.run_dir import MetricsLog, RunDir
+
+SAMPLE_COLUMNS = 8
+MAX_SAMPLE_ROWS = 10
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GanforgeError(f"train.device={name} but no CUDA GPU is available; use train.device=cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise GanforgeError(f"unknown train.device '{name}'; use auto, cpu or cuda[:N]") from None
+
+
+def regularised_weights(model: nn.Module) -> list[torch.Tensor]:
+    """Matrix-shaped trainable weights except embeddings (BigGAN leaves the shared one out)."""
+    out = []
+    for module in model.modules():
+        if isinstance(module, nn.Embedding):
+            continue
+        params = getattr(module, "parametrizations", None)
+        if params is not None and "weight" in params:
+            out.append(params.weight.original)
+        elif isinstance(module, (nn.Conv2d, nn.Linear)):
+            out.append(module.weight)
+    return out
+
+
+def sample_row_classes(n_classes: int) -> list[int]:
+    """One grid row per class, evenly spread when there are more classes than rows."""
+    if n_classes <= MAX_SAMPLE_ROWS:
+        return list(range(n_classes))
+    return np.linspace(0, n_classes - 1, MAX_SAMPLE_ROWS).round().astype(int).tolist()
+
+
+class Trainer:
+    """Holds G, D, G_ema, their optimizers and the data stream of one run."""
+
+    def __init__(self, config: Config, dataset: ImageDataset, run: RunDir) -> None:
+        self.config, self.dataset, self.run = config, dataset, run
+        tc = config.train
+        if tc.precision not in PRECISIONS:
+            raise GanforgeError(
+                f"unknown train.precision '{tc.precision}'; available: {', '.join(PRECISIONS)}"
+            )
+        for key in ("d_steps", "accumulate", "steps", "log_every", "sample_every", "checkpoint_every"):
+            if getattr(tc, key) <= 0:
+                raise GanforgeError(f"train.{key} must be a positive integer, got {getattr(tc, key)}")
+        self.device = resolve_device(tc.device)
+        torch.manual_seed(tc.seed)
+        self.G, self.D = build_models(config.model)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.G_ema = copy.deepcopy(self.G)
+        self.ema = EMA(self.G, self.G_ema, tc.ema_decay, tc.ema_start)
+        self.objective = get_objective(tc.loss)
+        self.opt_g = torch.optim.Adam(
+            self.G.parameters(), lr=tc.lr_g, betas=tuple(tc.betas_g), eps=tc.adam_eps
+        )
+        self.opt_d = torch.optim.Adam(
+            self.D.parameters(), lr=tc.lr_d, betas=tuple(tc.betas_d), eps=tc.adam_eps
+        )
+        self.stream = BatchStream(dataset, tc.batch_size, tc.seed)
+        self.ortho_weights = regularised_weights(self.G) if tc.ortho_reg > 0 else []
+        self.step = 0
+        self.n_classes = config.model.n_classes
+        sample_gen = torch.Generator().manual_seed(tc.seed + 1)
+        rows = sample_row_classes(self.n_classes)
+        self.sample_labels = torch.tensor(rows).repeat_interleave(SAMPLE_COLUMNS)
+        self.sample_z = truncated_normal(
+            (len(self.sample_labels), config.model.dim_z), tc.sample_truncation, sample_gen
+        )
+
+    # ---- one optimisation step of each network -------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = PRECISIONS[self.config.train.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = self.stream.next()
+        x = images.to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
+        if self.config.data.hflip:
+            flip = torch.rand(x.shape[0], device=self.device) < 0.5
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+        return x, labels.to(self.device)
+
+    def _noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.randn(n, self.config.model.dim_z, device=self.device)
+        y = torch.randint(0, self.n_classes, (n,), device=self.device)
+        return z, y
+
+    def d_step(self) -> dict[str, float]:
+        """Hinge (or other) D loss on real and detached fake images, one concatenated D call."""
+        tc = self.config.train
+        self.D.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        stats = torch.zeros(5, device=self.device)
+        for _ in range(tc.accumulate):
+            real, y_real = self._real_batch()
+            z, y_fake = self._noise(real.shape[0])
+            with self._autocast():
+                with torch.no_grad():
+                    fake = self.G(z, y_fake)
+                logits = self.D(torch.cat([real, fake.to(real.dtype)]), torch.cat([y_real, y_fake]))
+            logits = logits.float()
+            l_real, l_fake = logits.split(real.shape[0])
+            loss = self.objective.d_loss(l_real, l_fake)
+            (loss / tc.accumulate).backward()
+            with torch.no_grad():
+                stats += torch.stack([
+                    loss.detach(), (l_real > 0).float().mean(), (l_fake < 0).float().mean(),
+                    l_real.mean(), l_fake.mean(),
+                ])
+        self.opt_d.step()
+        values = (stats / tc.accumulate).tolist()
+        return dict(zip(("loss_d", "d_acc_real", "d_acc_fake", "logit_real", "logit_fake"), values, strict=True))
+
+    def g_step(self) -> dict[str, float]:
+        tc = self.config.train
+        self.D.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        total = 0.0
+        for _ in range(tc.accumulate):
+            z, y = self._noise(tc.batch_size)
+            with self._autocast():
+                logits = self.D(self.G(z, y), y)
+            loss = self.objective.g_loss(logits.float())
+            if self.ortho_weights:
+                loss = loss + tc.ortho_reg * orthogonal_penalty(self.ortho_weights)
+            (loss / tc.accumulate).backward()
+            total += float(loss.detach())
+        self.opt_g.step()
+        self.step += 1
+        self.ema.update(self.step)
+        return {"loss_g": total / tc.accumulate}
+
+    # ---- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "stream": self.stream.state_dict(),
+            "config": self.config.to_dict(),
+            "class_names": list(self.dataset.class_names),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": _numpy_state(),
+                "python": _python_state(),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            self.G_ema.load_state_dict(state["G_ema"])
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+            raise GanforgeError(
+                f"the checkpoint does not fit this architecture ({first}); "
+                "resume with the run's own config.yaml"
+            ) from None
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.stream.load_state_dict(state["stream"])
+        self.step = int(state["step"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        _set_numpy_state(rng["numpy"])
+        _set_python_state(rng["python"])
+
+    def save(self) -> Path:
+        return save_checkpoint(
+            self.state_dict(), self.run.checkpoints, self.step, self.config.train.keep_checkpoints
+        )
+
+    # ---- outputs -----------------------------------------------------------------------------
+    def write_samples(self, log: MetricsLog | None) -> Path:
+        """A grid from G_ema (eval mode, fixed z): one row per class, 8 samples each."""
+        self.G_ema.eval()
+        images = generate(self.G_ema, self.sample_labels.to(self.device), z=self.sample_z)
+        grid = make_grid(images, SAMPLE_COLUMNS)
+        path = self.run.samples / f"step_{self.step:08d}.png"
+        save_image(grid, path)
+        save_image(grid, self.run.samples / "latest.png")
+        if log is not None:
+            log.image("samples", grid if grid.shape[-1] == 3 else grid.repeat(3, -1), self.step)
+        return path
+
+    def fit(self, total_steps: int, progress: bool = True) -> None:
+        """Train until `total_steps` G steps, logging, sampling and checkpointing on schedule."""
+        tc = self.config.train
+        log = MetricsLog(self.run, resume_step=self.step)
+        window: dict[str, float] = {}
+        count = 0
+        images_per_iter = tc.batch_size * tc.accumulate * tc.d_steps
+        bar = tqdm(
+            total=total_steps, initial=self.step, desc="train", unit="step",
+            disable=not progress, dynamic_ncols=True,
+        )
+        tick = time.perf_counter()
+        try:
+            while self.step < total_steps:
+                self.G.train()
+                self.D.train()
+                for _ in range(tc.d_steps):
+                    for key, value in self.d_step().items():
+                        window[key] = window.get(key, 0.0) + value / tc.d_steps
+                for key, value in self.g_step().items():
+                    window[key] = window.get(key, 0.0) + value
+                count += 1
+                bar.update(1)
+                if self.step % tc.log_every == 0 or self.step == total_steps:
+                    elapsed = time.perf_counter() - tick
+                    record = {"step": self.step, "time": time.time()}
+                    record.update({k: v / count for k, v in window.items()})
+                    record["images_per_s"] = images_per_iter * count / max(elapsed, 1e-9)
+                    log.log(record)
+                    bar.set_postfix(
+                        loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
+                        img_s=f"{record['images_per_s']:.0f}",
+                    )
+                    window, count, tick = {}, 0, time.perf_counter()
+                if self.step % tc.sample_every == 0 or self.step == total_steps:
+                    self.write_samples(log)
+                if self.step % tc.checkpoint_every == 0 or self.step == total_steps:
+                    self.save()
+        except KeyboardInterrupt:
+            bar.close()
+            self.save()
+            log.close()
+            raise
+        bar.close()
+        log.close()
+
+
+def _numpy_state() -> dict[str, Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached": float(cached)}
+
+
+def _set_numpy_state(state: dict[str, Any]) -> None:
+    keys = state["keys"].numpy().astype(np.uint32)
+    np.random.set_state((state["name"], keys, state["pos"], state["has_gauss"], state["cached"]))
+
+
+def _python_state() -> list[Any]:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _set_python_state(state: list[Any]) -> None:
+    random.setstate((state[0], tuple(state[1]), state[2]))
+
+
+def prepare_run_dir(out: Path, overwrite: bool) -> RunDir:
+    """Create the run directory; refuse to reuse one that holds a run unless told to."""
+    run = RunDir(out)
+    if out.exists() and not out.is_dir():
+        raise GanforgeError(f"--out '{out}' exists and is not a directory")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise GanforgeError(
+                f"run directory '{out}' already exists; use --resume {out} to continue it, "
+                "--overwrite to replace it, or another --out"
+            )
+        import shutil
+
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def save_resolved_config(config: Config, run: RunDir) -> None:
+    save_config(config, run.config)
