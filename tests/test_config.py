@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from ganforge.api import make_config
-from ganforge.config import apply_overrides, list_recipes, load_config_file, load_recipe, save_config
+from ganforge.config import (
+    apply_overrides,
+    list_recipes,
+    load_config_file,
+    load_recipe,
+    save_config,
+)
 from ganforge.errors import GanforgeError
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import small_model
 
+from conftest import small_model
 from ganforge import api
-from ganforge.models import build_models, count_parameters
+from ganforge.models import build_models
 from ganforge.models.biggan import upsample_nearest
 from ganforge.nn import ConditionalBatchNorm2d, LayerFactory, SelfAttention
 

@@ -163,11 +163,14 @@ def sample(
 
 
 def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Parameter counts and the resolved settings of a recipe, without training."""
+    """Parameter counts and the resolved settings of a recipe, without training.
+
+    Models are built on the meta device: shapes only, so even 512 px counts take seconds.
+    """
     config = apply_overrides(load_recipe(recipe), list(overrides or []))
     start = time.perf_counter()
     with torch.device("meta"):
-        generator, discriminator = _build_uninitialised(config)
+        generator, discriminator = build_models(config.model)
     return {
         "recipe": config.name,
         "description": config.description,
@@ -179,6 +182,3 @@ def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:
         "config": config.to_dict(),
     }
 
-
-def _build_uninitialised(config: Config) -> tuple[nn.Module, nn.Module]:
-    return build_models(config.model)
