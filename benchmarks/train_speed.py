@@ -3,7 +3,11 @@
 Synthetic uint8 images (content does not change the cost) at the recipe's resolution, so any
 recipe can be measured without its dataset. Writes JSON; results go into BENCHMARKS.md.
 
-    python benchmarks/train_speed.py --recipe biggan-32 --batch-size 8 --iters 3 --out results/speed_32.json
+    python benchmarks/train_speed.py --recipe biggan-32 --batch-size 50 --iters 3 \
+        --variant bf16:train.precision=bf16 --out benchmarks/results/train_speed_biggan-32.json
+
+Each `--variant NAME:KEY=VALUE[,KEY=VALUE]` is measured in the same process after the baseline,
+and its speed is reported as a ratio to the baseline (side by side, same machine state).
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ def measure(recipe: str, batch_size: int, iters: int, warmup: int, overrides: li
     if device.type == "cuda":
         result["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
     else:
+        # process-lifetime peak: measure one recipe per process for a clean figure
         result["peak_rss_mib"] = peak_rss_mib()
         result["peak_rss_before_model_mib"] = rss_before
     return result
@@ -91,9 +96,23 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("overrides", nargs="*")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:K=V[,K=V]",
+                        help="an extra setting measured beside the baseline (repeatable)")
+    parser.add_argument("overrides", nargs="*", help="overrides applied to every variant")
     args = parser.parse_args()
-    result = measure(args.recipe, args.batch_size, args.iters, args.warmup, args.overrides)
+    variants = {"baseline": []}
+    for item in args.variant:
+        name, _, spec = item.partition(":")
+        variants[name] = [kv for kv in spec.split(",") if kv]
+    runs = {}
+    for name, extra in variants.items():
+        runs[name] = measure(args.recipe, args.batch_size, args.iters, args.warmup, args.overrides + extra)
+        runs[name]["speedup_vs_baseline"] = (
+            runs["baseline"]["seconds_per_iteration"] / runs[name]["seconds_per_iteration"]
+        )
+        print(f"{name}: {runs[name]['seconds_per_iteration']:.3f} s/iteration, "
+              f"{runs[name]['images_per_s']:.1f} images/s, x{runs[name]['speedup_vs_baseline']:.2f}", flush=True)
+    result = {"recipe": args.recipe, "batch_size": args.batch_size, "variants": runs}
     result.update({
         "machine": f"{platform.node()} {platform.machine()} {torch.get_num_threads()} threads",
         "cpu": platform.processor() or platform.machine(),
@@ -101,7 +120,7 @@ def main() -> None:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/train_speed.py " + " ".join(
             [f"--recipe {args.recipe}", f"--batch-size {args.batch_size}", f"--iters {args.iters}",
-             f"--warmup {args.warmup}", *args.overrides]),
+             f"--warmup {args.warmup}", *[f"--variant {v}" for v in args.variant], *args.overrides]),
     })
     text = json.dumps(result, indent=1)
     print(text)

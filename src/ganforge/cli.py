@@ -61,6 +61,27 @@ def _build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--individual", action="store_true",
                         help="also write each image to a folder named after --out")
 
+    evaluate = sub.add_parser(
+        "eval", help="FID, IS, KID, precision/recall, density/coverage, class accuracy",
+        description="Evaluate a run's EMA generator (or a folder / .npz of images) against a "
+        "reference dataset. The JSON names every protocol choice.",
+    )
+    evaluate.add_argument("source", type=Path, metavar="SOURCE", help="run directory, image folder or .npz")
+    _add_eval_options(evaluate, default_metrics="fid,is,kid,pr,dc,acc", default_n=10000)
+    evaluate.add_argument("--truncation", type=_number, default=None,
+                          help="truncation threshold of z (default: none)")
+    evaluate.add_argument("--out", type=Path, help="write the result JSON here (also printed)")
+
+    sweep = sub.add_parser(
+        "sweep", help="metrics over truncation thresholds (table, plot, sample strip)",
+        description="Evaluate a run at several truncation thresholds: the quality/diversity curve.",
+    )
+    sweep.add_argument("source", type=Path, metavar="RUN_DIR")
+    _add_eval_options(sweep, default_metrics="fid,is,pr,acc", default_n=5000)
+    sweep.add_argument("--truncation", default="0.25,0.5,0.75,1.0,1.5,2.0,none",
+                       help="comma list and/or start:stop:step ranges; 'none' = untruncated")
+    sweep.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/sweep)")
+
     sub.add_parser("recipes", help="list the recipes shipped with ganforge")
 
     info = sub.add_parser("info", help="parameter counts and settings of a recipe")
@@ -68,6 +89,52 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     info.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _add_eval_options(parser: argparse.ArgumentParser, default_metrics: str, default_n: int) -> None:
+    parser.add_argument("--metrics", default=default_metrics, help=f"comma list (default {default_metrics})")
+    parser.add_argument("--n", type=int, default=default_n, help=f"generated images (default {default_n})")
+    parser.add_argument("--features", help="inception | digits | mnist (default: the domain "
+                        "classifier for digits/MNIST data, else inception)")
+    parser.add_argument("--data", help="reference data spec (default: the run's dataset)")
+    parser.add_argument("--n-ref", type=int, help="reference images (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--inception-weights", type=Path, help="pt_inception-2015-12-05-6726825d.pth")
+    parser.add_argument("--no-cache", action="store_true", help="recompute reference features")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+
+
+def _eval_kwargs(args: argparse.Namespace) -> dict:
+    if args.n_ref is not None and args.n_ref <= 0:
+        raise GanforgeError(f"--n-ref must be a positive integer, got {args.n_ref}")
+    return {"features": args.features, "data": args.data, "inception_weights": args.inception_weights,
+            "n_ref": args.n_ref, "device": args.device, "use_cache": not args.no_cache}
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ganforge.metrics.evaluate import evaluate
+
+    result = evaluate(args.source, args.metrics, n=args.n, truncation=args.truncation,
+                      seed=args.seed, **_eval_kwargs(args))
+    text = json.dumps(result, indent=1)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ganforge.metrics.sweep import parse_truncations, sweep
+
+    if args.n <= 0:
+        raise GanforgeError(f"--n must be a positive integer, got {args.n}")
+    thresholds = parse_truncations(args.truncation)
+    out = args.out or args.source / "sweep"
+    sweep(args.source, out, thresholds, metrics=args.metrics, n=args.n, seed=args.seed,
+          **_eval_kwargs(args))
+    print(f"wrote {out / 'sweep.json'}, sweep.csv, sweep.png and strip.png")
+    return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -117,7 +184,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "sample": _cmd_sample, "recipes": _cmd_recipes, "info": _cmd_info}
+COMMANDS = {
+    "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "sweep": _cmd_sweep,
+    "recipes": _cmd_recipes, "info": _cmd_info,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

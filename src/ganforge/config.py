@@ -79,6 +79,19 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Periodic evaluation of G_ema during training, and which checkpoint counts as best."""
+
+    every: int = 0  # G steps between evaluations; 0 turns it off
+    metrics: list[str] = field(default_factory=lambda: ["fid", "is", "acc"])
+    n: int = 1000  # generated images per evaluation
+    features: str = "auto"  # auto: domain classifier for digits/MNIST, else inception
+    truncation: float | None = None
+    seed: int = 0
+    best_metric: str = ""  # e.g. fid or class_accuracy: keeps checkpoints/best.pt
+
+
+@dataclass
 class Config:
     """A whole run: what a recipe file describes and what lands in `RUN_DIR/config.yaml`."""
 
@@ -87,6 +100,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -51,15 +51,20 @@ def atomic_torch_save(obj: Any, path: Path) -> str:
     return digest
 
 
-def save_checkpoint(state: dict[str, Any], directory: Path, step: int, keep: int) -> Path:
-    """Write `step_XXXXXXXX.pt` plus its `.sha256`, then prune to the newest `keep`."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"step_{step:08d}.pt"
+def save_named_checkpoint(state: dict[str, Any], path: Path) -> Path:
+    """Write `path` atomically plus its `.sha256` sidecar."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     digest = atomic_torch_save(state, path)
     sidecar = path.with_name(path.name + ".sha256")
     tmp = sidecar.with_name(f".{sidecar.name}.tmp")
     tmp.write_text(digest + "\n", encoding="utf-8")
     tmp.replace(sidecar)
+    return path
+
+
+def save_checkpoint(state: dict[str, Any], directory: Path, step: int, keep: int) -> Path:
+    """Write `step_XXXXXXXX.pt` plus its `.sha256`, then prune to the newest `keep`."""
+    path = save_named_checkpoint(state, directory / f"step_{step:08d}.pt")
     for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
         old.with_name(old.name + ".sha256").unlink(missing_ok=True)

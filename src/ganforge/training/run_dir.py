@@ -80,9 +80,10 @@ class MetricsLog:
             fh.write(json.dumps(clean) + "\n")
         if self.writer is not None:
             step = int(record["step"])
+            prefix = f"{record['kind']}/" if "kind" in record else ""
             for key, value in record.items():
                 if key not in ("step", "time") and isinstance(value, (int, float)):
-                    self.writer.add_scalar(key, value, step)
+                    self.writer.add_scalar(prefix + key, value, step)
 
     def image(self, tag: str, grid: np.ndarray, step: int) -> None:
         if self.writer is not None:

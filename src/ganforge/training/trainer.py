@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import random
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from ganforge.models import build_models
 from ganforge.objectives import get_objective, orthogonal_penalty
 from ganforge.sampling import generate, make_grid, save_image, truncated_normal
 from ganforge.training.batches import BatchStream
-from ganforge.training.checkpoint import save_checkpoint
+from ganforge.training.checkpoint import save_checkpoint, save_named_checkpoint
 from ganforge.training.ema import EMA
 from ganforge.training.run_dir import MetricsLog, RunDir
 
@@ -104,6 +105,24 @@ class Trainer:
         self.sample_z = truncated_normal(
             (len(self.sample_labels), config.model.dim_z), tc.sample_truncation, sample_gen
         )
+        self._check_eval_config()
+        self._eval_setup = None
+        self.best: dict[str, Any] | None = None
+
+    def _check_eval_config(self) -> None:
+        from ganforge.metrics.evaluate import METRIC_KEYS, parse_metrics
+
+        ec = self.config.eval
+        if ec.every < 0 or ec.n <= 0:
+            raise GanforgeError("eval.every must be >= 0 and eval.n positive")
+        names = parse_metrics(ec.metrics)
+        if ec.best_metric:
+            valid = [k for m in names for k in METRIC_KEYS[m]]
+            if ec.best_metric not in valid:
+                raise GanforgeError(
+                    f"eval.best_metric '{ec.best_metric}' is not produced by eval.metrics "
+                    f"{names}; choose one of: {', '.join(valid)}"
+                )
 
     # ---- one optimisation step of each network -------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -170,6 +189,42 @@ class Trainer:
         self.ema.update(self.step)
         return {"loss_g": total / tc.accumulate}
 
+    # ---- evaluation during training ----------------------------------------------------------
+    def evaluate_ema(self, log: MetricsLog | None) -> dict[str, float]:
+        """Evaluate G_ema with the configured metrics; keep `best.pt` by `eval.best_metric`."""
+        with preserved_rng():  # evaluating must not change the training's random stream
+            row = self._evaluate_ema()
+        return self._log_and_keep_best(row, log)
+
+    def _evaluate_ema(self) -> dict[str, float]:
+        from ganforge.metrics.evaluate import build_setup, flatten_metrics, run_eval
+
+        ec, mc = self.config.eval, self.config.model
+        if self._eval_setup is None:
+            self._eval_setup = build_setup(
+                ec.metrics, str(self.run.root), "training G_ema (eval mode)", self.config.data.source,
+                mc.resolution, mc.img_channels, list(self.dataset.class_names),
+                generator=self.G_ema, features=ec.features, device=self.device,
+            )
+        self.G_ema.eval()
+        return flatten_metrics(run_eval(self._eval_setup, ec.n, ec.truncation, ec.seed))
+
+    def _log_and_keep_best(self, row: dict[str, float], log: MetricsLog | None) -> dict[str, float]:
+        from ganforge.metrics.evaluate import LOWER_IS_BETTER
+
+        if log is not None:
+            log.log({"step": self.step, "time": time.time(), "kind": "eval", **row})
+        key = self.config.eval.best_metric
+        if key and row.get(key) is not None:
+            value = float(row[key])
+            old = self.best["value"] if self.best else None
+            lower = key in LOWER_IS_BETTER
+            if old is None or (value < old if lower else value > old):
+                self.best = {"metric": key, "value": value, "step": self.step}
+                save_named_checkpoint(self.state_dict(), self.run.checkpoints / "best.pt")
+                (self.run.root / "best.json").write_text(json.dumps(self.best) + "\n", encoding="utf-8")
+        return row
+
     # ---- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -211,6 +266,8 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         _set_numpy_state(rng["numpy"])
         _set_python_state(rng["python"])
+        best = self.run.root / "best.json"
+        self.best = json.loads(best.read_text(encoding="utf-8")) if best.is_file() else None
 
     def save(self) -> Path:
         return save_checkpoint(
@@ -255,7 +312,7 @@ class Trainer:
                 bar.update(1)
                 if self.step % tc.log_every == 0 or self.step == total_steps:
                     elapsed = time.perf_counter() - tick
-                    record = {"step": self.step, "time": time.time()}
+                    record = {"step": self.step, "time": time.time(), "kind": "train"}
                     record.update({k: v / count for k, v in window.items()})
                     record["images_per_s"] = images_per_iter * count / max(elapsed, 1e-9)
                     log.log(record)
@@ -266,6 +323,9 @@ class Trainer:
                     window, count, tick = {}, 0, time.perf_counter()
                 if self.step % tc.sample_every == 0 or self.step == total_steps:
                     self.write_samples(log)
+                every = self.config.eval.every
+                if every and (self.step % every == 0 or self.step == total_steps):
+                    self.evaluate_ema(log)
                 if self.step % tc.checkpoint_every == 0 or self.step == total_steps:
                     self.save()
         except KeyboardInterrupt:
@@ -275,6 +335,19 @@ class Trainer:
             raise
         bar.close()
         log.close()
+
+
+@contextlib.contextmanager
+def preserved_rng() -> Any:
+    """Run a block without disturbing the torch, CUDA, numpy and python random streams."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
 
 
 def _numpy_state() -> dict[str, Any]:

@@ -1,0 +1,112 @@
+"""Feature extractors by name, and batched extraction of (features, logits) from images.
+
+Every extractor maps images in [-1, 1] (or uint8) to (features, logits): `inception` is the FID
+InceptionV3 port, `digits` / `mnist` are the domain classifiers shipped in the package, and any
+`torch.nn.Module` from Python can be wrapped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganforge.errors import GanforgeError
+
+DOMAIN_EXTRACTORS = ("digits", "mnist")
+EXTRACTORS = ("inception", *DOMAIN_EXTRACTORS)
+
+
+class ModuleExtractor(nn.Module):
+    """Wraps a user's module: its output (or the first item of a tuple) is the feature vector."""
+
+    resize = "none (the module receives images as given, in [-1, 1])"
+
+    def __init__(self, module: nn.Module, name: str = "custom") -> None:
+        super().__init__()
+        self.module = module.eval()
+        self.name = name
+        digest = hashlib.sha256()
+        for key, value in module.state_dict().items():
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        self.weights_sha256 = digest.hexdigest()
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if images.dtype == torch.uint8:
+            images = images.float() / 127.5 - 1.0
+        out = self.module(images)
+        if isinstance(out, (tuple, list)):
+            return out[0].flatten(1), (out[1] if len(out) > 1 else None)
+        return out.flatten(1), None
+
+
+def get_extractor(
+    name_or_module: str | nn.Module, inception_weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+) -> nn.Module:
+    """An extractor by name (`inception`, `digits`, `mnist`) or a wrapped nn.Module."""
+    if isinstance(name_or_module, nn.Module):
+        extractor = (
+            name_or_module if hasattr(name_or_module, "weights_sha256")
+            else ModuleExtractor(name_or_module)
+        )
+    elif name_or_module == "inception":
+        from ganforge.metrics.inception import load_inception
+
+        extractor = load_inception(inception_weights, device=device)
+    elif name_or_module in DOMAIN_EXTRACTORS:
+        from ganforge.metrics.classifiers import load_classifier
+
+        extractor = load_classifier(name_or_module, device=device)
+    else:
+        raise GanforgeError(
+            f"unknown feature extractor '{name_or_module}'; available: {', '.join(EXTRACTORS)}"
+        )
+    return extractor.to(device).eval().requires_grad_(False)
+
+
+def default_extractor(data_source: str) -> str:
+    """The domain classifier for built-in/MNIST data, Inception otherwise."""
+    if data_source == "digits":
+        return "digits"
+    if data_source.startswith("mnist:"):
+        return "mnist"
+    return "inception"
+
+
+@dataclass
+class Features:
+    """Extracted features (float64) and logits (float64 or None) of one image set."""
+
+    features: np.ndarray
+    logits: np.ndarray | None
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+
+@torch.no_grad()
+def extract(extractor: nn.Module, batches: Iterable[torch.Tensor]) -> Features:
+    """Run the extractor over batches of images and stack the results in float64."""
+    device = next(iter(extractor.parameters()), torch.zeros(())).device
+    feats, logits = [], []
+    for batch in batches:
+        f, lg = extractor(batch.to(device))
+        feats.append(f.double().cpu().numpy())
+        if lg is not None:
+            logits.append(lg.double().cpu().numpy())
+    if not feats:
+        raise GanforgeError("no images to extract features from")
+    return Features(np.concatenate(feats), np.concatenate(logits) if logits else None)
+
+
+def uint8_batches(images: torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
+    """Slices of a uint8 (N, C, H, W) tensor."""
+    for start in range(0, images.shape[0], batch_size):
+        yield images[start : start + batch_size]

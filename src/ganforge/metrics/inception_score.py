@@ -1,0 +1,67 @@
+"""Inception Score (Salimans et al. 2016) from class probabilities or logits, in float64.
+
+Protocol (as the original TF code and torch-fidelity): split the N predictions into
+``splits`` equal consecutive chunks of N // splits rows (a remainder is dropped); in each
+chunk compute
+
+    IS_s = exp( mean_i KL(p(y|x_i) || p(y)) ),   p(y) = mean_i p(y|x_i) over the chunk,
+
+and report the mean and the population std (ddof=0) of IS_s over the splits. Shuffle the
+samples beforehand if their order correlates with class, or the splits are unbalanced.
+
+Unlike the covariance/distance metrics, this returns a plain ``(mean, std)`` tuple: it has
+no sample-size caveat of the singular-covariance kind to attach.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import log_softmax, rel_entr
+
+PROBABILITY_TOLERANCE = 1e-3
+
+
+def _probabilities(values: object, from_logits: bool) -> np.ndarray:
+    """(N, K) float64 class probabilities; logits go through a float64 softmax.
+
+    Probability rows must sum to 1 within 1e-3 (float32 softmax outputs do) and are then
+    renormalised, so round-off in the input cannot push the score past its bounds.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise ValueError(f"expected an (N, K) array of predictions, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("predictions contain NaN or infinite values")
+    if from_logits:
+        return np.exp(log_softmax(x, axis=1))
+    if x.min() < 0 or np.abs(x.sum(axis=1) - 1.0).max() > PROBABILITY_TOLERANCE:
+        raise ValueError(
+            "rows are not probability vectors (negative or not summing to 1); "
+            "pass from_logits=True for logits"
+        )
+    return x / x.sum(axis=1, keepdims=True)
+
+
+def split_score(probs: np.ndarray) -> float:
+    """exp(mean_i KL(p(y|x_i) || p(y))) for one chunk; 0 log 0 taken as 0."""
+    marginal = probs.mean(axis=0, keepdims=True)
+    kl = rel_entr(probs, marginal).sum(axis=1)
+    return float(np.exp(kl.mean()))
+
+
+def inception_score(
+    probs_or_logits: object, splits: int = 10, from_logits: bool = False
+) -> tuple[float, float]:
+    """Inception Score ``(mean, std)`` over ``splits`` equal consecutive chunks.
+
+    ``probs_or_logits`` is (N, K): softmax outputs, or logits with ``from_logits=True``.
+    Bounds: 1 (all predictions identical) <= IS <= K (confident and class-balanced).
+    """
+    probs = _probabilities(probs_or_logits, from_logits)
+    if splits < 1:
+        raise ValueError(f"splits must be >= 1, got {splits}")
+    size = probs.shape[0] // splits
+    if size < 1:
+        raise ValueError(f"{probs.shape[0]} predictions cannot fill {splits} splits")
+    scores = np.array([split_score(probs[s * size : (s + 1) * size]) for s in range(splits)])
+    return float(scores.mean()), float(scores.std(ddof=0))
