@@ -105,15 +105,20 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path, extractor: str) -> None:
     panels = [k for k in ("fid", "is_mean", "kid_mean", "class_accuracy", "density", "coverage")
               if any(k in r for r in rows)]
     has_pr = any("precision" in r for r in rows)
-    n_axes = len(panels) + int(has_pr)
-    fig, axes = plt.subplots(1, max(n_axes, 1), figsize=(4 * max(n_axes, 1), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], panels, strict=False):
+    n_axes = max(len(panels) + int(has_pr), 1)
+    cols = min(n_axes, 3)
+    rows_n = -(-n_axes // cols)
+    fig, grid = plt.subplots(rows_n, cols, figsize=(4 * cols, 3.2 * rows_n), squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[n_axes:]:
+        ax.axis("off")
+    for ax, key in zip(axes, panels, strict=False):
         ax.plot(xs, [r.get(key, np.nan) for r in rows], "o-")
         ax.set_xlabel("truncation threshold")
         ax.set_title(key.replace("_", " "))
         ax.grid(alpha=0.3)
     if has_pr:
-        ax = axes[0][-1]
+        ax = axes[n_axes - 1]
         p = [r.get("precision", np.nan) for r in rows]
         rc = [r.get("recall", np.nan) for r in rows]
         ax.plot(rc, p, "o-")
