@@ -13,6 +13,15 @@ def _few_threads() -> None:
     torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Reference-feature caches go to a temporary folder, never the user's home."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANFORGE_CACHE", str(tmp_path_factory.mktemp("ganforge-cache")))
+    yield
+    mp.undo()
+
+
 def small_model(resolution: int = 32, **kw: object) -> ModelConfig:
     """A narrow BigGAN with every feature on (hierarchical z, shared embedding, attention)."""
     blocks = {32: 3, 64: 4, 128: 5, 256: 6, 512: 7}[resolution]

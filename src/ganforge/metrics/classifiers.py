@@ -9,7 +9,6 @@ in `ganforge/metrics/weights/`. Weights load with safetensors, never pickle.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge.checksums import file_sha256
 from ganforge.errors import GanforgeError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -125,15 +125,6 @@ def available_classifiers() -> list[str]:
     return sorted(
         p.stem for p in WEIGHTS_DIR.glob("*.json") if p.with_suffix(".safetensors").is_file()
     )
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_metadata(name: str, weights_dir: Path = WEIGHTS_DIR) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def sample_size_warnings(n: int, dim: int, name: str = "features") -> list[str]:
     return []
 
 
-def _as_feature_matrix(features: object, name: str = "features") -> np.ndarray:
+def as_feature_matrix(features: object, name: str = "features") -> np.ndarray:
     """A 2-D float64 (N, D) array, or a clear ValueError."""
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
@@ -46,7 +46,7 @@ def feature_statistics(features: object) -> tuple[np.ndarray, np.ndarray]:
 
     ddof=1 as pytorch-fid's ``np.cov(rowvar=False)``; needs N >= 2.
     """
-    x = _as_feature_matrix(features)
+    x = as_feature_matrix(features)
     if x.shape[0] < 2:
         raise ValueError(f"need at least 2 samples for a covariance, got {x.shape[0]}")
     mu = x.mean(axis=0)
@@ -97,7 +97,7 @@ def fid_from_features(a: object, b: object) -> dict[str, object]:
     has fewer samples than dimensions (singular covariance: the FID is biased and unstable).
     FID is also biased upward for small N, so only compare values computed with equal N.
     """
-    x, y = _as_feature_matrix(a, "a"), _as_feature_matrix(b, "b")
+    x, y = as_feature_matrix(a, "a"), as_feature_matrix(b, "b")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"feature dimensions differ: a has {x.shape[1]}, b has {y.shape[1]}")
     warnings = sample_size_warnings(x.shape[0], x.shape[1], "a")

@@ -17,7 +17,6 @@ are computed with this exact network and input pipeline, so everything here mirr
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import threading
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge.checksums import file_sha256
 from ganforge.errors import GanforgeError
 
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -453,14 +453,6 @@ def find_weights(weights: str | Path | None = None) -> Path:
     return dst
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _check_keys(model: nn.Module, state: Mapping[str, torch.Tensor], path: Path) -> None:
     """One-line GanforgeError naming the file if its tensors are not this network's."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -506,5 +498,5 @@ def load_inception(
         extractor.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise GanforgeError(f"cannot load Inception weights {path}: {_one_line(exc)}") from None
-    extractor.weights_sha256 = _sha256(path)
+    extractor.weights_sha256 = file_sha256(path)
     return extractor.to(device).eval().requires_grad_(False)

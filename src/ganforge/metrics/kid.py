@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ganforge.metrics.fid import as_feature_matrix
+
 
 def polynomial_kernel(
     x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None, coef0: float = 1
@@ -35,16 +37,6 @@ def mmd2_unbiased(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray) -> float
     off_xx = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
     off_yy = (k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
     return float(off_xx + off_yy - 2.0 * k_xy.mean())
-
-
-def _features(values: object, name: str) -> np.ndarray:
-    """A 2-D float64 (N, D) array, or a clear ValueError."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (N, D) array, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return x
 
 
 def _subset_size_note(m: int, requested: int, n_a: int, n_b: int) -> str:
@@ -71,7 +63,7 @@ def kernel_inception_distance(
 
     Returns ``{"mean", "std", "subsets", "subset_size", "note", "warnings"}``.
     """
-    x, y = _features(a, "a"), _features(b, "b")
+    x, y = as_feature_matrix(a, "a"), as_feature_matrix(b, "b")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"feature dimensions differ: a has {x.shape[1]}, b has {y.shape[1]}")
     if subsets < 1 or subset_size < 2:

@@ -27,17 +27,14 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from ganforge.metrics.fid import as_feature_matrix
+
 CHUNK_ELEMENTS = 1 << 23  # 64 MiB of float64 per distance block
 
 
 def _features(values: object, name: str) -> torch.Tensor:
     """A 2-D float64 (N, D) tensor, or a clear ValueError."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (N, D) array, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return torch.from_numpy(np.ascontiguousarray(x))
+    return torch.from_numpy(np.ascontiguousarray(as_feature_matrix(values, name)))
 
 
 def distance_blocks(

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ganforge.checksums import file_sha256
 from ganforge.data import ImageDataset, load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.metrics.classifiers import (
@@ -32,7 +33,6 @@ from ganforge.metrics.classifiers import (
     WEIGHTS_DIR,
     ClassifierExtractor,
     DomainClassifier,
-    file_sha256,
     load_classifier,
     to_classifier_input,
 )

@@ -5,7 +5,6 @@ Loading uses `torch.load(weights_only=True)`, so a checkpoint can never run code
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -13,17 +12,10 @@ from typing import Any
 
 import torch
 
+from ganforge.checksums import file_sha256
 from ganforge.errors import GanforgeError
 
 CHECKPOINT_RE = re.compile(r"^step_(\d+)\.pt$")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -42,7 +34,7 @@ def atomic_torch_save(obj: Any, path: Path) -> str:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        digest = _sha256(tmp)
+        digest = file_sha256(tmp)
         tmp.replace(path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -85,7 +77,7 @@ def verify_checkpoint(path: Path) -> str | None:
     if not sidecar.is_file():
         return "its .sha256 file is missing"
     expected = sidecar.read_text(encoding="utf-8").strip()
-    if _sha256(path) != expected:
+    if file_sha256(path) != expected:
         return "its contents do not match the recorded SHA-256 (truncated or corrupted)"
     return None
 
