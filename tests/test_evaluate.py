@@ -161,3 +161,32 @@ def test_missing_inception_weights_is_one_clear_line(run: Path, tmp_path: Path) 
 def test_source_that_is_not_a_run_needs_data(tmp_path: Path) -> None:
     with pytest.raises(GanforgeError, match="give the reference with --data"):
         evaluate(tmp_path, "fid")
+
+
+def test_exported_generator_samples_and_scores_like_its_run(run: Path, tmp_path: Path) -> None:
+    export = tmp_path / "g.safetensors"
+    result = ganforge("export", str(run), "--out", str(export))
+    assert result.returncode == 0, result.stderr
+    from safetensors import safe_open
+
+    with safe_open(str(export), framework="pt") as fh:
+        assert fh.metadata()["format"] == "ganforge-generator-v1"
+        generator, _, _ = api.load_generator(run)
+        assert set(fh.keys()) == set(generator.state_dict())  # the generator and nothing else
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    for source, out in ((run, a), (export, b)):
+        r = ganforge("sample", str(source), "--class", "4", "--n", "3", "--seed", "5", "--out", str(out))
+        assert r.returncode == 0, r.stderr
+    assert a.read_bytes() == b.read_bytes()
+    from_run = evaluate(run, "fid,acc", n=200, seed=2)
+    from_export = evaluate(export, "fid,acc", n=200, seed=2)
+    assert from_run["metrics"] == from_export["metrics"]
+    assert from_export["protocol"]["source_kind"].startswith("exported generator")
+
+
+def test_a_file_that_is_not_an_export_is_refused(tmp_path: Path) -> None:
+    bogus = tmp_path / "x.safetensors"
+    bogus.write_bytes(b"not safetensors at all")
+    result = ganforge("sample", str(bogus), "--out", str(tmp_path / "s.png"))
+    assert result.returncode == 2 and "not a readable safetensors file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -108,10 +108,16 @@ def load_generator(
     source: Path | str, ema: bool = True, checkpoint: Path | str | None = None,
     device: str | torch.device = "cpu",
 ) -> tuple[nn.Module, Config, list[str]]:
-    """(generator in eval mode, config, class names) from a run directory."""
+    """(generator in eval mode, config, class names) from a run directory or exported file."""
+    from ganforge.hub import is_exported_generator, load_exported_generator
+
+    if is_exported_generator(source):
+        return load_exported_generator(source, device=device)
     run = RunDir(Path(source))
     if not run.config.is_file():
-        raise GanforgeError(f"'{source}' is not a ganforge run directory (no config.yaml)")
+        raise GanforgeError(
+            f"'{source}' is not a ganforge run directory (no config.yaml) nor an exported .safetensors"
+        )
     config = load_config_file(run.config)
     if checkpoint is not None:
         state = load_checkpoint(Path(checkpoint))

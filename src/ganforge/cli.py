@@ -50,7 +50,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     sample = sub.add_parser("sample", help="write a grid of samples from a run's EMA generator")
-    sample.add_argument("source", type=Path, metavar="RUN_DIR")
+    sample.add_argument("source", type=Path, metavar="RUN_DIR_OR_EXPORT")
     sample.add_argument("--class", dest="classes", action="append", metavar="ID_OR_NAME",
                         help="class to draw (repeatable; default: the first 10 classes)")
     sample.add_argument("--n", type=int, default=8, help="samples per class (default 8)")
@@ -66,7 +66,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Evaluate a run's EMA generator (or a folder / .npz of images) against a "
         "reference dataset. The JSON names every protocol choice.",
     )
-    evaluate.add_argument("source", type=Path, metavar="SOURCE", help="run directory, image folder or .npz")
+    evaluate.add_argument("source", type=Path, metavar="SOURCE",
+                          help="run directory, exported .safetensors generator, image folder or .npz")
     _add_eval_options(evaluate, default_metrics="fid,is,kid,pr,dc,acc", default_n=10000)
     evaluate.add_argument("--truncation", type=_number, default=None,
                           help="truncation threshold of z (default: none)")
@@ -76,11 +77,17 @@ def _build_parser() -> argparse.ArgumentParser:
         "sweep", help="metrics over truncation thresholds (table, plot, sample strip)",
         description="Evaluate a run at several truncation thresholds: the quality/diversity curve.",
     )
-    sweep.add_argument("source", type=Path, metavar="RUN_DIR")
+    sweep.add_argument("source", type=Path, metavar="RUN_DIR_OR_EXPORT")
     _add_eval_options(sweep, default_metrics="fid,is,pr,acc", default_n=5000)
     sweep.add_argument("--truncation", default="0.25,0.5,0.75,1.0,1.5,2.0,none",
                        help="comma list and/or start:stop:step ranges; 'none' = untruncated")
     sweep.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/sweep)")
+
+    export = sub.add_parser("export", help="write the generator alone to a .safetensors file")
+    export.add_argument("source", type=Path, metavar="RUN_DIR")
+    export.add_argument("--out", type=Path, required=True, help="path ending in .safetensors")
+    export.add_argument("--raw", action="store_true", help="export G instead of the EMA generator")
+    export.add_argument("--checkpoint", type=Path, help="a specific checkpoint (default: newest)")
 
     sub.add_parser("recipes", help="list the recipes shipped with ganforge")
 
@@ -130,7 +137,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.n <= 0:
         raise GanforgeError(f"--n must be a positive integer, got {args.n}")
     thresholds = parse_truncations(args.truncation)
-    out = args.out or args.source / "sweep"
+    default = args.source.with_name(args.source.stem + "-sweep") if args.source.is_file() else args.source / "sweep"
+    out = args.out or default
     sweep(args.source, out, thresholds, metrics=args.metrics, n=args.n, seed=args.seed,
           **_eval_kwargs(args))
     print(f"wrote {out / 'sweep.json'}, sweep.csv, sweep.png and strip.png")
@@ -164,6 +172,14 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ganforge.hub import export_generator
+
+    result = export_generator(args.source, args.out, ema=not args.raw, checkpoint=args.checkpoint)
+    print(f"wrote {result['path']} ({result['generator_params']:,} parameters, sha256 {result['sha256']})")
+    return 0
+
+
 def _cmd_recipes(_: argparse.Namespace) -> int:
     names = list_recipes()
     width = max(len(n) for n in names)
@@ -186,7 +202,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "sweep": _cmd_sweep,
-    "recipes": _cmd_recipes, "info": _cmd_info,
+    "export": _cmd_export, "recipes": _cmd_recipes, "info": _cmd_info,
 }
 
 

@@ -272,18 +272,23 @@ def prepare(
 ) -> EvalSetup:
     """Resolve a run directory or image set, the extractor, reference features and classifier."""
     from ganforge.api import load_generator
+    from ganforge.hub import is_exported_generator
     from ganforge.training.run_dir import RunDir
 
     path = Path(source)
     generator, image_set = None, None
-    if RunDir(path).config.is_file():
+    exported = is_exported_generator(path)
+    if exported or RunDir(path).config.is_file():
         generator, config, class_names = load_generator(path, device=device)
         data = data or config.data.source
         resolution, channels = config.model.resolution, config.model.img_channels
-        kind = "run directory (G_ema, eval mode)"
+        kind = "exported generator (eval mode)" if exported else "run directory (G_ema, eval mode)"
     else:
         if data is None:
-            raise GanforgeError(f"'{source}' is not a run directory: give the reference with --data SPEC")
+            raise GanforgeError(
+                f"'{source}' is not a run directory or exported generator: give the reference "
+                "with --data SPEC"
+            )
         channels = 3
         image_set = images_from_path(path, resolution, channels)
         resolution = int(image_set.images.shape[-1])

@@ -58,7 +58,7 @@ def sweep(
     """Evaluate every threshold; write sweep.json, sweep.csv, sweep.png and strip.png into `out`."""
     setup = prepare(source, metrics, **prepare_kwargs)
     if setup.generator is None:
-        raise GanforgeError("sweep needs a generator: give a run directory as SOURCE")
+        raise GanforgeError("sweep needs a generator: give a run directory or an exported .safetensors as SOURCE")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, rows = [], []
