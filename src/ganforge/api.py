@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,11 @@ from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.models import build_models, count_parameters
 from ganforge.sampling import class_ids, generate, make_grid, save_image, to_uint8
-from ganforge.training.checkpoint import load_checkpoint, load_latest_checkpoint
+from ganforge.training.checkpoint import (
+    load_checkpoint,
+    load_latest_checkpoint,
+    remove_stale_temporaries,
+)
 from ganforge.training.run_dir import RunDir
 from ganforge.training.trainer import Trainer, prepare_run_dir, save_resolved_config
 
@@ -30,10 +35,12 @@ def make_config(
     steps: int | None = None,
     batch_size: int | None = None,
     seed: int | None = None,
+    checkpoint_every: int | None = None,
 ) -> Config:
     """A recipe with dotted overrides and the common flags applied, fully validated."""
     config = apply_overrides(load_recipe(recipe), list(overrides or []))
-    flags = {"steps": steps, "batch_size": batch_size, "seed": seed}
+    flags = {"steps": steps, "batch_size": batch_size, "seed": seed,
+             "checkpoint_every": checkpoint_every}
     for key, value in flags.items():
         if value is not None and value <= 0 and key != "seed":
             raise GanforgeError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
@@ -77,19 +84,27 @@ def train(
     return run.root
 
 
-def resume(run_dir: Path | str, steps: int | None = None, progress: bool = True) -> Path:
+def resume(
+    run_dir: Path | str, steps: int | None = None, checkpoint_every: int | None = None,
+    progress: bool = True,
+) -> Path:
     """Continue a run from its newest good checkpoint to its configured (or new) total steps."""
     run = RunDir(Path(run_dir))
     if not run.config.is_file():
         raise GanforgeError(f"'{run_dir}' is not a ganforge run directory (no config.yaml)")
     config = load_config_file(run.config)
-    if steps is not None:
-        if steps <= 0:
-            raise GanforgeError(f"--steps must be a positive integer, got {steps}")
-        config = replace(config, train=replace(config.train, steps=steps))
-    path, state, warnings = load_latest_checkpoint(run.checkpoints)
+    changes = {k: v for k, v in {"steps": steps, "checkpoint_every": checkpoint_every}.items()
+               if v is not None}
+    for key, value in changes.items():
+        if value <= 0:
+            raise GanforgeError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
+    config = replace(config, train=replace(config.train, **changes))
+    remove_stale_temporaries(run.checkpoints)
+    path, state, warnings = load_latest_checkpoint(run.checkpoints, quarantine=True)
     for message in warnings:
-        print(f"warning: skipped {message}")
+        print(f"warning: skipped {message}", file=sys.stderr)
+    if warnings:
+        print(f"resuming from {path.name}", file=sys.stderr)
     dataset = load_dataset(config.data.source, config.model.resolution, config.model.img_channels)
     trainer = Trainer(config, dataset, run)
     trainer.load_state_dict(state)
@@ -98,7 +113,7 @@ def resume(run_dir: Path | str, steps: int | None = None, progress: bool = True)
             f"run '{run_dir}' is already at step {trainer.step} of {config.train.steps}; "
             "pass --steps N with a larger total to train further"
         )
-    if steps is not None:
+    if changes:
         save_resolved_config(config, run)
     trainer.fit(config.train.steps, progress=progress)
     return run.root

@@ -16,6 +16,7 @@ from ganforge.errors import GanforgeError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_OS_ERROR = 1
 
 
 def _number(text: str) -> float:
@@ -45,6 +46,8 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, help="total generator steps")
     train.add_argument("--batch-size", type=int, help="images per batch")
     train.add_argument("--seed", type=int, help="random seed")
+    train.add_argument("--checkpoint-every", type=int, metavar="N",
+                       help="G steps between checkpoints (also with --resume)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -149,13 +152,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         if args.overrides or args.data or args.batch_size or args.seed is not None:
             raise GanforgeError(
-                "--resume continues a run with its own config.yaml; only --steps may be given with it"
+                "--resume continues a run with its own config.yaml; only --steps and "
+                "--checkpoint-every may be given with it"
             )
-        run = api.resume(args.resume, steps=args.steps, progress=not args.no_progress)
+        run = api.resume(args.resume, steps=args.steps, checkpoint_every=args.checkpoint_every,
+                         progress=not args.no_progress)
     else:
         config = api.make_config(
             args.recipe, args.overrides, data=args.data, steps=args.steps,
-            batch_size=args.batch_size, seed=args.seed,
+            batch_size=args.batch_size, seed=args.seed, checkpoint_every=args.checkpoint_every,
         )
         run = api.train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"run directory: {run}  (samples in {run / 'samples'}, try: ganforge sample {run})")
@@ -218,8 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted: a checkpoint was saved; continue with --resume", file=sys.stderr)
+        print("interrupted at once: files already written are intact; a training run continues "
+              "from its last checkpoint with --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:  # disk full, permissions, ...: the user's environment, not a bug
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; earlier files are left as they were",
+              file=sys.stderr)
+        return EXIT_OS_ERROR
 
 
 if __name__ == "__main__":

@@ -71,6 +71,16 @@ def list_checkpoints(directory: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete `.*.tmp` files a killed process left mid-write (never a finished checkpoint)."""
+    if not directory.is_dir():
+        return []
+    stale = [p for p in directory.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def verify_checkpoint(path: Path) -> str | None:
     """None if the file matches its recorded checksum, else the reason it does not."""
     sidecar = path.with_name(path.name + ".sha256")
@@ -93,16 +103,23 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise GanforgeError(f"checkpoint '{path}' could not be read: {exc}") from None
 
 
-def load_latest_checkpoint(directory: Path) -> tuple[Path, dict[str, Any], list[str]]:
+def load_latest_checkpoint(
+    directory: Path, quarantine: bool = False
+) -> tuple[Path, dict[str, Any], list[str]]:
     """The newest checkpoint that verifies and loads; earlier ones are tried in turn.
 
-    Returns (path, state, warnings about skipped files).
+    Returns (path, state, warnings about skipped files). With `quarantine`, a skipped file is
+    renamed to `*.corrupt` (kept as evidence, no longer counted or pruned as a checkpoint).
     """
     warnings = []
     for path in reversed(list_checkpoints(directory)):
         try:
             return path, load_checkpoint(path), warnings
         except GanforgeError as exc:
-            warnings.append(str(exc))
+            message = str(exc)
+            if quarantine:
+                path.replace(path.with_name(path.name + ".corrupt"))
+                message += f"; moved aside to {path.name}.corrupt"
+            warnings.append(message)
     detail = f" ({'; '.join(warnings)})" if warnings else ""
     raise GanforgeError(f"no usable checkpoint in '{directory}'{detail}")

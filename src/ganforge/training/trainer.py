@@ -30,6 +30,7 @@ from ganforge.training.batches import BatchStream
 from ganforge.training.checkpoint import save_checkpoint, save_named_checkpoint
 from ganforge.training.ema import EMA
 from ganforge.training.run_dir import MetricsLog, RunDir
+from ganforge.training.signals import GracefulStop
 
 SAMPLE_COLUMNS = 8
 MAX_SAMPLE_ROWS = 10
@@ -108,6 +109,10 @@ class Trainer:
         self._check_eval_config()
         self._eval_setup = None
         self.best: dict[str, Any] | None = None
+        self.stopped_by: str | None = None  # the signal that ended fit() early, if any
+        self.window: dict[str, float] = {}  # sums of per-step statistics since the last log
+        self.window_steps = 0
+        self._tick, self._timed_steps = time.perf_counter(), 0
 
     def _check_eval_config(self) -> None:
         from ganforge.metrics.evaluate import METRIC_KEYS, parse_metrics
@@ -235,6 +240,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "stream": self.stream.state_dict(),
+            "log_window": {"sums": dict(self.window), "steps": self.window_steps},
             "config": self.config.to_dict(),
             "class_names": list(self.dataset.class_names),
             "rng": {
@@ -260,6 +266,8 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.stream.load_state_dict(state["stream"])
         self.step = int(state["step"])
+        self.window = {k: float(v) for k, v in state["log_window"]["sums"].items()}
+        self.window_steps = int(state["log_window"]["steps"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available():
@@ -289,52 +297,66 @@ class Trainer:
 
     def fit(self, total_steps: int, progress: bool = True) -> None:
         """Train until `total_steps` G steps, logging, sampling and checkpointing on schedule."""
-        tc = self.config.train
         log = MetricsLog(self.run, resume_step=self.step)
-        window: dict[str, float] = {}
-        count = 0
-        images_per_iter = tc.batch_size * tc.accumulate * tc.d_steps
         bar = tqdm(
             total=total_steps, initial=self.step, desc="train", unit="step",
             disable=not progress, dynamic_ncols=True,
         )
-        tick = time.perf_counter()
-        try:
-            while self.step < total_steps:
-                self.G.train()
-                self.D.train()
-                for _ in range(tc.d_steps):
-                    for key, value in self.d_step().items():
-                        window[key] = window.get(key, 0.0) + value / tc.d_steps
-                for key, value in self.g_step().items():
-                    window[key] = window.get(key, 0.0) + value
-                count += 1
-                bar.update(1)
-                if self.step % tc.log_every == 0 or self.step == total_steps:
-                    elapsed = time.perf_counter() - tick
-                    record = {"step": self.step, "time": time.time(), "kind": "train"}
-                    record.update({k: v / count for k, v in window.items()})
-                    record["images_per_s"] = images_per_iter * count / max(elapsed, 1e-9)
-                    log.log(record)
-                    bar.set_postfix(
-                        loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
-                        img_s=f"{record['images_per_s']:.0f}",
-                    )
-                    window, count, tick = {}, 0, time.perf_counter()
-                if self.step % tc.sample_every == 0 or self.step == total_steps:
-                    self.write_samples(log)
-                every = self.config.eval.every
-                if every and (self.step % every == 0 or self.step == total_steps):
-                    self.evaluate_ema(log)
-                if self.step % tc.checkpoint_every == 0 or self.step == total_steps:
-                    self.save()
-        except KeyboardInterrupt:
-            bar.close()
+        self._tick = time.perf_counter()
+        with GracefulStop() as stop:
+            try:
+                while self.step < total_steps:
+                    self._iteration(total_steps, log, bar)
+                    if stop.requested:
+                        path = self.save()
+                        bar.write(
+                            f"stopping on {stop.requested}: checkpoint {path.name} saved at step "
+                            f"{self.step}; continue with: ganforge train --resume {self.run.root}"
+                        )
+                        self.stopped_by = stop.requested
+                        break
+            finally:
+                bar.close()
+                log.close()
+
+    def _iteration(self, total_steps: int, log: MetricsLog, bar: tqdm) -> None:
+        """One G step with its D steps, then whatever logging/sampling/checkpoint is due.
+
+        Per-step statistics accumulate in `self.window` (saved in checkpoints), so a resumed
+        run logs exactly the averages an uninterrupted one would.
+        """
+        tc = self.config.train
+        window = self.window
+        self.G.train()
+        self.D.train()
+        for _ in range(tc.d_steps):
+            for key, value in self.d_step().items():
+                window[key] = window.get(key, 0.0) + value / tc.d_steps
+        for key, value in self.g_step().items():
+            window[key] = window.get(key, 0.0) + value
+        self.window_steps += 1
+        self._timed_steps += 1
+        bar.update(1)
+        if self.step % tc.log_every == 0 or self.step == total_steps:
+            elapsed = time.perf_counter() - self._tick
+            images = tc.batch_size * tc.accumulate * tc.d_steps * self._timed_steps
+            record = {"step": self.step, "time": time.time(), "kind": "train"}
+            record.update({k: v / self.window_steps for k, v in window.items()})
+            record["images_per_s"] = images / max(elapsed, 1e-9)
+            log.log(record)
+            bar.set_postfix(
+                loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
+                img_s=f"{record['images_per_s']:.0f}",
+            )
+            self.window, self.window_steps = {}, 0
+            self._tick, self._timed_steps = time.perf_counter(), 0
+        if self.step % tc.sample_every == 0 or self.step == total_steps:
+            self.write_samples(log)
+        every = self.config.eval.every
+        if every and (self.step % every == 0 or self.step == total_steps):
+            self.evaluate_ema(log)
+        if self.step % tc.checkpoint_every == 0 or self.step == total_steps:
             self.save()
-            log.close()
-            raise
-        bar.close()
-        log.close()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,143 @@
+"""The bad-input catalogue (docs/errors.md): each user mistake, through the CLI entry point,
+is one line on stderr naming the problem and the fix, exit status 2, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from ganforge import api
+from ganforge.checksums import file_sha256
+from ganforge.cli import main
+
+# (name, argv template, expected substring of the one-line message)
+CASES = [
+    ("missing data path", ["train", "--data", "mnist:{missing}"], "does not exist"),
+    ("data path is a file", ["train", "--data", "folder:{file}"], "is not a directory"),
+    ("empty image folder", ["train", "--data", "folder:{empty}"], "{empty}"),
+    ("non-image file named .png", ["train", "--data", "folder:{garbage}"], "bad.png"),
+    ("images too small", ["train", "--data", "folder:{tiny}"], "too small"),
+    ("single-class data, conditional recipe", ["train", "--data", "folder:{flat}"], "at least 2"),
+    ("truncated MNIST idx file", ["train", "--data", "mnist:{truncated}"], "t10k-images-idx3-ubyte.gz"),
+    ("CIFAR folder without batches", ["train", "--data", "cifar10:{empty}"], "{empty}"),
+    ("unknown data source", ["train", "--data", "imagenet:/x"], "unknown data source 'imagenet'"),
+    ("unknown data spec", ["train", "--data", "imagenet"], "unknown data spec 'imagenet'"),
+    ("unknown recipe", ["train", "--recipe", "biggan-99"], "unknown recipe 'biggan-99'"),
+    ("recipe file missing", ["train", "--recipe", "{missing}/r.yaml"], "does not exist"),
+    ("typo in a recipe file", ["train", "--recipe", "{typo_recipe}"], "unknown config key 'model.chanels'"),
+    ("unknown config key", ["train", "train.lrg=1e-4"], "valid keys in 'train'"),
+    ("unknown config section", ["train", "trian.lr_g=1"], "unknown config section 'trian'"),
+    ("wrong value type", ["train", "model.ch=wide"], "must be an integer"),
+    ("override without '='", ["train", "train.lr_g"], "not of the form key=value"),
+    ("unsupported resolution", ["train", "model.resolution=48"], "not model.resolution=48"),
+    ("D lists of different lengths", ["train", "model.d_downsample=[true]"], "same length"),
+    ("unknown loss", ["train", "train.loss=wgan"], "unknown train.loss 'wgan'"),
+    ("unknown precision", ["train", "train.precision=fp8"], "unknown train.precision 'fp8'"),
+    ("unknown device", ["train", "train.device=tpu"], "unknown train.device 'tpu'"),
+    ("CUDA asked for without a GPU", ["train", "train.device=cuda"], "no CUDA GPU"),
+    ("best metric not evaluated", ["train", "eval.best_metric=ssim"], "eval.best_metric 'ssim'"),
+    ("batch larger than the dataset", ["train", "--batch-size", "5000"], "larger than the dataset"),
+    ("zero batch size", ["train", "--batch-size", "0"], "--batch-size must be a positive integer"),
+    ("negative step count", ["train", "--steps", "-3"], "--steps must be a positive integer"),
+    ("zero checkpoint interval", ["train", "--checkpoint-every", "0"], "--checkpoint-every must be a positive"),
+    ("run directory already exists", ["train", "--out", "{run}"], "already exists; use --resume"),
+    ("resume something that is not a run", ["train", "--resume", "{empty}"], "not a ganforge run directory"),
+    ("resume with changed settings", ["train", "--resume", "{run}", "--batch-size", "3"], "only --steps"),
+    ("resume a finished run", ["train", "--resume", "{run}"], "already at step 2 of 2"),
+    ("checkpoint of another architecture", ["train", "--resume", "{edited}", "--steps", "5"], "does not fit this architecture"),
+    ("class id out of range", ["sample", "{run}", "--class", "12"], "class id 12 is out of range"),
+    ("unknown class name", ["sample", "{run}", "--class", "cow"], "unknown class 'cow'"),
+    ("truncation zero", ["sample", "{run}", "--truncation", "0"], "--truncation must be a positive"),
+    ("truncation negative", ["sample", "{run}", "--truncation", "-0.5"], "--truncation must be a positive"),
+    ("zero samples", ["sample", "{run}", "--n", "0"], "--n must be a positive integer"),
+    ("grid not a PNG", ["sample", "{run}", "--out", "{new}.jpg"], "must be a .png file"),
+    ("sample from a non-run", ["sample", "{empty}"], "not a ganforge run directory"),
+    ("not an exported generator", ["sample", "{bogus_export}"], "not a readable safetensors file"),
+    ("unknown metric", ["eval", "{run}", "--metrics", "fid,ssim"], "unknown metric 'ssim'"),
+    ("unknown feature extractor", ["eval", "{run}", "--features", "vgg"], "unknown feature extractor 'vgg'"),
+    ("missing Inception weights", ["eval", "{run}", "--features", "inception", "--inception-weights", "{missing}/w.pth"], "pt_inception-2015-12-05-6726825d.pth"),
+    ("negative eval count", ["eval", "{run}", "--n", "-1"], "--n must be a positive integer"),
+    ("images without a reference", ["eval", "{empty}"], "give the reference with --data"),
+    ("zero reference count", ["eval", "{run}", "--n-ref", "0"], "--n-ref must be a positive integer"),
+    ("sweep threshold not positive", ["sweep", "{run}", "--truncation", "0,1"], "must be positive"),
+    ("sweep threshold not a number", ["sweep", "{run}", "--truncation", "a,b"], "'a' is not a number"),
+    ("export without .safetensors", ["export", "{run}", "--out", "{new}.pt"], "must end in .safetensors"),
+    ("info of an unknown recipe", ["info", "biggan-99"], "unknown recipe 'biggan-99'"),
+]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("world")
+    w = {"missing": root / "missing", "empty": root / "empty", "file": root / "file.txt",
+         "new": root / "new"}
+    w["empty"].mkdir()
+    w["file"].write_text("x")
+    w["garbage"] = root / "garbage"
+    (w["garbage"] / "a").mkdir(parents=True)
+    (w["garbage"] / "a" / "bad.png").write_bytes(b"this is not an image")
+    w["tiny"] = root / "tiny"
+    for cls in ("a", "b"):
+        (w["tiny"] / cls).mkdir(parents=True)
+        Image.new("L", (4, 4)).save(w["tiny"] / cls / "x.png")
+    w["flat"] = root / "flat"
+    w["flat"].mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((32, 32), 60 * i, np.uint8)).save(w["flat"] / f"{i}.png")
+    w["truncated"] = root / "mnist"
+    w["truncated"].mkdir()
+    with gzip.open(w["truncated"] / "t10k-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">IIII", 2051, 10, 28, 28) + bytes(100))
+    with gzip.open(w["truncated"] / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">II", 2049, 10) + bytes(10))
+    w["typo_recipe"] = root / "typo.yaml"
+    w["typo_recipe"].write_text("model:\n  chanels: 3\n")
+    w["bogus_export"] = root / "bogus.safetensors"
+    w["bogus_export"].write_bytes(b"not safetensors")
+    config = api.make_config(overrides=["model.ch=4", "model.dim_z=32", "model.shared_dim=16",
+                                        "eval.every=0"], steps=2, batch_size=16)
+    w["run"] = api.train(config, root / "run", progress=False)
+    w["edited"] = root / "edited"
+    shutil.copytree(w["run"], w["edited"])
+    cfg = yaml.safe_load((w["edited"] / "config.yaml").read_text())
+    cfg["model"]["ch"] = 8
+    (w["edited"] / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return w
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): file_sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(("name", "argv", "message"), CASES, ids=[c[0] for c in CASES])
+def test_mistake_is_one_clear_line_and_changes_nothing(
+    name: str, argv: list[str], message: str, world: dict[str, Path], capsys: pytest.CaptureFixture,
+) -> None:
+    fill = {k: str(v) for k, v in world.items()}
+    args = [a.format(**fill) for a in argv]
+    if args[0] == "train" and "--out" not in args and "--resume" not in args:
+        args += ["--out", fill["new"]]
+    before = {key: snapshot(world[key]) for key in ("run", "edited")}
+    capsys.readouterr()
+    status = main(args)
+    err = capsys.readouterr().err
+    assert status == 2, (name, err)
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert message.format(**fill) in err, err
+    assert not world["new"].exists() and not Path(fill["new"] + ".pt").exists()
+    assert {key: snapshot(world[key]) for key in ("run", "edited")} == before
+
+
+def test_catalogue_is_long_enough_and_documented() -> None:
+    assert len(CASES) >= 30
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text()
+    for name, _, _ in CASES:
+        assert f"| {name} |" in docs, f"docs/errors.md does not list '{name}'"
