@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-
+from _report import provenance, write_result
 from ganforge.api import load_generator
 from ganforge.metrics.digits_accuracy import DigitsJudge, conditional_accuracy
 from ganforge.training.checkpoint import list_checkpoints
@@ -64,15 +61,9 @@ def main() -> None:
         "truncation_note": "threshold of the truncated normal (values beyond it re-drawn); None = plain N(0,1)",
         "per_checkpoint": rows,
         "final": rows[-1]["class_accuracy"] if rows else None,
-        "machine": f"{platform.node()} {platform.machine()} {torch.get_num_threads()} threads",
-        "torch": torch.__version__,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance(),
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

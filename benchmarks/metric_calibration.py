@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from _report import provenance, write_result
 from ganforge.data import load_dataset
 from ganforge.metrics.evaluate import (
     Reference,
@@ -124,14 +123,10 @@ def main() -> None:
         result["mnist"] = {"missing": f"{SHARED_MNIST} not present"}
     result["inception_timing"] = time_inception_fid(args.inception_n)
     result.update({
-        "machine": f"{platform.node()} {platform.machine()} {torch.get_num_threads()} threads",
-        "torch": torch.__version__, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance(),
         "command": f"python benchmarks/metric_calibration.py --run {args.run} --inception-n {args.inception_n}",
     })
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_result(result, args.out, echo=False)
     print(json.dumps(result["inception_timing"], indent=1))
 
 

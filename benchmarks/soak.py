@@ -10,19 +10,17 @@ an uninterrupted run to the same step must give bitwise-identical weights.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import random
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from _report import provenance, write_result
 from ganforge.training.checkpoint import list_checkpoints, verify_checkpoint
 
 OVERRIDES = ["model.ch=8", "model.dim_z=32", "model.shared_dim=16", "train.log_every=5",
@@ -102,16 +100,11 @@ def main() -> None:
         "checkpoints_lost": lost,
         "corrupt_checkpoints_seen": corrupt,
         "bitwise_identical_to_uninterrupted_run": identical,
-        "machine": f"{platform.node()} {platform.machine()} {torch.get_num_threads()} threads",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance(),
         "command": f"python benchmarks/soak.py --minutes {args.minutes} --min-gap {args.min_gap} "
                    f"--max-gap {args.max_gap} --seed {args.seed}",
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

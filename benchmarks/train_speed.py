@@ -13,16 +13,15 @@ and its speed is reported as a ratio to the baseline (side by side, same machine
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from _report import provenance, write_result
 from ganforge.api import make_config
 from ganforge.data import ImageDataset
 from ganforge.models import count_parameters
@@ -114,19 +113,13 @@ def main() -> None:
               f"{runs[name]['images_per_s']:.1f} images/s, x{runs[name]['speedup_vs_baseline']:.2f}", flush=True)
     result = {"recipe": args.recipe, "batch_size": args.batch_size, "variants": runs}
     result.update({
-        "machine": f"{platform.node()} {platform.machine()} {torch.get_num_threads()} threads",
         "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **provenance(),
         "command": "python benchmarks/train_speed.py " + " ".join(
             [f"--recipe {args.recipe}", f"--batch-size {args.batch_size}", f"--iters {args.iters}",
              f"--warmup {args.warmup}", *[f"--variant {v}" for v in args.variant], *args.overrides]),
     })
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":
