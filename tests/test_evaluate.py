@@ -54,6 +54,14 @@ def test_training_logs_evaluations_and_keeps_the_best(run: Path) -> None:
     assert best["value"] == min(r["fid"] for r in evals)
     assert (run / "checkpoints" / "best.pt").is_file()
     assert (run / "checkpoints" / "best.pt.sha256").is_file()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"eval/fid", "eval/is_mean", "eval/class_accuracy", "train/loss_d"} <= set(tags)
+    assert [e.step for e in events.Scalars("eval/fid")] == [10, 20]
+    assert "samples" in events.Tags()["images"]
 
 
 def test_eval_cli_names_every_protocol_choice(run: Path, tmp_path: Path, cache: Path) -> None:
@@ -173,6 +181,10 @@ def test_exported_generator_samples_and_scores_like_its_run(run: Path, tmp_path:
         assert fh.metadata()["format"] == "ganforge-generator-v1"
         generator, _, _ = api.load_generator(run)
         assert set(fh.keys()) == set(generator.state_dict())  # the generator and nothing else
+    from ganforge.checksums import file_sha256
+
+    sidecar = tmp_path / "g.safetensors.sha256"
+    assert sidecar.read_text().strip() == file_sha256(export)
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     for source, out in ((run, a), (export, b)):
         r = ganforge("sample", str(source), "--class", "4", "--n", "3", "--seed", "5", "--out", str(out))
@@ -182,6 +194,16 @@ def test_exported_generator_samples_and_scores_like_its_run(run: Path, tmp_path:
     from_export = evaluate(export, "fid,acc", n=200, seed=2)
     assert from_run["metrics"] == from_export["metrics"]
     assert from_export["protocol"]["source_kind"].startswith("exported generator")
+
+
+def test_a_corrupted_export_is_detected_by_its_checksum(run: Path, tmp_path: Path) -> None:
+    export = tmp_path / "g.safetensors"
+    assert ganforge("export", str(run), "--out", str(export)).returncode == 0
+    data = bytearray(export.read_bytes())
+    data[-1] ^= 0xFF  # one flipped bit in the last weight
+    export.write_bytes(bytes(data))
+    result = ganforge("sample", str(export), "--out", str(tmp_path / "s.png"))
+    assert result.returncode == 2 and "does not match its g.safetensors.sha256" in result.stderr
 
 
 def test_a_file_that_is_not_an_export_is_refused(tmp_path: Path) -> None:

@@ -221,3 +221,22 @@ def test_resume_flags(tmp_path: Path) -> None:
     api.resume(run, steps=4, checkpoint_every=4, progress=False)
     names = [p.name for p in list_checkpoints(run / "checkpoints")]
     assert names[-1] == "step_00000004.pt" and "step_00000003.pt" not in names
+
+
+def test_a_signal_during_set_up_still_ends_with_a_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ganforge.api as api_module
+
+    real_load = api_module.load_dataset
+
+    def load_then_get_preempted(*args: object, **kwargs: object) -> object:
+        dataset = real_load(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the run is still being set up
+        return dataset
+
+    monkeypatch.setattr(api_module, "load_dataset", load_then_get_preempted)
+    config = api.make_config(overrides=SMALL[:6], steps=50, batch_size=16)
+    run = api.train(config, tmp_path / "r", progress=False)
+    assert [p.name for p in list_checkpoints(run / "checkpoints")] == ["step_00000001.pt"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers are restored

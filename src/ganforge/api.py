@@ -23,6 +23,7 @@ from ganforge.training.checkpoint import (
     remove_stale_temporaries,
 )
 from ganforge.training.run_dir import RunDir
+from ganforge.training.signals import GracefulStop
 from ganforge.training.trainer import Trainer, prepare_run_dir, save_resolved_config
 
 DEFAULT_RECIPE = "biggan-digits"
@@ -66,7 +67,16 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Train a new run described by `config`; returns its run directory."""
+    """Train a new run described by `config`; returns its run directory.
+
+    SIGINT/SIGTERM from here on (data loading included) end with a checkpoint and a clean exit.
+    """
+    with GracefulStop() as stop:
+        return _train(config, out, overwrite, progress, stop)
+
+
+def _train(config: Config, out: Path | str | None, overwrite: bool, progress: bool,
+           stop: GracefulStop) -> Path:
     dataset = load_dataset(config.data.source, config.model.resolution, config.model.img_channels)
     if dataset.n_classes < 2:
         raise GanforgeError(
@@ -75,12 +85,11 @@ def train(
         )
     config = replace(config, model=replace(config.model, n_classes=dataset.n_classes))
     out_path = Path(out) if out is not None else default_run_dir(config)
-    trainer_check = Trainer(config, dataset, RunDir(out_path))  # validates before touching disk
+    trainer = Trainer(config, dataset, RunDir(out_path))  # validates before touching disk
     run = prepare_run_dir(out_path, overwrite)
-    trainer_check.run = run
     save_resolved_config(config, run)
     run.write_classes(dataset.class_names, dataset.source)
-    trainer_check.fit(config.train.steps, progress=progress)
+    trainer.fit(config.train.steps, progress=progress, stop=stop)
     return run.root
 
 
@@ -89,6 +98,12 @@ def resume(
     progress: bool = True,
 ) -> Path:
     """Continue a run from its newest good checkpoint to its configured (or new) total steps."""
+    with GracefulStop() as stop:
+        return _resume(run_dir, steps, checkpoint_every, progress, stop)
+
+
+def _resume(run_dir: Path | str, steps: int | None, checkpoint_every: int | None, progress: bool,
+            stop: GracefulStop) -> Path:
     run = RunDir(Path(run_dir))
     if not run.config.is_file():
         raise GanforgeError(f"'{run_dir}' is not a ganforge run directory (no config.yaml)")
@@ -115,7 +130,7 @@ def resume(
         )
     if changes:
         save_resolved_config(config, run)
-    trainer.fit(config.train.steps, progress=progress)
+    trainer.fit(config.train.steps, progress=progress, stop=stop)
     return run.root
 
 

@@ -22,6 +22,7 @@ from ganforge.checksums import file_sha256
 from ganforge.config import Config, config_from_dict
 from ganforge.errors import GanforgeError
 from ganforge.models import build_models
+from ganforge.training.checkpoint import write_checksum_sidecar
 
 FORMAT = "ganforge-generator-v1"
 
@@ -49,11 +50,13 @@ def export_generator(
         save_file(tensors, str(tmp), metadata=metadata)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        digest = file_sha256(tmp)
         tmp.replace(out_path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return {"path": str(out_path), "sha256": file_sha256(out_path), "tensors": len(tensors),
+    write_checksum_sidecar(out_path, digest)
+    return {"path": str(out_path), "sha256": digest, "tensors": len(tensors),
             "generator_params": sum(p.numel() for p in generator.parameters())}
 
 
@@ -64,10 +67,19 @@ def is_exported_generator(path: Path | str) -> bool:
 def load_exported_generator(
     path: Path | str, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, Config, list[str]]:
-    """(generator in eval mode, config, class names) from an exported file."""
+    """(generator in eval mode, config, class names) from an exported file.
+
+    When the `.sha256` written beside it by `export_generator` is present, the file must match
+    it (a file shared alone, without its sidecar, is accepted as it is).
+    """
     path = Path(path)
     if not path.is_file():
         raise GanforgeError(f"exported generator '{path}' does not exist")
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file() and file_sha256(path) != sidecar.read_text(encoding="utf-8").strip():
+        raise GanforgeError(
+            f"'{path}' does not match its {sidecar.name} (truncated or corrupted); export it again"
+        )
     try:
         from safetensors import safe_open
 

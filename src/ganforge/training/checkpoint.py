@@ -43,14 +43,19 @@ def atomic_torch_save(obj: Any, path: Path) -> str:
     return digest
 
 
-def save_named_checkpoint(state: dict[str, Any], path: Path) -> Path:
-    """Write `path` atomically plus its `.sha256` sidecar."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest = atomic_torch_save(state, path)
+def write_checksum_sidecar(path: Path, digest: str) -> Path:
+    """`<file>.sha256` holding the file's digest, itself written atomically."""
     sidecar = path.with_name(path.name + ".sha256")
     tmp = sidecar.with_name(f".{sidecar.name}.tmp")
     tmp.write_text(digest + "\n", encoding="utf-8")
     tmp.replace(sidecar)
+    return sidecar
+
+
+def save_named_checkpoint(state: dict[str, Any], path: Path) -> Path:
+    """Write `path` atomically plus its `.sha256` sidecar."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_checksum_sidecar(path, atomic_torch_save(state, path))
     return path
 
 

@@ -295,15 +295,19 @@ class Trainer:
             log.image("samples", grid if grid.shape[-1] == 3 else grid.repeat(3, -1), self.step)
         return path
 
-    def fit(self, total_steps: int, progress: bool = True) -> None:
-        """Train until `total_steps` G steps, logging, sampling and checkpointing on schedule."""
+    def fit(self, total_steps: int, progress: bool = True, stop: GracefulStop | None = None) -> None:
+        """Train until `total_steps` G steps, logging, sampling and checkpointing on schedule.
+
+        `stop`: a GracefulStop already listening (the CLI installs one before loading data, so
+        a signal during set-up is honoured too); otherwise fit installs its own.
+        """
         log = MetricsLog(self.run, resume_step=self.step)
         bar = tqdm(
             total=total_steps, initial=self.step, desc="train", unit="step",
             disable=not progress, dynamic_ncols=True,
         )
         self._tick = time.perf_counter()
-        with GracefulStop() as stop:
+        with contextlib.nullcontext(stop) if stop is not None else GracefulStop() as stop:
             try:
                 while self.step < total_steps:
                     self._iteration(total_steps, log, bar)
