@@ -125,11 +125,15 @@ def test_a_second_signal_exits_at_once_without_corrupting(tmp_path: Path) -> Non
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode in (0, 130), err  # 0 if the first stop finished before the second
+    # 130: the second signal ended the process at once (during training, or during shutdown
+    # after a finished graceful stop). 0: the graceful stop and the exit finished before it.
+    # -SIGINT: it came in the interpreter's last instant, after Python reset signal handlers to
+    # the default; also at once, with nothing open.
+    assert proc.returncode in (0, 130, -signal.SIGINT), err
     assert "Traceback" not in err
     for path in list_checkpoints(run / "checkpoints"):
         assert verify_checkpoint(path) is None
-    assert not [p for p in (run / "checkpoints").glob(".*.tmp")] or proc.returncode == 130
+    assert not list((run / "checkpoints").glob(".*.tmp")) or proc.returncode == 130
 
 
 def test_corrupt_newest_checkpoint_falls_back_and_stays_exact(tmp_path: Path) -> None:

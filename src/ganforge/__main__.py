@@ -1,6 +1,6 @@
 """`python -m ganforge` behaves exactly like the `ganforge` console script."""
 
-from ganforge.cli import main
+from ganforge.cli import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -233,5 +235,21 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OS_ERROR
 
 
+def _exit_at_once(signum: int, frame: object) -> None:
+    """Outside training's own handling (e.g. while the interpreter shuts down after a graceful
+    stop), a signal ends the process at once: every file is closed or written atomically."""
+    os._exit(EXIT_INTERRUPTED)
+
+
+def run() -> int:
+    """The console-script entry point: `main` plus exit-at-once signal handling for the process.
+
+    Training installs its graceful handler on top of this and restores it afterwards.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _exit_at_once)
+    return main()
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run())
