@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ganforge.config import Config, apply_overrides, load_config_file, load_recipe
-from ganforge.data import load_dataset
+from ganforge.data.spec import load_training_data
 from ganforge.errors import GanforgeError
 from ganforge.models import build_models, count_parameters
 from ganforge.sampling import class_ids, generate, make_grid, save_image, to_uint8
@@ -77,7 +77,7 @@ def train(
 
 def _train(config: Config, out: Path | str | None, overwrite: bool, progress: bool,
            stop: GracefulStop) -> Path:
-    dataset = load_dataset(config.data.source, config.model.resolution, config.model.img_channels)
+    dataset = load_training_data(config.data, config.model.resolution, config.model.img_channels)
     if dataset.n_classes < 2:
         raise GanforgeError(
             f"{dataset.source} has {dataset.n_classes} class; a class-conditional model needs at "
@@ -120,7 +120,7 @@ def _resume(run_dir: Path | str, steps: int | None, checkpoint_every: int | None
         print(f"warning: skipped {message}", file=sys.stderr)
     if warnings:
         print(f"resuming from {path.name}", file=sys.stderr)
-    dataset = load_dataset(config.data.source, config.model.resolution, config.model.img_channels)
+    dataset = load_training_data(config.data, config.model.resolution, config.model.img_channels)
     trainer = Trainer(config, dataset, run)
     trainer.load_state_dict(state)
     if trainer.step >= config.train.steps:
@@ -218,3 +218,11 @@ def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:
         "config": config.to_dict(),
     }
 
+
+
+def plot(run_dir: Path | str, out: Path | str | None = None) -> Path:
+    """The training dashboard (losses, D accuracy/logits, r_t and ADA p, gradient norms,
+    singular values, guard events, evaluation metrics) as a PNG; default RUN_DIR/dashboard.png."""
+    from ganforge.training.dashboard import plot_dashboard
+
+    return plot_dashboard(Path(run_dir), Path(out) if out is not None else None)

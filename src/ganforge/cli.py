@@ -94,6 +94,10 @@ def _build_parser() -> argparse.ArgumentParser:
     export.add_argument("--raw", action="store_true", help="export G instead of the EMA generator")
     export.add_argument("--checkpoint", type=Path, help="a specific checkpoint (default: newest)")
 
+    plot = sub.add_parser("plot", help="dashboard PNG of a run's training curves and metrics")
+    plot.add_argument("source", type=Path, metavar="RUN_DIR")
+    plot.add_argument("--out", type=Path, help="PNG path (default: RUN_DIR/dashboard.png)")
+
     sub.add_parser("recipes", help="list the recipes shipped with ganforge")
 
     info = sub.add_parser("info", help="parameter counts and settings of a recipe")
@@ -187,6 +191,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    print(f"wrote {api.plot(args.source, args.out)}")
+    return 0
+
+
 def _cmd_recipes(_: argparse.Namespace) -> int:
     names = list_recipes()
     width = max(len(n) for n in names)
@@ -209,7 +218,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "sweep": _cmd_sweep,
-    "export": _cmd_export, "recipes": _cmd_recipes, "info": _cmd_info,
+    "export": _cmd_export, "plot": _cmd_plot, "recipes": _cmd_recipes, "info": _cmd_info,
 }
 
 

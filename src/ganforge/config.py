@@ -49,6 +49,8 @@ class DataConfig:
 
     source: str = "digits"
     hflip: bool = False  # random horizontal flips of real images
+    limit: int = 0  # train on a class-balanced subset of this many images (0: all); eval uses all
+    limit_seed: int = 0  # which subset
 
 
 @dataclass
@@ -92,6 +94,48 @@ class EvalConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Augmentation of every image D sees (real and fake, in D and G steps); see `augment/`."""
+
+    kind: str = "none"  # none | ada | fixed | diffaug
+    p: float = 0.0  # ada: starting probability; fixed: the probability of every op
+    target: float = 0.6  # ada: the r_t = E[sign(D(real))] the controller steers towards
+    ada_kimg: float = 500.0  # ada: thousands of real images for p to move from 0 to 1
+    interval: int = 4  # ada: D steps between adjustments (r_t averaged over them)
+    ops: list[str] = field(default_factory=lambda: [
+        "xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac",
+        "brightness", "contrast", "lumaflip", "hue", "saturation",
+    ])  # ada/fixed pipeline; also available: cutout, noise
+    policy: str = "color,translation,cutout"  # diffaug
+
+
+@dataclass
+class MonitorConfig:
+    """Training-health statistics logged with the losses (see `training/monitors.py`)."""
+
+    every: int = 0  # G steps between singular-value / diversity readings; 0: with each log
+    diversity: bool = True  # fixed-batch within-class sample diversity (a G forward of the grid)
+    plot: bool = True  # write RUN_DIR/dashboard.png at the end of training
+
+
+@dataclass
+class GuardConfig:
+    """Divergence and collapse detection (see `training/guard.py`)."""
+
+    enabled: bool = True
+    skip_nonfinite: bool = True  # skip an optimizer step whose loss or gradients are not finite
+    max_nonfinite: int = 20  # consecutive skipped steps that count as a divergence
+    sigma_limit: float = 1.0e4  # largest singular value (sigma_0) of any weight that counts as explosion
+    d_loss_floor: float = 0.01  # D loss at or below this while G loss rises ...
+    floor_checks: int = 3  # ... in this many consecutive monitor readings counts as collapse
+    diversity_drop: float = 0.3  # fixed-batch sample diversity below this fraction of its best
+    rollback: bool = False  # on an event restore the last healthy checkpoint and apply the remedy
+    lr_factor: float = 0.5  # remedy: multiply both learning rates by this
+    augment_p_boost: float = 0.1  # remedy: raise augmentation p by this (ada/fixed)
+    max_rollbacks: int = 3  # then stop the run with a clear message
+
+
+@dataclass
 class Config:
     """A whole run: what a recipe file describes and what lands in `RUN_DIR/config.yaml`."""
 
@@ -101,6 +145,9 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

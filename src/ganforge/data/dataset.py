@@ -78,3 +78,28 @@ def to_model_format(images: torch.Tensor, resolution: int, channels: int) -> tor
             out.append(resized.round().clamp(0, 255).byte())
         images = torch.cat(out)
     return images.contiguous()
+
+
+def balanced_subset(dataset: ImageDataset, n: int, seed: int) -> ImageDataset:
+    """`n` images drawn evenly across classes (the limited-data setting of ADA's paper).
+
+    Each class contributes n // classes images (the first classes one more for the remainder),
+    chosen by a seeded permutation; a class with too few images gives all it has.
+    """
+    if n <= 0:
+        raise GanforgeError(f"data.limit must be a positive number of images, got {n}")
+    if n >= len(dataset):
+        return dataset
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(dataset), generator=gen)
+    per_class = [n // dataset.n_classes + (c < n % dataset.n_classes) for c in range(dataset.n_classes)]
+    chosen: list[int] = []
+    taken = [0] * dataset.n_classes
+    for index in order.tolist():
+        label = int(dataset.labels[index])
+        if taken[label] < per_class[label]:
+            chosen.append(index)
+            taken[label] += 1
+    keep = torch.tensor(sorted(chosen))
+    return ImageDataset(dataset.images[keep], dataset.labels[keep], dataset.class_names,
+                        f"{dataset.source} (subset of {len(keep)})")

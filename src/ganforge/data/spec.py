@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ganforge.data.dataset import ImageDataset
+from ganforge.config import DataConfig
+from ganforge.data.dataset import ImageDataset, balanced_subset
 from ganforge.errors import GanforgeError
 
 SPEC_FORMS = "digits, mnist:DIR, cifar10:DIR, folder:DIR, hf:NAME_OR_PATH[:split]"
@@ -48,3 +49,11 @@ def load_dataset(spec: str, resolution: int, channels: int) -> ImageDataset:
     if not path.is_dir():
         raise GanforgeError(f"data path '{path}' is not a directory (from --data {spec})")
     return _path_loader(kind)(path, resolution, channels)
+
+
+def load_training_data(data: DataConfig, resolution: int, channels: int) -> ImageDataset:
+    """The images a run trains on: `data.source`, reduced to `data.limit` when set."""
+    dataset = load_dataset(data.source, resolution, channels)
+    if data.limit < 0:
+        raise GanforgeError(f"data.limit must be >= 0 (0: all images), got {data.limit}")
+    return balanced_subset(dataset, data.limit, data.limit_seed) if data.limit else dataset

@@ -63,16 +63,28 @@ class MetricsLog:
         except ImportError:  # tensorboard is a dependency; tolerate its absence in odd installs
             self.writer = None
 
-    def _truncate_after(self, step: int) -> None:
+    def _truncate_after(self, step: int, keep_kinds: tuple[str, ...] = ()) -> None:
         """Drop lines logged after the checkpoint we resume from, so no step appears twice."""
         kept = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
-                if json.loads(line)["step"] <= step:
+                row = json.loads(line)
+                if row["step"] <= step or row.get("kind") in keep_kinds:
                     kept.append(line)
             except (ValueError, KeyError):
                 continue
         self.path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+
+    def rewind(self, step: int) -> None:
+        """After a rollback: forget the abandoned steps' rows but keep the guard's events."""
+        if self.path.exists():
+            self._truncate_after(step, keep_kinds=("guard",))
+
+    def scalars(self, tag: str, values: dict[str, float], step: int) -> None:
+        """Many related scalars (e.g. each layer's sigma_0) to TensorBoard only."""
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(f"{tag}/{key or 'root'}", value, step)
 
     def log(self, record: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
@@ -84,6 +96,8 @@ class MetricsLog:
             for key, value in record.items():
                 if key not in ("step", "time") and isinstance(value, (int, float)):
                     self.writer.add_scalar(prefix + key, value, step)
+            if record.get("kind") == "guard":
+                self.writer.add_text("guard", f"{record.get('event')}: {record.get('detail')}", step)
 
     def image(self, tag: str, grid: np.ndarray, step: int) -> None:
         if self.writer is not None:

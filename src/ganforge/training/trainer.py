@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ganforge.augment import build_augment
 from ganforge.config import Config, save_config
 from ganforge.data import ImageDataset
 from ganforge.errors import GanforgeError
@@ -27,8 +28,21 @@ from ganforge.models import build_models
 from ganforge.objectives import get_objective, orthogonal_penalty
 from ganforge.sampling import generate, make_grid, save_image, truncated_normal
 from ganforge.training.batches import BatchStream
-from ganforge.training.checkpoint import save_checkpoint, save_named_checkpoint
+from ganforge.training.checkpoint import (
+    list_checkpoints,
+    load_latest_checkpoint,
+    save_checkpoint,
+    save_named_checkpoint,
+)
 from ganforge.training.ema import EMA
+from ganforge.training.guard import Guard, GuardEvent
+from ganforge.training.monitors import (
+    DECISION_KEYS,
+    decision_stats,
+    gradient_norm,
+    singular_values,
+    within_class_diversity,
+)
 from ganforge.training.run_dir import MetricsLog, RunDir
 from ganforge.training.signals import GracefulStop
 
@@ -97,6 +111,12 @@ class Trainer:
             self.D.parameters(), lr=tc.lr_d, betas=tuple(tc.betas_d), eps=tc.adam_eps
         )
         self.stream = BatchStream(dataset, tc.batch_size, tc.seed)
+        self.augment, self.ada = build_augment(config.augment, tc.batch_size)
+        if self.augment is not None:
+            self.augment.to(self.device)
+        self.guard = Guard(config.guard)
+        if config.monitor.every < 0:
+            raise GanforgeError(f"monitor.every must be >= 0, got {config.monitor.every}")
         self.ortho_weights = regularised_weights(self.G) if tc.ortho_reg > 0 else []
         self.step = 0
         self.n_classes = config.model.n_classes
@@ -149,50 +169,72 @@ class Trainer:
         y = torch.randint(0, self.n_classes, (n,), device=self.device)
         return z, y
 
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """D's logits (float32) on augmented images: every D call, in D and G steps, sees the
+        same augmentation so that D never learns to tell augmented from clean."""
+        if self.augment is not None:
+            images = self.augment(images)
+        return self.D(images, labels).float()
+
+    def _finish_step(self, model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) -> tuple[float, float, bool]:
+        """Take the optimizer step unless the loss or the gradients are not finite."""
+        norm = gradient_norm(model).to(loss.device)
+        loss_value, norm_value = torch.stack([loss.detach().float(), norm.float()]).tolist()
+        ok = self.guard.step_is_finite(loss_value, norm_value)
+        if ok:
+            opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss_value, norm_value, ok
+
     def d_step(self) -> dict[str, float]:
         """Hinge (or other) D loss on real and detached fake images, one concatenated D call."""
         tc = self.config.train
         self.D.requires_grad_(True)
         self.opt_d.zero_grad(set_to_none=True)
-        stats = torch.zeros(5, device=self.device)
+        total = torch.zeros((), device=self.device)
+        decisions = torch.zeros(len(DECISION_KEYS), device=self.device)
         for _ in range(tc.accumulate):
             real, y_real = self._real_batch()
             z, y_fake = self._noise(real.shape[0])
             with self._autocast():
                 with torch.no_grad():
                     fake = self.G(z, y_fake)
-                logits = self.D(torch.cat([real, fake.to(real.dtype)]), torch.cat([y_real, y_fake]))
-            logits = logits.float()
+                logits = self.discriminate(
+                    torch.cat([real, fake.to(real.dtype)]), torch.cat([y_real, y_fake])
+                )
             l_real, l_fake = logits.split(real.shape[0])
             loss = self.objective.d_loss(l_real, l_fake)
             (loss / tc.accumulate).backward()
-            with torch.no_grad():
-                stats += torch.stack([
-                    loss.detach(), (l_real > 0).float().mean(), (l_fake < 0).float().mean(),
-                    l_real.mean(), l_fake.mean(),
-                ])
-        self.opt_d.step()
-        values = (stats / tc.accumulate).tolist()
-        return dict(zip(("loss_d", "d_acc_real", "d_acc_fake", "logit_real", "logit_fake"), values, strict=True))
+            total += loss.detach()
+            decisions += decision_stats(l_real, l_fake)
+            if self.ada is not None:
+                self.ada.observe(l_real)
+        loss_value, norm, _ = self._finish_step(self.D, self.opt_d, total / tc.accumulate)
+        if self.ada is not None and self.ada.step() is not None:
+            self.augment.p = self.ada.p
+        out = dict(zip(DECISION_KEYS, (decisions / tc.accumulate).tolist(), strict=True))
+        out.update(loss_d=loss_value, grad_norm_d=norm)
+        return out
 
     def g_step(self) -> dict[str, float]:
         tc = self.config.train
         self.D.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
-        total = 0.0
+        total = torch.zeros((), device=self.device)
         for _ in range(tc.accumulate):
             z, y = self._noise(tc.batch_size)
             with self._autocast():
-                logits = self.D(self.G(z, y), y)
-            loss = self.objective.g_loss(logits.float())
+                logits = self.discriminate(self.G(z, y), y)
+            loss = self.objective.g_loss(logits)
             if self.ortho_weights:
                 loss = loss + tc.ortho_reg * orthogonal_penalty(self.ortho_weights)
             (loss / tc.accumulate).backward()
-            total += float(loss.detach())
-        self.opt_g.step()
+            total += loss.detach()
+        loss_value, norm, ok = self._finish_step(self.G, self.opt_g, total / tc.accumulate)
         self.step += 1
-        self.ema.update(self.step)
-        return {"loss_g": total / tc.accumulate}
+        if ok:  # a skipped step leaves G as it was, so there is nothing new to average
+            self.ema.update(self.step)
+        return {"loss_g": loss_value, "grad_norm_g": norm}
 
     # ---- evaluation during training ----------------------------------------------------------
     def evaluate_ema(self, log: MetricsLog | None) -> dict[str, float]:
@@ -241,6 +283,11 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "stream": self.stream.state_dict(),
             "log_window": {"sums": dict(self.window), "steps": self.window_steps},
+            "augment": {
+                "p": float(self.augment.p) if self.augment is not None else None,
+                "ada": self.ada.state_dict() if self.ada is not None else None,
+            },
+            "guard": self.guard.state_dict(),
             "config": self.config.to_dict(),
             "class_names": list(self.dataset.class_names),
             "rng": {
@@ -251,7 +298,7 @@ class Trainer:
             },
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], restore_guard: bool = True) -> None:
         try:
             self.G.load_state_dict(state["G"])
             self.D.load_state_dict(state["D"])
@@ -268,6 +315,13 @@ class Trainer:
         self.step = int(state["step"])
         self.window = {k: float(v) for k, v in state["log_window"]["sums"].items()}
         self.window_steps = int(state["log_window"]["steps"])
+        augment = state.get("augment", {})
+        if self.augment is not None and augment.get("p") is not None:
+            self.augment.p = float(augment["p"])
+        if self.ada is not None and augment.get("ada") is not None:
+            self.ada.load_state_dict(augment["ada"])
+        if restore_guard and "guard" in state:
+            self.guard.load_state_dict(state["guard"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available():
@@ -307,6 +361,8 @@ class Trainer:
             disable=not progress, dynamic_ncols=True,
         )
         self._tick = time.perf_counter()
+        if self.config.guard.rollback and not list_checkpoints(self.run.checkpoints):
+            self.save()  # something healthy to roll back to
         with contextlib.nullcontext(stop) if stop is not None else GracefulStop() as stop:
             try:
                 while self.step < total_steps:
@@ -322,6 +378,18 @@ class Trainer:
             finally:
                 bar.close()
                 log.close()
+        if self.config.monitor.plot:
+            self.plot_dashboard()
+
+    def plot_dashboard(self) -> Path | None:
+        """RUN_DIR/dashboard.png; a failed plot warns but never fails a finished run."""
+        from ganforge.training.dashboard import plot_dashboard
+
+        try:
+            return plot_dashboard(self.run.root)
+        except Exception as exc:  # noqa: BLE001 - plotting is a convenience
+            print(f"warning: could not write the dashboard: {exc}")
+            return None
 
     def _iteration(self, total_steps: int, log: MetricsLog, bar: tqdm) -> None:
         """One G step with its D steps, then whatever logging/sampling/checkpoint is due.
@@ -347,6 +415,11 @@ class Trainer:
             record = {"step": self.step, "time": time.time(), "kind": "train"}
             record.update({k: v / self.window_steps for k, v in window.items()})
             record["images_per_s"] = images / max(elapsed, 1e-9)
+            if self.config.monitor.every == 0:
+                record.update(self.read_monitors(log))
+            record["nonfinite_skips"] = self.guard.nonfinite_skips
+            if self.augment is not None:
+                record["ada_p"] = float(self.augment.p)
             log.log(record)
             bar.set_postfix(
                 loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
@@ -354,13 +427,94 @@ class Trainer:
             )
             self.window, self.window_steps = {}, 0
             self._tick, self._timed_steps = time.perf_counter(), 0
+            if self._handle_events(self.guard.check(record), log, bar):
+                return
+        every = self.config.monitor.every
+        if every and self.step % every == 0:
+            reading = {"step": self.step, "time": time.time(), "kind": "monitor"}
+            reading.update(self.read_monitors(log))
+            log.log(reading)
+            if self._handle_events(self.guard.check(reading), log, bar):
+                return
         if self.step % tc.sample_every == 0 or self.step == total_steps:
             self.write_samples(log)
         every = self.config.eval.every
         if every and (self.step % every == 0 or self.step == total_steps):
             self.evaluate_ema(log)
         if self.step % tc.checkpoint_every == 0 or self.step == total_steps:
+            if self.config.guard.rollback and not self.state_is_finite():
+                event = GuardEvent("nonfinite", "a parameter or buffer is not finite at checkpoint time")
+                self._handle_events([event], log, bar)
+                return
             self.save()
+
+    # ---- monitors and the guard --------------------------------------------------------------
+    def read_monitors(self, log: MetricsLog | None) -> dict[str, float]:
+        """sigma_0 of every weight (max per network; each layer to TensorBoard) and diversity."""
+        out: dict[str, float] = {}
+        for tag, model in (("g", self.G), ("d", self.D)):
+            sigmas = singular_values(model)
+            if sigmas:
+                out[f"sigma_max_{tag}"] = max(sigmas.values())
+                if log is not None:
+                    log.scalars(f"sigma_{tag}", sigmas, self.step)
+        if self.config.monitor.diversity:
+            out["diversity"] = self.sample_diversity()
+        return out
+
+    @torch.no_grad()
+    def sample_diversity(self) -> float:
+        """Within-class diversity of G (eval mode: no BN or SN state changes) on the grid's noise."""
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            images = self.G(self.sample_z.to(self.device), self.sample_labels.to(self.device))
+        finally:
+            self.G.train(was_training)
+        return within_class_diversity(images, self.sample_labels.to(self.device))
+
+    def state_is_finite(self) -> bool:
+        tensors = [t for m in (self.G, self.D, self.G_ema) for t in (*m.parameters(), *m.buffers())]
+        return all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
+
+    def _handle_events(self, events: list[GuardEvent], log: MetricsLog, bar: tqdm) -> bool:
+        """Log and warn about each event; with guard.rollback, roll back. True if rolled back."""
+        for event in events:
+            log.log({"step": self.step, "time": time.time(), "kind": "guard",
+                     "event": event.kind, "detail": event.detail})
+            bar.write(f"warning: guard: {event.kind} at step {self.step}: {event.detail}")
+        if not events or not self.config.guard.rollback:
+            return False
+        self.rollback(log, bar, events[0].kind)
+        return True
+
+    def rollback(self, log: MetricsLog, bar: tqdm | None, reason: str) -> None:
+        """Restore the newest checkpoint and apply the remedy: lower learning rates, more aug."""
+        current = copy.deepcopy(self.guard.state_dict())
+        path, state, _ = load_latest_checkpoint(self.run.checkpoints)
+        failed_at = self.step
+        self.load_state_dict(state, restore_guard=False)
+        self.guard.load_state_dict(current)
+        self.guard.after_rollback()
+        tc = self.config.train
+        for opt, base in ((self.opt_g, tc.lr_g), (self.opt_d, tc.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * self.guard.lr_scale
+        detail = f"{reason} at step {failed_at}: restored {path.name} (step {self.step}); " \
+                 f"lr_g={tc.lr_g * self.guard.lr_scale:.3g} lr_d={tc.lr_d * self.guard.lr_scale:.3g}"
+        if self.augment is not None and self.config.guard.augment_p_boost > 0:
+            self.augment.p = min(1.0, float(self.augment.p) + self.config.guard.augment_p_boost)
+            if self.ada is not None:
+                self.ada.p = self.augment.p
+            detail += f" augment p={self.augment.p:.3f}"
+        log.rewind(self.step)
+        log.log({"step": self.step, "time": time.time(), "kind": "guard", "event": "rollback",
+                 "detail": detail, "rollbacks": self.guard.rollbacks})
+        if bar is not None:
+            bar.n = self.step
+            bar.refresh()
+            bar.write(f"guard: rolled back: {detail}")
+        self._tick, self._timed_steps = time.perf_counter(), 0
 
 
 @contextlib.contextmanager
@@ -416,3 +570,4 @@ def prepare_run_dir(out: Path, overwrite: bool) -> RunDir:
 
 def save_resolved_config(config: Config, run: RunDir) -> None:
     save_config(config, run.config)
+

@@ -1,0 +1,76 @@
+"""ADA's augmentation pipeline: each op applied to each image with probability p.
+
+Applied to every image D sees (real and generated, in D and G steps), with differentiable ops,
+so that G learns the clean distribution while D never sees an un-augmented image (Karras et
+al. 2020): "leaking" augmentations into G's samples is avoided as long as p stays below ~0.8.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganforge.augment.color import COLOR_OPS, apply_color, random_color
+from ganforge.augment.geometry import GEOMETRIC_OPS, random_geometry, warp
+from ganforge.errors import GanforgeError
+
+EXTRA_OPS = ("cutout", "noise")
+ALL_OPS = GEOMETRIC_OPS + COLOR_OPS + EXTRA_OPS
+ADA_DEFAULT_OPS = GEOMETRIC_OPS + COLOR_OPS  # stylegan2-ada's "bgc" pipeline
+CUTOUT_SIZE = 0.5  # side of the zeroed square, fraction of the image
+NOISE_STD = 0.1  # the noise's standard deviation is |N(0, NOISE_STD)|
+
+
+def check_ops(ops: list[str]) -> list[str]:
+    unknown = [op for op in ops if op not in ALL_OPS]
+    if unknown:
+        raise GanforgeError(
+            f"unknown augment.ops {unknown}; valid ops: {', '.join(ALL_OPS)}"
+        )
+    return list(ops)
+
+
+class AugmentPipe(nn.Module):
+    """Differentiable per-sample augmentation of images in [-1, 1]; `p` may change any time."""
+
+    def __init__(self, ops: list[str], p: float = 0.0) -> None:
+        super().__init__()
+        self.ops = check_ops(ops)
+        self.p = float(p)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        p = float(self.p)
+        if p <= 0:
+            return images
+        n, _, height, width = images.shape
+        device = images.device
+        geometric = [op for op in self.ops if op in GEOMETRIC_OPS]
+        if geometric:
+            matrix = random_geometry(geometric, p, n, height, width, device)
+            if not torch.equal(matrix, torch.eye(3, device=device).expand_as(matrix)):
+                images = warp(images, matrix)
+        color = [op for op in self.ops if op in COLOR_OPS]
+        if color:
+            images = apply_color(images, random_color(color, p, n, device))
+        if "noise" in self.ops:
+            active = torch.rand(n, 1, 1, 1, device=device) < p
+            sigma = torch.randn(n, 1, 1, 1, device=device).abs() * NOISE_STD
+            images = images + torch.randn_like(images) * sigma * active
+        if "cutout" in self.ops:
+            active = torch.rand(n, 1, 1, 1, device=device) < p
+            images = images * torch.where(active, cutout_mask(n, height, width, device), 1.0)
+        return images
+
+    def extra_repr(self) -> str:
+        return f"ops={self.ops}, p={self.p:.4f}"
+
+
+def cutout_mask(n: int, height: int, width: int, device: torch.device,
+                size: float = CUTOUT_SIZE) -> torch.Tensor:
+    """(n, 1, H, W) masks, 0 inside a square of side `size` at a uniform random centre."""
+    cy = torch.rand(n, 1, 1, device=device)
+    cx = torch.rand(n, 1, 1, device=device)
+    ys = (torch.arange(height, device=device).view(1, -1, 1) + 0.5) / height
+    xs = (torch.arange(width, device=device).view(1, 1, -1) + 0.5) / width
+    inside = ((ys - cy).abs() < size / 2) & ((xs - cx).abs() < size / 2)
+    return (~inside).to(torch.float32).unsqueeze(1)
