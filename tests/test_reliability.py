@@ -22,7 +22,8 @@ from ganforge.cli import main
 from ganforge.training.checkpoint import list_checkpoints, verify_checkpoint
 
 SMALL = ["model.ch=8", "model.dim_z=32", "model.shared_dim=16", "train.log_every=2",
-         "train.sample_every=10", "eval.every=0", "--batch-size", "32", "--no-progress"]
+         "train.sample_every=10", "eval.every=0", "augment.kind=ada", "augment.ada_kimg=5",
+         "augment.target=0", "--batch-size", "32", "--no-progress"]  # ADA: its p must resume too
 
 
 def command(*args: str) -> list[str]:
@@ -54,6 +55,7 @@ def assert_same_state(a: dict, b: dict) -> None:
     assert torch.equal(a["stream"]["order"], b["stream"]["order"])
     assert a["stream"]["position"] == b["stream"]["position"]
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    assert a["augment"] == b["augment"] and a["guard"] == b["guard"]
 
 
 def test_sigkill_at_random_points_then_resume_is_bitwise_exact(tmp_path: Path) -> None:
@@ -82,6 +84,7 @@ def test_sigkill_at_random_points_then_resume_is_bitwise_exact(tmp_path: Path) -
         assert proc.returncode == 0, err.decode()
         break
     assert kills_mid_run == 3
+    assert final_state(straight)["augment"]["ada"]["last_rt"] is not None  # ADA was adjusting
     assert_same_state(final_state(straight), final_state(killed))
     assert train_metrics(straight) == train_metrics(killed)
     for path in list_checkpoints(killed / "checkpoints"):

@@ -26,6 +26,7 @@ TRAIN_PANELS: list[tuple[str, list[str]]] = [
     ("Largest singular value", ["sigma_max_g", "sigma_max_d"]),
 ]
 NOT_PLOTTED = {"step", "time", "kind", "images_per_s", "nonfinite_skips", "event", "detail"}
+EVAL_BOOKKEEPING = ("_std", "_subset_size", "_subsets", "_n")  # protocol details, not curves
 LOG_SCALE = {"Gradient norms", "Largest singular value"}
 COLUMNS = 3
 
@@ -47,6 +48,8 @@ def dashboard_panels(rows: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
         if present:
             panels.append((title, present))
     for key in sorted(eval_keys - NOT_PLOTTED):
+        if key.endswith(EVAL_BOOKKEEPING):
+            continue
         panels.append((f"eval: {key}", [key]))
     for key in sorted(train_keys - covered - NOT_PLOTTED):
         panels.append((key, [key]))
@@ -127,7 +130,7 @@ def plot_dashboard(run_root: Path, out: Path | None = None) -> Path:
         ax.grid(alpha=0.3)
         if len(ax.get_legend_handles_labels()[0]) > 1:
             ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the title
     out = Path(out) if out is not None else run_root / "dashboard.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp")
