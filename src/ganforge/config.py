@@ -41,6 +41,19 @@ class ModelConfig:
     sn_eps: float = 1e-6
     bn_eps: float = 1e-5
     init: str = "ortho"  # ortho | normal | xavier
+    # ---- the GAN family (see each recipe's comments for its paper's values) ----
+    conditional: bool = True  # G and D see the class label; false: unconditional
+    g_spectral_norm: bool = True  # biggan arch: SN in G too (BigGAN, SAGAN) or D only (SNGAN)
+    g_norm: str = "batch"  # dcgan/mlp G: batch | none
+    d_norm: str = "batch"  # dcgan D: batch | layer | none (WGAN-GP's critic has no batch norm)
+    d_spectral_norm: bool = False  # dcgan/mlp D: spectral norm on every layer
+    hidden: list[int] = field(default_factory=lambda: [1200, 1200])  # mlp G hidden widths
+    d_hidden: list[int] = field(default_factory=lambda: [240, 240])  # mlp D maxout units
+    maxout_pieces: int = 5  # mlp D (Goodfellow et al. 2014)
+    dropout: float = 0.5  # mlp D
+    d_heads: list[str] = field(default_factory=list)  # extra D outputs: classes (acgan, sgan), codes (infogan)
+    codes_cat: list[int] = field(default_factory=list)  # infogan: sizes of categorical codes
+    codes_cont: int = 0  # infogan: number of continuous codes, uniform in [-1, 1]
 
 
 @dataclass
@@ -66,7 +79,8 @@ class TrainConfig:
     adam_eps: float = 1e-6
     d_steps: int = 2  # discriminator steps per generator step
     accumulate: int = 1  # micro-batches accumulated per optimizer step
-    loss: str = "hinge"
+    loss: str = "hinge"  # hinge | ns | minimax | ls | wasserstein
+    optimizer: str = "adam"  # adam | rmsprop (WGAN)
     ortho_reg: float = 0.0  # BigGAN's off-diagonal orthogonal regularisation strength (paper 1e-4)
     ema_decay: float = 0.999
     ema_start: int = 0  # G step from which EMA averages; before it G_ema copies G
@@ -78,6 +92,22 @@ class TrainConfig:
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
     sample_truncation: float | None = None  # threshold of z for the progress grids; null: none
+
+
+@dataclass
+class MethodConfig:
+    """How a D step and a G step compute their losses (see `training/methods/`)."""
+
+    name: str = "adversarial"  # adversarial | acgan | sgan | infogan | began
+    gp: float = 0.0  # WGAN-GP: weight of the gradient penalty on real/fake interpolates (paper 10)
+    clip: float = 0.0  # WGAN: clip every critic weight to [-clip, clip] after its step (paper 0.01)
+    separate_d_calls: bool = False  # D sees real and fake as two batches (DCGAN) or one (BigGAN)
+    aux_weight: float = 1.0  # acgan: weight of the class log-likelihood terms
+    labelled: int = 100  # sgan: labelled real images, class-balanced; the rest are unlabelled
+    holdout: float = 0.1  # sgan: fraction of the data held out to measure D's classification
+    info_weight: float = 1.0  # infogan: lambda of the mutual-information term
+    began_gamma: float = 0.5  # began: diversity ratio E[L(G(z))] / E[L(x)] to hold
+    began_lambda_k: float = 0.001  # began: learning rate of the equilibrium term k_t
 
 
 @dataclass
@@ -145,6 +175,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)

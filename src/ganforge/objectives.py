@@ -96,3 +96,43 @@ def orthogonal_penalty(weights: Iterable[torch.Tensor]) -> torch.Tensor:
     if total is None:
         return torch.zeros(())
     return total
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                     fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates
+    x_hat = e * real + (1 - e) * fake, e ~ U[0, 1] per sample; differentiable for D's step."""
+    e = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), device=real.device, dtype=real.dtype)
+    x_hat = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def reconstruction_l1(images: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+    """BEGAN's auto-encoder loss L(v) = E|v - D(v)| (pixel-wise L1, averaged)."""
+    return (images - reconstruction).abs().mean()
+
+
+def began_k_update(k: float, gamma: float, lambda_k: float, loss_real: float,
+                   loss_fake: float) -> float:
+    """k_{t+1} = clamp(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)."""
+    return min(max(k + lambda_k * (gamma * loss_real - loss_fake), 0.0), 1.0)
+
+
+def began_convergence(gamma: float, loss_real: float, loss_fake: float) -> float:
+    """BEGAN's global convergence measure M = L(x) + |gamma L(x) - L(G(z))|."""
+    return loss_real + abs(gamma * loss_real - loss_fake)
+
+
+def mutual_information_loss(q_cat: list[torch.Tensor], q_cont: torch.Tensor,
+                            codes_cat: list[torch.Tensor], codes_cont: torch.Tensor) -> torch.Tensor:
+    """InfoGAN's variational bound, negated: cross-entropy of each categorical code under Q plus
+    the Gaussian negative log-likelihood (unit variance, constant dropped) of the continuous ones.
+    Minimising it maximises the lower bound on I(c; G(z, c))."""
+    loss = torch.zeros((), device=q_cont.device)
+    for logits, target in zip(q_cat, codes_cat, strict=True):
+        loss = loss + F.cross_entropy(logits.float(), target)
+    if codes_cont.shape[1]:
+        loss = loss + 0.5 * ((q_cont.float() - codes_cont) ** 2).sum(1).mean()
+    return loss

@@ -13,10 +13,13 @@ import torch
 
 
 def rt_statistic(real_logits: torch.Tensor) -> float:
+    """E[sign(D(real))]: 1 when D is sure of every real image, 0 when it guesses."""
     return float(torch.sign(real_logits.detach().float()).mean())
 
 
 class AdaController:
+    """Steers the pipeline's p towards r_t = target; `batch_size` is real images per D step."""
+
     def __init__(self, target: float, ada_kimg: float, interval: int, batch_size: int,
                  p: float = 0.0) -> None:
         self.target, self.ada_kimg = float(target), float(ada_kimg)
@@ -43,7 +46,10 @@ class AdaController:
         self._calls += 1
         if self._calls < self.interval:
             return None
-        rt = float(self._sign_sum) / max(self._count, 1)
+        if self._count == 0:  # D saw no real logits (e.g. every step skipped): nothing to go by
+            self._sign_sum, self._calls = 0.0, 0
+            return None
+        rt = float(self._sign_sum) / self._count  # the one device sync per interval
         direction = (rt > self.target) - (rt < self.target)
         self.p = min(max(self.p + direction * self.adjustment, 0.0), 1.0)
         self.last_rt = rt

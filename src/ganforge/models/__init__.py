@@ -6,9 +6,20 @@ from torch import nn
 
 from ganforge.config import ModelConfig
 from ganforge.errors import GanforgeError
+from ganforge.models.began import BEGANDiscriminator, BEGANGenerator
 from ganforge.models.biggan import Discriminator, Generator
+from ganforge.models.common import latent_dim
+from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 
-ARCHITECTURES = {"biggan": (Generator, Discriminator)}
+# biggan also covers SNGAN and SAGAN (its ResNet ancestors) through model.* options
+ARCHITECTURES = {
+    "biggan": (Generator, Discriminator),
+    "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "mlp": (MLPGenerator, MLPDiscriminator),
+    "began": (BEGANGenerator, BEGANDiscriminator),
+}
+__all__ = ["ARCHITECTURES", "build_models", "count_parameters", "latent_dim"]
 
 
 def build_models(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:

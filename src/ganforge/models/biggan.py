@@ -79,6 +79,11 @@ def _check_arch(cfg: ModelConfig) -> None:
         )
     if len(cfg.d_channels) != len(cfg.d_downsample):
         raise ValueError("model.d_channels and model.d_downsample must have the same length")
+    if not cfg.conditional and (cfg.hierarchical_z or cfg.shared_dim):
+        raise ValueError("an unconditional model (model.conditional=false) has no class embedding: "
+                         "set model.shared_dim=0 and model.hierarchical_z=false")
+    if cfg.d_heads or cfg.codes_cat or cfg.codes_cont:
+        raise ValueError("model.arch=biggan has no extra D heads or InfoGAN codes; use model.arch=dcgan")
     if cfg.hierarchical_z:
         if cfg.shared_dim <= 0:
             raise ValueError("model.hierarchical_z needs a shared class embedding (model.shared_dim > 0)")
@@ -89,14 +94,25 @@ def _check_arch(cfg: ModelConfig) -> None:
             )
 
 
+class UnconditionalBatchNorm2d(nn.BatchNorm2d):
+    """Plain affine BN with the conditional BN's call signature (unconditional SNGAN/SAGAN)."""
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return super().forward(x)
+
+
 class Generator(nn.Module):
-    """Class-conditional BigGAN generator with shared embedding and hierarchical z."""
+    """Class-conditional BigGAN generator with shared embedding and hierarchical z.
+
+    With `model.conditional=false` and `model.g_spectral_norm=false` it is SNGAN's ResNet
+    generator (plain BN, no SN); with attention and SN, SAGAN's.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         _check_arch(cfg)
         self.cfg = cfg
-        layers = LayerFactory(init=cfg.init, spectral_norm=True, sn_eps=cfg.sn_eps)
+        layers = LayerFactory(init=cfg.init, spectral_norm=cfg.g_spectral_norm, sn_eps=cfg.sn_eps)
         widths = [m * cfg.ch for m in cfg.g_channels]
         n_blocks = len(widths) - 1
         self.dim_z = cfg.dim_z
@@ -110,7 +126,9 @@ class Generator(nn.Module):
             self.shared = None
             cond_dim = 0
 
-        def bn(c: int) -> ConditionalBatchNorm2d:
+        def bn(c: int) -> nn.Module:
+            if not cfg.conditional:
+                return UnconditionalBatchNorm2d(c, eps=cfg.bn_eps)
             return ConditionalBatchNorm2d(c, cond_dim, cfg.n_classes, layers, eps=cfg.bn_eps)
 
         self.start_width = widths[0]
@@ -161,7 +179,7 @@ class Discriminator(nn.Module):
             if res in cfg.d_attention:
                 self.attention[str(i)] = SelfAttention(widths[i + 1], layers)
         self.linear = layers.linear(widths[-1], 1)
-        self.embed = layers.embedding(cfg.n_classes, widths[-1])
+        self.embed = layers.embedding(cfg.n_classes, widths[-1]) if cfg.conditional else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         h = x
@@ -173,4 +191,7 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = self.features(x)
-        return self.linear(h).squeeze(1) + torch.sum(self.embed(y) * h, dim=1)
+        logits = self.linear(h).squeeze(1)
+        if self.embed is None:
+            return logits
+        return logits + torch.sum(self.embed(y) * h, dim=1)

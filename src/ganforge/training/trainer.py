@@ -36,6 +36,7 @@ from ganforge.training.checkpoint import (
 )
 from ganforge.training.ema import EMA
 from ganforge.training.guard import Guard, GuardEvent
+from ganforge.training.methods import build_method
 from ganforge.training.monitors import (
     DECISION_KEYS,
     decision_stats,
@@ -49,6 +50,19 @@ from ganforge.training.signals import GracefulStop
 SAMPLE_COLUMNS = 8
 MAX_SAMPLE_ROWS = 10
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def make_optimizer(tc: Any, params: Any, lr: float, betas: list[float]) -> torch.optim.Optimizer:
+    """Adam with the recipe's betas and eps (most GANs), or RMSprop (WGAN's choice: momentum-
+    free, since momentum destabilised its critic)."""
+    if tc.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=tc.adam_eps)
+    if tc.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    raise GanforgeError(f"unknown train.optimizer '{tc.optimizer}'; available: {', '.join(OPTIMIZERS)}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -104,14 +118,13 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G)
         self.ema = EMA(self.G, self.G_ema, tc.ema_decay, tc.ema_start)
         self.objective = get_objective(tc.loss)
-        self.opt_g = torch.optim.Adam(
-            self.G.parameters(), lr=tc.lr_g, betas=tuple(tc.betas_g), eps=tc.adam_eps
-        )
-        self.opt_d = torch.optim.Adam(
-            self.D.parameters(), lr=tc.lr_d, betas=tuple(tc.betas_d), eps=tc.adam_eps
-        )
+        self.opt_g = make_optimizer(tc, self.G.parameters(), tc.lr_g, tc.betas_g)
+        self.opt_d = make_optimizer(tc, self.D.parameters(), tc.lr_d, tc.betas_d)
+        self.n_classes = config.model.n_classes
+        self.method = build_method(self)
+        self.dataset = dataset = self.method.prepare_dataset(dataset)
         self.stream = BatchStream(dataset, tc.batch_size, tc.seed)
-        self.augment, self.ada = build_augment(config.augment, tc.batch_size)
+        self.augment, self.ada = build_augment(config.augment, tc.batch_size * tc.accumulate)
         if self.augment is not None:
             self.augment.to(self.device)
         self.guard = Guard(config.guard)
@@ -119,12 +132,12 @@ class Trainer:
             raise GanforgeError(f"monitor.every must be >= 0, got {config.monitor.every}")
         self.ortho_weights = regularised_weights(self.G) if tc.ortho_reg > 0 else []
         self.step = 0
-        self.n_classes = config.model.n_classes
         sample_gen = torch.Generator().manual_seed(tc.seed + 1)
         rows = sample_row_classes(self.n_classes)
         self.sample_labels = torch.tensor(rows).repeat_interleave(SAMPLE_COLUMNS)
-        self.sample_z = truncated_normal(
-            (len(self.sample_labels), config.model.dim_z), tc.sample_truncation, sample_gen
+        self.sample_z = self.method.grid_latent(
+            truncated_normal((len(self.sample_labels), self.G.dim_z), tc.sample_truncation, sample_gen),
+            self.sample_labels,
         )
         self._check_eval_config()
         self._eval_setup = None
@@ -156,24 +169,33 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
 
+    def to_model_range(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> floats in [-1, 1] on the training device."""
+        return images.to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
+
     def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = self.stream.next()
-        x = images.to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
+        x = self.to_model_range(images)
         if self.config.data.hflip:
             flip = torch.rand(x.shape[0], device=self.device) < 0.5
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
         return x, labels.to(self.device)
 
-    def _noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        z = torch.randn(n, self.config.model.dim_z, device=self.device)
+    def noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """z ~ N(0, I) of G's latent size and uniformly drawn classes."""
+        z = torch.randn(n, self.G.dim_z, device=self.device)
         y = torch.randint(0, self.n_classes, (n,), device=self.device)
         return z, y
 
-    def discriminate(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor, heads: bool = False) -> Any:
         """D's logits (float32) on augmented images: every D call, in D and G steps, sees the
-        same augmentation so that D never learns to tell augmented from clean."""
+        same augmentation so that D never learns to tell augmented from clean. With `heads`,
+        (logits, {head: output}) for the methods that read D's extra heads."""
         if self.augment is not None:
             images = self.augment(images)
+        if heads:
+            logits, extra = self.D(images, labels, heads=True)
+            return logits.float(), extra
         return self.D(images, labels).float()
 
     def _finish_step(self, model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) -> tuple[float, float, bool]:
@@ -193,48 +215,58 @@ class Trainer:
         self.opt_d.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.device)
         decisions = torch.zeros(len(DECISION_KEYS), device=self.device)
+        extras: dict[str, torch.Tensor] = {}
+        has_logits = False
         for _ in range(tc.accumulate):
             real, y_real = self._real_batch()
-            z, y_fake = self._noise(real.shape[0])
             with self._autocast():
-                with torch.no_grad():
-                    fake = self.G(z, y_fake)
-                logits = self.discriminate(
-                    torch.cat([real, fake.to(real.dtype)]), torch.cat([y_real, y_fake])
-                )
-            l_real, l_fake = logits.split(real.shape[0])
-            loss = self.objective.d_loss(l_real, l_fake)
-            (loss / tc.accumulate).backward()
-            total += loss.detach()
-            decisions += decision_stats(l_real, l_fake)
-            if self.ada is not None:
-                self.ada.observe(l_real)
-        loss_value, norm, _ = self._finish_step(self.D, self.opt_d, total / tc.accumulate)
+                out = self.method.d_loss(real, y_real)
+            (out.loss / tc.accumulate).backward()
+            total += out.loss.detach()
+            for key, value in out.extra.items():
+                extras[key] = extras.get(key, 0.0) + value.detach().float()
+            if out.real_logits is not None:
+                has_logits = True
+                decisions += decision_stats(out.real_logits, out.fake_logits)
+                if self.ada is not None:
+                    self.ada.observe(out.real_logits)
+        loss_value, norm, ok = self._finish_step(self.D, self.opt_d, total / tc.accumulate)
+        if ok:
+            self.method.after_d_step()
         if self.ada is not None and self.ada.step() is not None:
             self.augment.p = self.ada.p
-        out = dict(zip(DECISION_KEYS, (decisions / tc.accumulate).tolist(), strict=True))
-        out.update(loss_d=loss_value, grad_norm_d=norm)
-        return out
+        result = {"loss_d": loss_value, "grad_norm_d": norm}
+        if has_logits:
+            result.update(zip(DECISION_KEYS, (decisions / tc.accumulate).tolist(), strict=True))
+        if extras:
+            keys = list(extras)
+            values = (torch.stack([extras[k] for k in keys]) / tc.accumulate).tolist()
+            result.update(zip(keys, values, strict=True))
+        return result
 
     def g_step(self) -> dict[str, float]:
         tc = self.config.train
         self.D.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.device)
+        extras: dict[str, torch.Tensor] = {}
         for _ in range(tc.accumulate):
-            z, y = self._noise(tc.batch_size)
             with self._autocast():
-                logits = self.discriminate(self.G(z, y), y)
-            loss = self.objective.g_loss(logits)
+                loss, extra = self.method.g_loss(tc.batch_size)
             if self.ortho_weights:
                 loss = loss + tc.ortho_reg * orthogonal_penalty(self.ortho_weights)
             (loss / tc.accumulate).backward()
             total += loss.detach()
+            for key, value in extra.items():
+                extras[key] = extras.get(key, 0.0) + value.detach().float()
         loss_value, norm, ok = self._finish_step(self.G, self.opt_g, total / tc.accumulate)
         self.step += 1
         if ok:  # a skipped step leaves G as it was, so there is nothing new to average
+            self.method.after_g_step()
             self.ema.update(self.step)
-        return {"loss_g": loss_value, "grad_norm_g": norm}
+        result = {"loss_g": loss_value, "grad_norm_g": norm}
+        result.update({k: float(v) / tc.accumulate for k, v in extras.items()})
+        return result
 
     # ---- evaluation during training ----------------------------------------------------------
     def evaluate_ema(self, log: MetricsLog | None) -> dict[str, float]:
@@ -288,6 +320,7 @@ class Trainer:
                 "ada": self.ada.state_dict() if self.ada is not None else None,
             },
             "guard": self.guard.state_dict(),
+            "method": self.method.state_dict(),
             "config": self.config.to_dict(),
             "class_names": list(self.dataset.class_names),
             "rng": {
@@ -320,6 +353,7 @@ class Trainer:
             self.augment.p = float(augment["p"])
         if self.ada is not None and augment.get("ada") is not None:
             self.ada.load_state_dict(augment["ada"])
+        self.method.load_state_dict(state.get("method", {}))
         if restore_guard and "guard" in state:
             self.guard.load_state_dict(state["guard"])
         rng = state["rng"]
@@ -415,6 +449,7 @@ class Trainer:
             record = {"step": self.step, "time": time.time(), "kind": "train"}
             record.update({k: v / self.window_steps for k, v in window.items()})
             record["images_per_s"] = images / max(elapsed, 1e-9)
+            record.update(self.method.monitor())
             if self.config.monitor.every == 0:
                 record.update(self.read_monitors(log))
             record["nonfinite_skips"] = self.guard.nonfinite_skips

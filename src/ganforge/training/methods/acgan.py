@@ -1,0 +1,32 @@
+"""ACGAN (Odena et al. 2017): D also classifies every image; both networks maximise the
+log-likelihood of the correct class, D on real and generated images, G on its own."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.training.methods.adversarial import Adversarial, DLoss
+
+
+class ACGAN(Adversarial):
+    uses_heads = True
+    required_heads = ("classes",)
+
+    def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
+        z, y_fake = self.latent(real.shape[0])
+        with torch.no_grad():
+            fake = self.t.G(z, y_fake).to(real.dtype)
+        l_real, l_fake, h_real, h_fake = self.d_scores(real, y_real, fake, y_fake)
+        adv = self.t.objective.d_loss(l_real, l_fake)
+        aux = F.cross_entropy(h_real["classes"].float(), y_real) + \
+            F.cross_entropy(h_fake["classes"].float(), y_fake)
+        accuracy = (h_real["classes"].argmax(1) == y_real).float().mean()
+        return DLoss(adv + self.cfg.aux_weight * aux, l_real, l_fake,
+                     {"aux_loss_d": aux.detach(), "aux_acc_real": accuracy})
+
+    def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        z, y = self.latent(n)
+        logits, heads = self.t.discriminate(self.t.G(z, y), y, heads=True)
+        aux = F.cross_entropy(heads["classes"].float(), y)
+        return self.t.objective.g_loss(logits) + self.cfg.aux_weight * aux, {"aux_loss_g": aux.detach()}

@@ -1,0 +1,118 @@
+"""The adversarial step shared by most of the family: D on real vs generated, G through D.
+
+GAN, CGAN, DCGAN, LSGAN, WGAN, WGAN-GP, SNGAN, SAGAN and BigGAN differ only in architecture,
+objective (`train.loss`), optimiser and the two critic regularisers here: weight clipping
+(WGAN) and the gradient penalty (WGAN-GP). Other methods subclass this one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ganforge.objectives import gradient_penalty
+
+if TYPE_CHECKING:
+    from ganforge.training.trainer import Trainer
+
+
+@dataclass
+class DLoss:
+    loss: torch.Tensor
+    real_logits: torch.Tensor | None  # for the monitors and ADA; None where D has no logit
+    fake_logits: torch.Tensor | None
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # logged, averaged
+
+
+class Adversarial:
+    """`method.name=adversarial`."""
+
+    uses_heads = False  # whether D's extra heads are read
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.t = trainer
+        self.cfg = trainer.config.method
+        for key in ("gp", "clip"):
+            if getattr(self.cfg, key) < 0:
+                raise ValueError(f"method.{key} must be >= 0, got {getattr(self.cfg, key)}")
+
+    # ---- hooks -----------------------------------------------------------------------------
+    def prepare_dataset(self, dataset: Any) -> Any:
+        """The images the main stream draws from (SGAN holds some out)."""
+        return dataset
+
+    def latent(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """G's input for n samples: (z, class labels)."""
+        return self.t.noise(n)
+
+    def grid_latent(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The progress grid's fixed input (InfoGAN appends codes)."""
+        return z
+
+    def after_d_step(self) -> None:
+        if self.cfg.clip > 0:  # WGAN: a crude Lipschitz bound on the critic
+            with torch.no_grad():
+                for p in self.t.D.parameters():
+                    p.clamp_(-self.cfg.clip, self.cfg.clip)
+
+    def after_g_step(self) -> None:
+        pass
+
+    def monitor(self) -> dict[str, float]:
+        """Extra readings at each log (e.g. SGAN's held-out accuracy)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    # ---- losses ----------------------------------------------------------------------------
+    def d_scores(self, real: torch.Tensor, y_real: torch.Tensor, fake: torch.Tensor,
+                 y_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any, Any]:
+        """(real logits, fake logits, real heads, fake heads): one concatenated D call
+        (BigGAN) or two (DCGAN, so that batch norm sees real and fake batches apart)."""
+        heads = self.uses_heads
+        if self.cfg.separate_d_calls:
+            out_real = self.t.discriminate(real, y_real, heads=heads)
+            out_fake = self.t.discriminate(fake, y_fake, heads=heads)
+            if not heads:
+                return out_real, out_fake, None, None
+            return out_real[0], out_fake[0], out_real[1], out_fake[1]
+        n = real.shape[0]
+        out = self.t.discriminate(torch.cat([real, fake]), torch.cat([y_real, y_fake]), heads=heads)
+        if not heads:
+            l_real, l_fake = out.split(n)
+            return l_real, l_fake, None, None
+        logits, extra = out
+        split = {k: _split(v, n) for k, v in extra.items()}
+        l_real, l_fake = logits.split(n)
+        return l_real, l_fake, {k: v[0] for k, v in split.items()}, {k: v[1] for k, v in split.items()}
+
+    def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
+        z, y_fake = self.latent(real.shape[0])
+        with torch.no_grad():  # G's output is detached: the D step does not reach G
+            fake = self.t.G(z, y_fake).to(real.dtype)
+        l_real, l_fake, _, _ = self.d_scores(real, y_real, fake, y_fake)
+        loss = self.t.objective.d_loss(l_real, l_fake)
+        extra = {}
+        if self.cfg.gp > 0:
+            gp = gradient_penalty(lambda x: self.t.discriminate(x, y_real), real, fake)
+            loss = loss + self.cfg.gp * gp
+            extra["gp"] = gp.detach()
+        return DLoss(loss, l_real, l_fake, extra)
+
+    def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        z, y = self.latent(n)
+        logits = self.t.discriminate(self.t.G(z, y), y)
+        return self.t.objective.g_loss(logits), {}
+
+
+def _split(value: Any, n: int) -> tuple[Any, Any]:
+    if isinstance(value, list):
+        parts = [v.split(n) for v in value]
+        return [p[0] for p in parts], [p[1] for p in parts]
+    return tuple(value.split(n))

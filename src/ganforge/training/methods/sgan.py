@@ -1,0 +1,95 @@
+"""Semi-supervised GAN (Salimans et al. 2016): D is a K-class classifier whose implicit
+"real" logit is logsumexp of its K class logits (D(x) = Z(x) / (Z(x) + 1), the (K+1)-th class
+fixed at logit 0). Labelled real images train the classes, all real images the real/fake
+decision, and D's classification accuracy on held-out real images is the point of the method.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.data.dataset import ImageDataset, balanced_subset
+from ganforge.training.batches import BatchStream
+from ganforge.training.methods.adversarial import Adversarial, DLoss
+
+HELDOUT_BATCH = 500
+
+
+class SemiSupervised(Adversarial):
+    uses_heads = True
+    required_heads = ("classes",)
+
+    def __init__(self, trainer) -> None:  # noqa: ANN001
+        super().__init__(trainer)
+        if not 0 < self.cfg.holdout < 1:
+            raise ValueError(f"method.holdout must lie in (0, 1), got {self.cfg.holdout}")
+        if self.cfg.labelled < trainer.config.model.n_classes:
+            raise ValueError(f"method.labelled must be at least one image per class, got {self.cfg.labelled}")
+        self.heldout: ImageDataset | None = None
+        self.labelled_stream: BatchStream | None = None
+
+    def prepare_dataset(self, dataset: ImageDataset) -> ImageDataset:
+        """Hold out a fixed fraction for measuring D; pick the labelled images from the rest."""
+        seed = self.t.config.train.seed
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + 17))
+        n_held = max(int(len(dataset) * self.cfg.holdout), dataset.n_classes)
+        held, kept = order[:n_held].sort().values, order[n_held:].sort().values
+        self.heldout = ImageDataset(dataset.images[held], dataset.labels[held], dataset.class_names,
+                                    f"{dataset.source} (held out)")
+        train = ImageDataset(dataset.images[kept], dataset.labels[kept], dataset.class_names,
+                             dataset.source)
+        labelled = balanced_subset(train, self.cfg.labelled, seed)
+        self.labelled_stream = BatchStream(labelled, min(self.t.config.train.batch_size, len(labelled)),
+                                           seed + 29)
+        return train
+
+    @staticmethod
+    def real_logit(class_logits: torch.Tensor) -> torch.Tensor:
+        return torch.logsumexp(class_logits.float(), dim=1)
+
+    def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
+        z, y_fake = self.latent(real.shape[0])
+        with torch.no_grad():
+            fake = self.t.G(z, y_fake).to(real.dtype)
+        _, _, h_real, h_fake = self.d_scores(real, y_real, fake, y_fake)  # y_real is not used
+        l_real, l_fake = self.real_logit(h_real["classes"]), self.real_logit(h_fake["classes"])
+        unsupervised = F.softplus(-l_real).mean() + F.softplus(l_fake).mean()
+        images, labels = self.labelled_stream.next()
+        x = self.t.to_model_range(images)
+        _, heads = self.t.discriminate(x, labels.to(self.t.device), heads=True)
+        supervised = F.cross_entropy(heads["classes"].float(), labels.to(self.t.device))
+        return DLoss(unsupervised + supervised, l_real, l_fake,
+                     {"supervised_loss": supervised.detach(), "unsupervised_loss": unsupervised.detach()})
+
+    def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        z, y = self.latent(n)
+        _, heads = self.t.discriminate(self.t.G(z, y), y, heads=True)
+        return F.softplus(-self.real_logit(heads["classes"])).mean(), {}
+
+    @torch.no_grad()
+    def heldout_accuracy(self) -> float:
+        D = self.t.D
+        was_training = D.training
+        D.eval()
+        try:
+            correct = 0
+            for start in range(0, len(self.heldout), HELDOUT_BATCH):
+                images = self.heldout.images[start:start + HELDOUT_BATCH]
+                labels = self.heldout.labels[start:start + HELDOUT_BATCH].to(self.t.device)
+                _, heads = D(self.t.to_model_range(images), labels, heads=True)
+                correct += int((heads["classes"].argmax(1) == labels).sum())
+        finally:
+            D.train(was_training)
+        return correct / len(self.heldout)
+
+    def monitor(self) -> dict[str, float]:
+        return {"heldout_accuracy": self.heldout_accuracy()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"labelled_stream": self.labelled_stream.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.labelled_stream.load_state_dict(state["labelled_stream"])
