@@ -209,7 +209,8 @@ class Trainer:
         return loss_value, norm_value, ok
 
     def d_step(self) -> dict[str, float]:
-        """Hinge (or other) D loss on real and detached fake images, one concatenated D call."""
+        """One D optimizer step: the method's D loss over `train.accumulate` micro-batches,
+        with the monitors' decision statistics and ADA's r_t read from the same logits."""
         tc = self.config.train
         self.D.requires_grad_(True)
         self.opt_d.zero_grad(set_to_none=True)
