@@ -65,6 +65,7 @@ CASES = [
     ("truncation zero", ["sample", "{run}", "--truncation", "0"], "--truncation must be a positive"),
     ("truncation negative", ["sample", "{run}", "--truncation", "-0.5"], "--truncation must be a positive"),
     ("zero samples", ["sample", "{run}", "--n", "0"], "--n must be a positive integer"),
+    ("InfoGAN code on a generator without codes", ["sample", "{run}", "--code", "cat0"], "--code needs an InfoGAN generator"),
     ("grid not a PNG", ["sample", "{run}", "--out", "{new}.jpg"], "must be a .png file"),
     ("sample from a non-run", ["sample", "{empty}"], "not a ganforge run directory"),
     ("not an exported generator", ["sample", "{bogus_export}"], "not a readable safetensors file"),

@@ -26,12 +26,13 @@ from ganforge.training.run_dir import RunDir
 from ganforge.training.trainer import Trainer
 
 FAMILY = ["gan", "cgan", "dcgan", "dcgan-64", "lsgan", "wgan", "wgan-gp", "acgan", "infogan",
-          "sgan", "sngan", "sagan", "began"]
+          "sgan", "sngan", "sagan", "began", "lapgan"]
 SMALL = {  # narrower nets so that a step takes well under a second
     "mlp": ["model.hidden=[64,64]", "model.d_hidden=[32,32]"],
     "dcgan": ["model.ch=8"],
     "biggan": ["model.ch=8"],
     "began": ["model.ch=8", "model.dim_z=16"],
+    "lapgan": ["model.ch=8", "model.hidden=[64]", "model.d_hidden=[64]"],
 }
 COMMON = ["train.batch_size=16", "train.log_every=1", "train.sample_every=1000",
           "train.checkpoint_every=1000", "eval.every=0", "monitor.plot=false"]
@@ -223,3 +224,51 @@ def test_method_and_architecture_mismatches_are_clear(tmp_path: Path) -> None:
         make_trainer("dcgan", tmp_path, ["method.name=began"])
     with pytest.raises(GanforgeError, match="unknown train.optimizer"):
         make_trainer("dcgan", tmp_path, ["train.optimizer=sgd"])
+
+
+def test_sample_code_varies_one_infogan_code_along_each_row(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from ganforge.api import code_sweep
+    from ganforge.cli import main
+
+    config = api.make_config(recipe="infogan", overrides=SMALL["dcgan"] + COMMON)
+    run = api.train(config, tmp_path / "info", progress=False, overwrite=False)
+    z, columns = code_sweep("cat0", config, 74, rows=3, n=8, truncation=None, seed=0)
+    assert columns == 10 and z.shape == (30, 74)
+    _, cats, _ = split_latent(z, config.model)
+    assert cats[0].tolist() == list(range(10)) * 3
+    assert torch.equal(z[:10, :62], z[:1, :62].expand(10, 62))  # one noise per row
+    _, _, cont = split_latent(code_sweep("cont1", config, 74, 2, 5, None, 0)[0], config.model)
+    assert torch.allclose(cont[:5, 1], torch.linspace(-1, 1, 5), atol=1e-5)
+    out = tmp_path / "codes.png"
+    assert main(["sample", str(run), "--code", "cat0", "--class", "0", "--class", "1",
+                 "--out", str(out)]) == 0
+    with Image.open(out) as grid:
+        assert grid.width > grid.height * 4  # 10 columns, 2 rows
+    assert main(["sample", str(run), "--code", "cat3", "--out", str(out)]) == 2
+
+
+def test_laplacian_pyramid_reconstructs_and_sampling_chains_the_levels() -> None:
+    from ganforge.models.lapgan import laplacian_pyramid, upsample
+
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    pyramid = laplacian_pyramid(x, 3)
+    assert [p[0].shape[-1] for p in pyramid] == [8, 16, 32]
+    image = pyramid[0][0]
+    for residual, low in pyramid[1:]:
+        assert torch.allclose(low, upsample(image))
+        image = low + residual
+    assert torch.allclose(image, x, atol=1e-6)  # the pyramid is lossless
+    config = api.make_config(recipe="lapgan", overrides=SMALL["lapgan"])
+    g, _ = build_models(config.model)
+    g.eval()
+    assert g.chunks == [100, 16 * 16, 32 * 32] and g.dim_z == 100 + 256 + 1024
+    z, y = torch.randn(2, g.dim_z), torch.tensor([1, 7])
+    noise = torch.split(z, g.chunks, dim=1)
+    by_hand = g.levels[0](noise[0], y)
+    for level in (1, 2):
+        low = upsample(by_hand)
+        by_hand = low + g.levels[level](noise[level], low, y)
+    assert torch.allclose(g(z, y), by_hand.clamp(-1, 1))
+    assert not torch.allclose(g(z, torch.tensor([2, 2])), g(z, y))  # every level sees the class

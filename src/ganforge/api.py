@@ -16,7 +16,7 @@ from ganforge.config import Config, apply_overrides, load_config_file, load_reci
 from ganforge.data.spec import load_training_data
 from ganforge.errors import GanforgeError
 from ganforge.models import build_models, count_parameters
-from ganforge.sampling import class_ids, generate, make_grid, save_image, to_uint8
+from ganforge.sampling import class_ids, generate, make_grid, save_image, to_uint8, truncated_normal
 from ganforge.training.checkpoint import (
     load_checkpoint,
     load_latest_checkpoint,
@@ -173,16 +173,26 @@ def sample(
     truncation: float | None = None,
     seed: int = 0,
     individual: bool = False,
+    code: str | None = None,
 ) -> dict[str, Any]:
-    """A grid with one row per requested class (n images each); same seed, same images."""
+    """A grid with one row per requested class (n images each); same seed, same images.
+
+    `code` (InfoGAN): "catI" or "contJ" varies that code along each row (all k values of a
+    categorical code, n values from -1 to 1 of a continuous one) with the rest of z fixed.
+    """
     if n <= 0:
         raise GanforgeError(f"--n must be a positive integer, got {n}")
     if truncation is not None and not truncation > 0:
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
     generator, config, names = load_generator(source)
     ids = class_ids(classes, names) if classes else list(range(min(len(names), 10)))
-    labels = torch.tensor(ids).repeat_interleave(n)
-    images = generate(generator, labels, truncation=truncation, seed=seed)
+    if code is None:
+        labels = torch.tensor(ids).repeat_interleave(n)
+        images = generate(generator, labels, truncation=truncation, seed=seed)
+    else:
+        z, n = code_sweep(code, config, generator.dim_z, len(ids), n, truncation, seed)
+        labels = torch.tensor(ids).repeat_interleave(n)
+        images = generate(generator, labels, z=z)
     out_path = Path(out)
     if out_path.suffix.lower() != ".png":
         raise GanforgeError(f"--out '{out}' must be a .png file")
@@ -195,7 +205,30 @@ def sample(
             save_image(array, path)
             written.append(str(path))
     return {"grid": str(out_path), "files": written, "classes": ids, "n": n,
-            "truncation": truncation, "seed": seed}
+            "truncation": truncation, "seed": seed, "code": code}
+
+
+def code_sweep(code: str, config: Config, dim_z: int, rows: int, n: int,
+               truncation: float | None, seed: int) -> tuple[torch.Tensor, int]:
+    """Latents whose rows hold one z each and vary one InfoGAN code along the columns."""
+    from ganforge.models.common import set_codes
+
+    mc = config.model
+    match = re.fullmatch(r"(cat|cont)(\d+)", code.strip())
+    if not (mc.codes_cat or mc.codes_cont):
+        raise GanforgeError("--code needs an InfoGAN generator (model.codes_cat / codes_cont); "
+                            "this one has no codes")
+    available = [f"cat{i}" for i in range(len(mc.codes_cat))] + [f"cont{j}" for j in range(mc.codes_cont)]
+    if match is None or code.strip() not in available:
+        raise GanforgeError(f"unknown --code '{code}'; this generator has: {', '.join(available)}")
+    kind, index = match.group(1), int(match.group(2))
+    values = torch.arange(mc.codes_cat[index]) if kind == "cat" else torch.linspace(-1, 1, n)
+    columns = len(values)
+    base = truncated_normal((rows, dim_z), truncation, torch.Generator().manual_seed(seed))
+    z = base.repeat_interleave(columns, 0)
+    chosen = {index: values.repeat(rows)}
+    z = set_codes(z, mc, chosen if kind == "cat" else None, chosen if kind == "cont" else None)
+    return z, columns
 
 
 def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -65,6 +65,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=Path, default=Path("samples.png"), help="grid PNG path")
     sample.add_argument("--individual", action="store_true",
                         help="also write each image to a folder named after --out")
+    sample.add_argument("--code", metavar="catI|contJ",
+                        help="InfoGAN: vary this code along each row (e.g. cat0, cont1)")
 
     evaluate = sub.add_parser(
         "eval", help="FID, IS, KID, precision/recall, density/coverage, class accuracy",
@@ -176,7 +178,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     result = api.sample(
         args.source, args.out, classes=args.classes, n=args.n, truncation=args.truncation,
-        seed=args.seed, individual=args.individual,
+        seed=args.seed, individual=args.individual, code=args.code,
     )
     extra = f" and {len(result['files']) - 1} images" if args.individual else ""
     print(f"wrote {result['grid']}{extra}")

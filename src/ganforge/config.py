@@ -54,6 +54,7 @@ class ModelConfig:
     d_heads: list[str] = field(default_factory=list)  # extra D outputs: classes (acgan, sgan), codes (infogan)
     codes_cat: list[int] = field(default_factory=list)  # infogan: sizes of categorical codes
     codes_cont: int = 0  # infogan: number of continuous codes, uniform in [-1, 1]
+    levels: int = 3  # lapgan: pyramid levels (coarsest = resolution / 2^(levels - 1))
 
 
 @dataclass
@@ -98,7 +99,7 @@ class TrainConfig:
 class MethodConfig:
     """How a D step and a G step compute their losses (see `training/methods/`)."""
 
-    name: str = "adversarial"  # adversarial | acgan | sgan | infogan | began
+    name: str = "adversarial"  # adversarial | acgan | sgan | infogan | began | lapgan
     gp: float = 0.0  # WGAN-GP: weight of the gradient penalty on real/fake interpolates (paper 10)
     clip: float = 0.0  # WGAN: clip every critic weight to [-clip, clip] after its step (paper 0.01)
     separate_d_calls: bool = False  # D sees real and fake as two batches (DCGAN) or one (BigGAN)

@@ -10,6 +10,7 @@ from ganforge.models.began import BEGANDiscriminator, BEGANGenerator
 from ganforge.models.biggan import Discriminator, Generator
 from ganforge.models.common import latent_dim
 from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganforge.models.lapgan import LapGANDiscriminator, LapGANGenerator
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 
 # biggan also covers SNGAN and SAGAN (its ResNet ancestors) through model.* options
@@ -18,6 +19,7 @@ ARCHITECTURES = {
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
     "mlp": (MLPGenerator, MLPDiscriminator),
     "began": (BEGANGenerator, BEGANDiscriminator),
+    "lapgan": (LapGANGenerator, LapGANDiscriminator),
 }
 __all__ = ["ARCHITECTURES", "build_models", "count_parameters", "latent_dim"]
 

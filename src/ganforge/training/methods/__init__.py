@@ -9,6 +9,7 @@ from ganforge.training.methods.acgan import ACGAN
 from ganforge.training.methods.adversarial import Adversarial, DLoss
 from ganforge.training.methods.began import BEGAN
 from ganforge.training.methods.infogan import InfoGAN
+from ganforge.training.methods.lapgan import LapGAN
 from ganforge.training.methods.sgan import SemiSupervised
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 METHODS: dict[str, type[Adversarial]] = {
     "adversarial": Adversarial, "acgan": ACGAN, "sgan": SemiSupervised, "infogan": InfoGAN,
-    "began": BEGAN,
+    "began": BEGAN, "lapgan": LapGAN,
 }
 
 
@@ -31,9 +32,10 @@ def build_method(trainer: Trainer) -> Adversarial:
             f"method.name={name} needs D heads {missing}: add them to model.d_heads "
             f"(with model.arch=dcgan or mlp)"
         )
-    if (name == "began") != (trainer.config.model.arch == "began"):
-        raise GanforgeError("method.name=began and model.arch=began go together: BEGAN's D is an "
-                            "auto-encoder that only its own method can train")
+    for paired in ("began", "lapgan"):
+        if (name == paired) != (trainer.config.model.arch == paired):
+            raise GanforgeError(f"method.name={paired} and model.arch={paired} go together: their "
+                                "D is trained only by their own method")
     try:
         return cls(trainer)
     except ValueError as exc:
