@@ -60,9 +60,9 @@ def main() -> None:
         results[name] = {
             "overrides": overrides,
             "wall_seconds": round(wall, 1),
-            "final": {k: evals[-1].get(k) for k in ("fid", "kid", "class_accuracy")},
+            "final": {k: evals[-1].get(k) for k in ("fid", "kid_mean", "class_accuracy")},
             "best_fid": min(e["fid"] for e in evals),
-            "evals": [{k: e.get(k) for k in ("step", "fid", "kid", "class_accuracy")} for e in evals],
+            "evals": [{k: e.get(k) for k in ("step", "fid", "kid_mean", "class_accuracy")} for e in evals],
             "curves": {k: [(r["step"], r.get(k)) for r in train]
                        for k in ("ada_p", "r_t", "d_acc_real", "d_acc_fake", "loss_d", "loss_g")},
             "dashboard": str(run / "dashboard.png"),
