@@ -34,7 +34,7 @@ def test_train_resume_sample(tmp_path: Path) -> None:
     ganforge("train", "--resume", str(split), "--steps", "6", "--no-progress")
 
     for run in (straight, split):
-        for name in ("config.yaml", "classes.json", "metrics.jsonl", "samples/latest.png"):
+        for name in ("config.yaml", "classes.json", "metrics.jsonl", "samples/latest.png", "dashboard.png"):
             assert (run / name).is_file(), name
         assert list((run / "tensorboard").iterdir())
     records = [json.loads(line) for line in (split / "metrics.jsonl").read_text().splitlines()]

@@ -89,3 +89,13 @@ def test_monitors_are_logged_with_the_losses(tmp_path: Path) -> None:
     assert 0.0 <= row["d_acc_real"] <= 1.0 and -1.0 <= row["r_t"] <= 1.0
     assert trainer.ada.last_rt is not None  # 20 D steps: five adjustments of p
     assert row["ada_p"] == trainer.ada.p == trainer.augment.p
+
+
+def test_fixed_and_diffaugment_train_and_change_what_d_sees(tmp_path: Path) -> None:
+    for kind in ("fixed", "diffaug"):
+        trainer = make_trainer(tmp_path / kind, [f"augment.kind={kind}", "augment.p=0.5"])
+        x = trainer.to_model_range(trainer.dataset.images[:8])
+        assert not torch.equal(trainer.augment(x), x)  # D never sees the clean batch
+        trainer.fit(4, progress=False)
+        row = rows(trainer.run.root, "train")[-1]
+        assert math.isfinite(row["loss_d"]) and row["ada_p"] == (0.5 if kind == "fixed" else 1.0)

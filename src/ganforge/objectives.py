@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -120,7 +121,7 @@ def began_k_update(k: float, gamma: float, lambda_k: float, loss_real: float,
     return min(max(k + lambda_k * (gamma * loss_real - loss_fake), 0.0), 1.0)
 
 
-def began_convergence(gamma: float, loss_real: float, loss_fake: float) -> float:
+def began_convergence(gamma: float, loss_real: Any, loss_fake: Any) -> Any:
     """BEGAN's global convergence measure M = L(x) + |gamma L(x) - L(G(z))|."""
     return loss_real + abs(gamma * loss_real - loss_fake)
 

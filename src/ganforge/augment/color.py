@@ -68,22 +68,14 @@ def color_op_matrix(op: str, n: int, device: torch.device) -> torch.Tensor:
     raise KeyError(op)
 
 
-def random_color(ops: Sequence[str], p: float, mean_rgb: torch.Tensor) -> torch.Tensor:
-    """The composed (n, 4, 4) matrix of `ops`, each applied with prob p, for the n images whose
-    per-channel means are `mean_rgb` (n, 3) (only its size and device are used)."""
-    n, device = len(mean_rgb), mean_rgb.device
+def random_color(ops: Sequence[str], p: float, n: int, device: torch.device) -> torch.Tensor:
+    """The composed (n, 4, 4) matrix of `ops`, each applied with probability p."""
     total = _eye(n, device)
     for op in ops:
         active = (torch.rand(n, device=device) < p).view(-1, 1, 1)
         m = color_op_matrix(op, n, device)
         total = torch.where(active, m, _eye(n, device)) @ total
     return total
-
-
-def channel_means(images: torch.Tensor) -> torch.Tensor:
-    """(n, 3) per-channel means, a grey image read as r = g = b."""
-    means = images.float().mean(dim=(2, 3))
-    return means.expand(-1, 3) if images.shape[1] == 1 else means
 
 
 def apply_color(images: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.augment.color import COLOR_OPS, GREY_OPS, apply_color, channel_means, random_color
+from ganforge.augment.color import COLOR_OPS, GREY_OPS, apply_color, random_color
 from ganforge.augment.geometry import GEOMETRIC_OPS, random_geometry, warp
 from ganforge.errors import GanforgeError
 
@@ -77,7 +77,7 @@ class AugmentPipe(nn.Module):
         if channels == 1:
             color = [op for op in color if op in GREY_OPS]
         if color:
-            out = apply_color(out, random_color(color, p, channel_means(out)))
+            out = apply_color(out, random_color(color, p, out.shape[0], out.device))
         if "noise" in self.ops:
             active = torch.rand(n, 1, 1, 1, device=device) < p
             sigma = torch.randn(n, 1, 1, 1, device=device).abs() * NOISE_STD

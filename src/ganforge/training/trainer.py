@@ -173,7 +173,8 @@ class Trainer:
         """uint8 images -> floats in [-1, 1] on the training device."""
         return images.to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
 
-    def _real_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def real_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next real images (in [-1, 1], optionally flipped) and labels from the stream."""
         images, labels = self.stream.next()
         x = self.to_model_range(images)
         if self.config.data.hflip:
@@ -219,7 +220,7 @@ class Trainer:
         extras: dict[str, torch.Tensor] = {}
         has_logits = False
         for _ in range(tc.accumulate):
-            real, y_real = self._real_batch()
+            real, y_real = self.real_batch()
             with self._autocast():
                 out = self.method.d_loss(real, y_real)
             (out.loss / tc.accumulate).backward()

@@ -31,7 +31,7 @@ class BEGAN(Adversarial):
         loss_real = reconstruction_l1(real, rec_real)
         loss_fake = reconstruction_l1(fake, rec_fake)
         self._losses = torch.stack([loss_real.detach(), loss_fake.detach()])
-        measure = loss_real.detach() + (self.cfg.began_gamma * loss_real.detach() - loss_fake.detach()).abs()
+        measure = began_convergence(self.cfg.began_gamma, loss_real.detach(), loss_fake.detach())
         extra = {"began_k": torch.tensor(self.k), "began_M": measure,
                  "recon_real": loss_real.detach(), "recon_fake": loss_fake.detach()}
         return DLoss(loss_real - self.k * loss_fake, None, None, extra)
@@ -51,6 +51,3 @@ class BEGAN(Adversarial):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.k = float(state["k"])
-
-
-__all__ = ["BEGAN", "began_convergence"]

@@ -51,7 +51,7 @@ class LapGAN(Adversarial):
         return DLoss(loss, torch.cat(reals), torch.cat(fake_scores), extra)
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        real, y = self.t._real_batch()  # the finer levels are conditioned on real coarse images
+        real, y = self.t.real_batch()  # the finer levels are conditioned on real coarse images
         pyramid, fakes = self._level_inputs(real, y)
         loss = torch.zeros((), device=real.device)
         for level, ((_, low), fake) in enumerate(zip(pyramid, fakes, strict=True)):
