@@ -17,6 +17,7 @@ from ganforge.data.spec import load_training_data
 from ganforge.errors import GanforgeError
 from ganforge.models import build_models, count_parameters
 from ganforge.sampling import class_ids, generate, make_grid, save_image, to_uint8, truncated_normal
+from ganforge.training import distributed
 from ganforge.training.checkpoint import (
     load_checkpoint,
     load_latest_checkpoint,
@@ -71,6 +72,7 @@ def train(
 
     SIGINT/SIGTERM from here on (data loading included) end with a checkpoint and a clean exit.
     """
+    distributed.setup(config.train.device)  # joins the process group under torchrun
     with GracefulStop() as stop:
         return _train(config, out, overwrite, progress, stop)
 
@@ -84,11 +86,15 @@ def _train(config: Config, out: Path | str | None, overwrite: bool, progress: bo
             "least 2 (use class sub-folders for a folder dataset)"
         )
     config = replace(config, model=replace(config.model, n_classes=dataset.n_classes))
-    out_path = Path(out) if out is not None else default_run_dir(config)
+    # rank 0 picks the directory (runs/<recipe>-N depends on what exists) for every rank
+    out_path = distributed.broadcast_object(Path(out) if out is not None else default_run_dir(config))
     trainer = Trainer(config, dataset, RunDir(out_path))  # validates before touching disk
-    run = prepare_run_dir(out_path, overwrite)
-    save_resolved_config(config, run)
-    run.write_classes(dataset.class_names, dataset.source)
+    run = RunDir(out_path)
+    if trainer.dist.is_main:
+        run = prepare_run_dir(out_path, overwrite)
+        save_resolved_config(config, run)
+        run.write_classes(dataset.class_names, dataset.source)
+    distributed.barrier()
     trainer.fit(config.train.steps, progress=progress, stop=stop)
     return run.root
 
@@ -114,8 +120,13 @@ def _resume(run_dir: Path | str, steps: int | None, checkpoint_every: int | None
         if value <= 0:
             raise GanforgeError(f"--{key.replace('_', '-')} must be a positive integer, got {value}")
     config = replace(config, train=replace(config.train, **changes))
-    remove_stale_temporaries(run.checkpoints)
-    path, state, warnings = load_latest_checkpoint(run.checkpoints, quarantine=True)
+    ctx, _ = distributed.setup(config.train.device)
+    if ctx.is_main:  # rank 0 tidies and quarantines; then every rank reads the same newest file
+        remove_stale_temporaries(run.checkpoints)
+        path, state, warnings = load_latest_checkpoint(run.checkpoints, quarantine=True)
+    distributed.barrier()
+    if not ctx.is_main:
+        path, state, warnings = load_latest_checkpoint(run.checkpoints)
     for message in warnings:
         print(f"warning: skipped {message}", file=sys.stderr)
     if warnings:
@@ -128,7 +139,7 @@ def _resume(run_dir: Path | str, steps: int | None, checkpoint_every: int | None
             f"run '{run_dir}' is already at step {trainer.step} of {config.train.steps}; "
             "pass --steps N with a larger total to train further"
         )
-    if changes:
+    if changes and ctx.is_main:
         save_resolved_config(config, run)
     trainer.fit(config.train.steps, progress=progress, stop=stop)
     return run.root

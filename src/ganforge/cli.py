@@ -244,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.strerror or exc}{where}; earlier files are left as they were",
               file=sys.stderr)
         return EXIT_OS_ERROR
+    finally:
+        from ganforge.training.distributed import teardown
+
+        teardown()  # under torchrun: leave the process group cleanly
 
 
 def _exit_at_once(signum: int, frame: object) -> None:

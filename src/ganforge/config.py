@@ -72,21 +72,26 @@ class TrainConfig:
     """Optimisation schedule, EMA and the run directory's logging cadence."""
 
     steps: int = 1000  # generator steps
-    batch_size: int = 50
+    batch_size: int = 50  # per optimizer micro-step, over all ranks (split evenly under torchrun)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas_g: list[float] = field(default_factory=lambda: [0.0, 0.999])
     betas_d: list[float] = field(default_factory=lambda: [0.0, 0.999])
     adam_eps: float = 1e-6
     d_steps: int = 2  # discriminator steps per generator step
-    accumulate: int = 1  # micro-batches accumulated per optimizer step
+    accumulate: int = 1  # micro-batches accumulated per optimizer step (BigGAN's num_accumulations)
     loss: str = "hinge"  # hinge | ns | minimax | ls | wasserstein
     optimizer: str = "adam"  # adam | rmsprop (WGAN)
     ortho_reg: float = 0.0  # BigGAN's off-diagonal orthogonal regularisation strength (paper 1e-4)
     ema_decay: float = 0.999
     ema_start: int = 0  # G step from which EMA averages; before it G_ema copies G
     seed: int = 0
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; fp16 adds loss scaling)
+    channels_last: bool = False  # NHWC memory format for G, D and the images
+    compile: bool = False  # torch.compile G's and D's training forwards
+    fused_adam: bool = False  # Adam's fused kernel (one launch for all parameters)
+    sync_bn: bool = False  # cross-replica BatchNorm statistics under torchrun (BigGAN)
+    data_on_device: bool = True  # keep the uint8 dataset on the GPU: batches are an index op
     device: str = "auto"  # auto | cpu | cuda[:N]
     log_every: int = 10
     sample_every: int = 100

@@ -7,6 +7,7 @@ from 0 to 1 within `ada_kimg` thousand real images (Karras et al. 2020, target 0
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,6 +30,8 @@ class AdaController:
         self._sign_sum: torch.Tensor | float = 0.0
         self._count = 0
         self._calls = 0
+        # (sign sum, count) -> the same summed over every rank (set under torchrun)
+        self.reduce: Callable[[float, int], tuple[float, int]] | None = None
 
     @property
     def adjustment(self) -> float:
@@ -49,7 +52,10 @@ class AdaController:
         if self._count == 0:  # D saw no real logits (e.g. every step skipped): nothing to go by
             self._sign_sum, self._calls = 0.0, 0
             return None
-        rt = float(self._sign_sum) / self._count  # the one device sync per interval
+        sign_sum, count = float(self._sign_sum), self._count  # the one device sync per interval
+        if self.reduce is not None:
+            sign_sum, count = self.reduce(sign_sum, count)
+        rt = sign_sum / count
         direction = (rt > self.target) - (rt < self.target)
         self.p = min(max(self.p + direction * self.adjustment, 0.0), 1.0)
         self.last_rt = rt

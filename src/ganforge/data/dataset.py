@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +46,10 @@ class ImageDataset:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    def to(self, device: torch.device | str) -> ImageDataset:
+        """The same images (still uint8, 4x smaller than floats) on another device."""
+        return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device))
 
     def class_counts(self) -> list[int]:
         return torch.bincount(self.labels, minlength=self.n_classes).tolist()

@@ -7,9 +7,9 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parametrizations
 
 from ganforge.config import ModelConfig
+from ganforge.nn.layers import spectral_norm
 
 HEADS = ("classes", "codes")
 
@@ -65,7 +65,7 @@ def one_hot(y: torch.Tensor, n_classes: int, like: torch.Tensor) -> torch.Tensor
 
 
 def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
-    return parametrizations.spectral_norm(module) if enabled else module
+    return spectral_norm(module) if enabled else module
 
 
 def check_heads(cfg: ModelConfig) -> None:

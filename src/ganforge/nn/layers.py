@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
@@ -26,6 +27,29 @@ def init_weight(weight: nn.Parameter, kind: str) -> None:
         raise ValueError(f"unknown init '{kind}'; choose one of {', '.join(INITS)}")
 
 
+class Fp32SpectralNorm(parametrizations._SpectralNorm):
+    """torch's spectral-norm parametrization with autocast switched off inside it.
+
+    Under CUDA autocast `mv` runs in half precision, so the power iteration and sigma would be
+    estimated in fp16/bf16; BigGAN's fp16 mode diverged for exactly this kind of reason. Here
+    u, v and sigma stay float32 whatever the surrounding precision; the layer then casts the
+    normalised weight as autocast decides.
+    """
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(weight.device.type, enabled=False):
+            return super().forward(weight.float())
+
+
+def spectral_norm(module: nn.Module, eps: float = 1e-12) -> nn.Module:
+    """torch's spectral_norm (one power iteration per training forward), kept in float32."""
+    module = parametrizations.spectral_norm(module, eps=eps)
+    for param in module.parametrizations.weight:
+        if type(param) is parametrizations._SpectralNorm:
+            param.__class__ = Fp32SpectralNorm
+    return module
+
+
 @dataclass(frozen=True)
 class LayerFactory:
     """Makes layers with one init scheme and (optionally) spectral norm with one epsilon.
@@ -41,7 +65,7 @@ class LayerFactory:
     def _finish(self, module: nn.Module, sn: bool | None = None) -> nn.Module:
         init_weight(module.weight, self.init)
         if self.spectral_norm if sn is None else sn:
-            module = parametrizations.spectral_norm(module, eps=self.sn_eps)
+            module = spectral_norm(module, eps=self.sn_eps)
         return module
 
     def conv(self, c_in: int, c_out: int, kernel: int = 3, bias: bool = True) -> nn.Module:

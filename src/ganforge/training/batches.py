@@ -11,9 +11,15 @@ from ganforge.errors import GanforgeError
 
 
 class BatchStream:
-    """Epochs of a seeded permutation; the last incomplete batch of an epoch is dropped."""
+    """Epochs of a seeded permutation; the last incomplete batch of an epoch is dropped.
 
-    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int) -> None:
+    `shard=(rank, world)`: every rank follows the same global order and takes its contiguous
+    share of each global batch, so the order (and the checkpointed state) does not depend on
+    the number of ranks: a run can resume on a different world size.
+    """
+
+    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int,
+                 shard: tuple[int, int] = (0, 1)) -> None:
         if batch_size <= 0:
             raise GanforgeError(f"batch size must be positive, got {batch_size}")
         if batch_size > len(dataset):
@@ -22,19 +28,25 @@ class BatchStream:
                 f"from {dataset.source}); use --batch-size {len(dataset)} or less"
             )
         self.dataset, self.batch_size = dataset, batch_size
+        rank, world = shard
+        if batch_size % world:
+            raise GanforgeError(f"batch size {batch_size} does not split evenly among {world} ranks")
+        share = batch_size // world
+        self.share = slice(rank * share, (rank + 1) * share)
         self.rng = torch.Generator().manual_seed(seed)
         self.order = torch.randperm(len(dataset), generator=self.rng)
         self.position = 0
         self.epoch = 0
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 images (B, C, H, W) and labels (B,)."""
+        """uint8 images and labels of this rank's share of the next global batch."""
         if self.position + self.batch_size > len(self.order):
             self.order = torch.randperm(len(self.dataset), generator=self.rng)
             self.position = 0
             self.epoch += 1
-        idx = self.order[self.position : self.position + self.batch_size]
+        idx = self.order[self.position : self.position + self.batch_size][self.share]
         self.position += self.batch_size
+        idx = idx.to(self.dataset.images.device)
         return self.dataset.images[idx], self.dataset.labels[idx]
 
     def state_dict(self) -> dict[str, Any]:

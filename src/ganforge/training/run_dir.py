@@ -113,3 +113,25 @@ def read_metrics(run_root: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+class NullLog(MetricsLog):
+    """What ranks other than 0 log to: nothing (rank 0 writes the run's one log)."""
+
+    def __init__(self) -> None:  # noqa: D107 - writes nothing, opens nothing
+        self.writer = None
+
+    def rewind(self, step: int) -> None:
+        pass
+
+    def scalars(self, tag: str, values: dict[str, float], step: int) -> None:
+        pass
+
+    def log(self, record: dict[str, Any]) -> None:
+        pass
+
+    def image(self, tag: str, grid: np.ndarray, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -25,8 +26,10 @@ from ganforge.config import Config, save_config
 from ganforge.data import ImageDataset
 from ganforge.errors import GanforgeError
 from ganforge.models import build_models
+from ganforge.nn.cross_replica_bn import convert_cross_replica
 from ganforge.objectives import get_objective, orthogonal_penalty
 from ganforge.sampling import generate, make_grid, save_image, truncated_normal
+from ganforge.training import distributed
 from ganforge.training.batches import BatchStream
 from ganforge.training.checkpoint import (
     list_checkpoints,
@@ -44,28 +47,34 @@ from ganforge.training.monitors import (
     singular_values,
     within_class_diversity,
 )
-from ganforge.training.run_dir import MetricsLog, RunDir
+from ganforge.training.precision import PRECISIONS, Precision
+from ganforge.training.run_dir import MetricsLog, NullLog, RunDir
 from ganforge.training.signals import GracefulStop
 
 SAMPLE_COLUMNS = 8
 MAX_SAMPLE_ROWS = 10
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-
-
 OPTIMIZERS = ("adam", "rmsprop")
+
+
+SINGLE_PROCESS_METHODS = ("began", "sgan", "lapgan")  # their extra state is not yet reduced over ranks
 
 
 def make_optimizer(tc: Any, params: Any, lr: float, betas: list[float]) -> torch.optim.Optimizer:
     """Adam with the recipe's betas and eps (most GANs), or RMSprop (WGAN's choice: momentum-
-    free, since momentum destabilised its critic)."""
+    free, since momentum destabilised its critic). `train.fused_adam`: one fused kernel."""
     if tc.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=tc.adam_eps)
+        fused = {"fused": True} if tc.fused_adam else {}
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=tc.adam_eps, **fused)
     if tc.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     raise GanforgeError(f"unknown train.optimizer '{tc.optimizer}'; available: {', '.join(OPTIMIZERS)}")
 
 
 def resolve_device(name: str) -> torch.device:
+    """The training device; under torchrun with CUDA, rank r's GPU is cuda:LOCAL_RANK."""
+    ctx = distributed.current()
+    if ctx.enabled and (name == "auto" or name.startswith("cuda")) and torch.cuda.is_available():
+        return torch.device(f"cuda:{ctx.local_rank}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -110,23 +119,47 @@ class Trainer:
         for key in ("d_steps", "accumulate", "steps", "log_every", "sample_every", "checkpoint_every"):
             if getattr(tc, key) <= 0:
                 raise GanforgeError(f"train.{key} must be a positive integer, got {getattr(tc, key)}")
+        self.dist = distributed.current()
+        self._check_distributed()
+        self.local_batch = tc.batch_size // self.dist.world  # this rank's share of every batch
         self.device = resolve_device(tc.device)
-        torch.manual_seed(tc.seed)
+        torch.manual_seed(tc.seed)  # the same on every rank: identical initial networks
         self.G, self.D = build_models(config.model)
-        self.G.to(self.device)
-        self.D.to(self.device)
+        if tc.sync_bn:
+            convert_cross_replica(self.G)
+            convert_cross_replica(self.D)
+        memory = torch.channels_last if tc.channels_last else torch.preserve_format
+        self.G.to(self.device, memory_format=memory)
+        self.D.to(self.device, memory_format=memory)
+        distributed.broadcast_module(self.G)
+        distributed.broadcast_module(self.D)
         self.G_ema = copy.deepcopy(self.G)
         self.ema = EMA(self.G, self.G_ema, tc.ema_decay, tc.ema_start)
         self.objective = get_objective(tc.loss)
+        self.precision = Precision(tc.precision, self.device)
         self.opt_g = make_optimizer(tc, self.G.parameters(), tc.lr_g, tc.betas_g)
         self.opt_d = make_optimizer(tc, self.D.parameters(), tc.lr_d, tc.betas_d)
         self.n_classes = config.model.n_classes
+        # z and y come from their own generators (on the CPU, so a seed means the same noise on
+        # any device), drawn for the global batch and sliced per rank: the samples of a step
+        # do not depend on the number of ranks or micro-batches.
+        self.noise_gen = torch.Generator().manual_seed(tc.seed + 2)
+        self.label_gen = torch.Generator().manual_seed(tc.seed + 3)
         self.method = build_method(self)
-        self.dataset = dataset = self.method.prepare_dataset(dataset)
-        self.stream = BatchStream(dataset, tc.batch_size, tc.seed)
+        dataset = self.method.prepare_dataset(dataset)
+        if tc.data_on_device and self.device.type == "cuda":
+            dataset = dataset.to(self.device)
+        self.dataset = dataset
+        self.stream = BatchStream(dataset, tc.batch_size, tc.seed, shard=(self.dist.rank, self.dist.world))
         self.augment, self.ada = build_augment(config.augment, tc.batch_size * tc.accumulate)
         if self.augment is not None:
             self.augment.to(self.device)
+        if self.ada is not None and self.dist.enabled:
+            self.ada.reduce = lambda total, count: _sum_over_ranks(total, count, self.device)
+        if self.dist.rank > 0:  # augmentation, flips and dropout differ between ranks
+            torch.manual_seed(tc.seed + 7919 * self.dist.rank)
+        self.G_train = torch.compile(self.G) if tc.compile else self.G
+        self.D_train = torch.compile(self.D) if tc.compile else self.D
         self.guard = Guard(config.guard)
         if config.monitor.every < 0:
             raise GanforgeError(f"monitor.every must be >= 0, got {config.monitor.every}")
@@ -147,6 +180,24 @@ class Trainer:
         self.window_steps = 0
         self._tick, self._timed_steps = time.perf_counter(), 0
 
+    def _check_distributed(self) -> None:
+        tc, world = self.config.train, self.dist.world
+        if tc.batch_size % world:
+            raise GanforgeError(
+                f"train.batch_size={tc.batch_size} does not split evenly among {world} processes; "
+                f"use a multiple of {world} (it is the global batch)"
+            )
+        if world > 1 and self.config.method.name in SINGLE_PROCESS_METHODS:
+            raise GanforgeError(
+                f"method.name={self.config.method.name} trains on one process only; "
+                "run it without torchrun (or with --nproc_per_node 1)"
+            )
+
+    def _say(self, message: str, bar: tqdm | None = None) -> None:
+        """Print on rank 0 only (every rank runs the same loop)."""
+        if self.dist.is_main:
+            (bar.write if bar is not None else print)(message)
+
     def _check_eval_config(self) -> None:
         from ganforge.metrics.evaluate import METRIC_KEYS, parse_metrics
 
@@ -163,15 +214,12 @@ class Trainer:
                 )
 
     # ---- one optimisation step of each network -------------------------------------------
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        dtype = PRECISIONS[self.config.train.precision]
-        if dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype)
-
     def to_model_range(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images -> floats in [-1, 1] on the training device."""
-        return images.to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
+        x = images.to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
+        if self.config.train.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def real_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next real images (in [-1, 1], optionally flipped) and labels from the stream."""
@@ -183,10 +231,15 @@ class Trainer:
         return x, labels.to(self.device)
 
     def noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """z ~ N(0, I) of G's latent size and uniformly drawn classes."""
-        z = torch.randn(n, self.G.dim_z, device=self.device)
-        y = torch.randint(0, self.n_classes, (n,), device=self.device)
-        return z, y
+        """This rank's n of z ~ N(0, I) (G's latent size) and uniformly drawn classes."""
+        lo, hi, total = self.dist.rank * n, (self.dist.rank + 1) * n, n * self.dist.world
+        z = torch.randn(total, self.G.dim_z, generator=self.noise_gen)[lo:hi]
+        y = torch.randint(0, self.n_classes, (total,), generator=self.label_gen)[lo:hi]
+        return z.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """G's training forward (compiled with `train.compile`)."""
+        return self.G_train(z, y)
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor, heads: bool = False) -> Any:
         """D's logits (float32) on augmented images: every D call, in D and G steps, sees the
@@ -195,17 +248,28 @@ class Trainer:
         if self.augment is not None:
             images = self.augment(images)
         if heads:
-            logits, extra = self.D(images, labels, heads=True)
+            logits, extra = self.D_train(images, labels, heads=True)
             return logits.float(), extra
-        return self.D(images, labels).float()
+        return self.D_train(images, labels).float()
 
-    def _finish_step(self, model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) -> tuple[float, float, bool]:
-        """Take the optimizer step unless the loss or the gradients are not finite."""
+    def _finish_step(self, net: str, model: nn.Module, opt: torch.optim.Optimizer,
+                     loss: torch.Tensor) -> tuple[float, float, bool]:
+        """Average gradients over ranks, then step unless the loss or gradients are not finite.
+
+        Under fp16 a finite loss with overflowing gradients is the scaler's routine skip
+        (counted in `precision.overflow_skips`), not a guard event.
+        """
+        params = [p for group in opt.param_groups for p in group["params"]]
+        loss = distributed.average_gradients(params, loss.detach().float())
+        self.precision.unscale(opt, net)
         norm = gradient_norm(model).to(loss.device)
-        loss_value, norm_value = torch.stack([loss.detach().float(), norm.float()]).tolist()
-        ok = self.guard.step_is_finite(loss_value, norm_value)
-        if ok:
-            opt.step()
+        loss_value, norm_value = torch.stack([loss, norm.float()]).tolist()
+        if net in self.precision.scalers and math.isfinite(loss_value) and not math.isfinite(norm_value):
+            self.precision.overflow_skips += 1
+            ok = False
+        else:
+            ok = self.guard.step_is_finite(loss_value, norm_value)
+        self.precision.step(opt, net, ok)
         opt.zero_grad(set_to_none=True)
         return loss_value, norm_value, ok
 
@@ -221,9 +285,9 @@ class Trainer:
         has_logits = False
         for _ in range(tc.accumulate):
             real, y_real = self.real_batch()
-            with self._autocast():
+            with self.precision.autocast():
                 out = self.method.d_loss(real, y_real)
-            (out.loss / tc.accumulate).backward()
+            self.precision.backward(out.loss / tc.accumulate, "d")
             total += out.loss.detach()
             for key, value in out.extra.items():
                 extras[key] = extras.get(key, 0.0) + value.detach().float()
@@ -232,7 +296,7 @@ class Trainer:
                 decisions += decision_stats(out.real_logits, out.fake_logits)
                 if self.ada is not None:
                     self.ada.observe(out.real_logits)
-        loss_value, norm, ok = self._finish_step(self.D, self.opt_d, total / tc.accumulate)
+        loss_value, norm, ok = self._finish_step("d", self.D, self.opt_d, total / tc.accumulate)
         if ok:
             self.method.after_d_step()
         if self.ada is not None and self.ada.step() is not None:
@@ -253,15 +317,15 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         extras: dict[str, torch.Tensor] = {}
         for _ in range(tc.accumulate):
-            with self._autocast():
-                loss, extra = self.method.g_loss(tc.batch_size)
+            with self.precision.autocast():
+                loss, extra = self.method.g_loss(self.local_batch)
             if self.ortho_weights:
                 loss = loss + tc.ortho_reg * orthogonal_penalty(self.ortho_weights)
-            (loss / tc.accumulate).backward()
+            self.precision.backward(loss / tc.accumulate, "g")
             total += loss.detach()
             for key, value in extra.items():
                 extras[key] = extras.get(key, 0.0) + value.detach().float()
-        loss_value, norm, ok = self._finish_step(self.G, self.opt_g, total / tc.accumulate)
+        loss_value, norm, ok = self._finish_step("g", self.G, self.opt_g, total / tc.accumulate)
         self.step += 1
         if ok:  # a skipped step leaves G as it was, so there is nothing new to average
             self.method.after_g_step()
@@ -322,6 +386,7 @@ class Trainer:
                 "ada": self.ada.state_dict() if self.ada is not None else None,
             },
             "guard": self.guard.state_dict(),
+            "precision": self.precision.state_dict(),
             "method": self.method.state_dict(),
             "config": self.config.to_dict(),
             "class_names": list(self.dataset.class_names),
@@ -330,6 +395,8 @@ class Trainer:
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 "numpy": _numpy_state(),
                 "python": _python_state(),
+                "noise": self.noise_gen.get_state(),
+                "labels": self.label_gen.get_state(),
             },
         }
 
@@ -356,6 +423,7 @@ class Trainer:
         if self.ada is not None and augment.get("ada") is not None:
             self.ada.load_state_dict(augment["ada"])
         self.method.load_state_dict(state.get("method", {}))
+        self.precision.load_state_dict(state.get("precision", {}))
         if restore_guard and "guard" in state:
             self.guard.load_state_dict(state["guard"])
         rng = state["rng"]
@@ -364,10 +432,18 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         _set_numpy_state(rng["numpy"])
         _set_python_state(rng["python"])
+        if "noise" in rng:
+            self.noise_gen.set_state(rng["noise"])
+            self.label_gen.set_state(rng["labels"])
+        if self.dist.rank > 0:  # the checkpoint holds rank 0's stream; other ranks derive theirs
+            torch.manual_seed(self.config.train.seed + 7919 * self.dist.rank + 104729 * self.step)
         best = self.run.root / "best.json"
         self.best = json.loads(best.read_text(encoding="utf-8")) if best.is_file() else None
 
-    def save(self) -> Path:
+    def save(self) -> Path | None:
+        """Checkpoint (rank 0 writes; every rank holds the same state)."""
+        if not self.dist.is_main:
+            return None
         return save_checkpoint(
             self.state_dict(), self.run.checkpoints, self.step, self.config.train.keep_checkpoints
         )
@@ -391,30 +467,34 @@ class Trainer:
         `stop`: a GracefulStop already listening (the CLI installs one before loading data, so
         a signal during set-up is honoured too); otherwise fit installs its own.
         """
-        log = MetricsLog(self.run, resume_step=self.step)
+        main = self.dist.is_main
+        log = MetricsLog(self.run, resume_step=self.step) if main else NullLog()
         bar = tqdm(
             total=total_steps, initial=self.step, desc="train", unit="step",
-            disable=not progress, dynamic_ncols=True,
+            disable=not (progress and main), dynamic_ncols=True,
         )
         self._tick = time.perf_counter()
         if self.config.guard.rollback and not list_checkpoints(self.run.checkpoints):
             self.save()  # something healthy to roll back to
+            distributed.barrier()
         with contextlib.nullcontext(stop) if stop is not None else GracefulStop() as stop:
             try:
                 while self.step < total_steps:
                     self._iteration(total_steps, log, bar)
-                    if stop.requested:
+                    # a signal may reach one rank only: all stop at the same step, or none
+                    if distributed.any_rank(stop.requested is not None, self.device):
                         path = self.save()
-                        bar.write(
-                            f"stopping on {stop.requested}: checkpoint {path.name} saved at step "
-                            f"{self.step}; continue with: ganforge train --resume {self.run.root}"
+                        self._say(
+                            f"stopping on {stop.requested or 'a signal to another rank'}: checkpoint "
+                            f"{path.name if path else ''} saved at step {self.step}; continue with: "
+                            f"ganforge train --resume {self.run.root}", bar,
                         )
-                        self.stopped_by = stop.requested
+                        self.stopped_by = stop.requested or "peer"
                         break
             finally:
                 bar.close()
                 log.close()
-        if self.config.monitor.plot:
+        if self.config.monitor.plot and main:
             self.plot_dashboard()
 
     def plot_dashboard(self) -> Path | None:
@@ -446,6 +526,8 @@ class Trainer:
         self._timed_steps += 1
         bar.update(1)
         if self.step % tc.log_every == 0 or self.step == total_steps:
+            if self.dist.enabled:  # every rank logs (and the guard judges) the same averages
+                window = self._mean_over_ranks(window)
             elapsed = time.perf_counter() - self._tick
             images = tc.batch_size * tc.accumulate * tc.d_steps * self._timed_steps
             record = {"step": self.step, "time": time.time(), "kind": "train"}
@@ -455,6 +537,9 @@ class Trainer:
             if self.config.monitor.every == 0:
                 record.update(self.read_monitors(log))
             record["nonfinite_skips"] = self.guard.nonfinite_skips
+            if self.precision.scalers:
+                record["fp16_overflow_skips"] = self.precision.overflow_skips
+                record["fp16_scale_g"] = float(self.precision.scalers["g"].get_scale())
             if self.augment is not None:
                 record["ada_p"] = float(self.augment.p)
             log.log(record)
@@ -473,10 +558,10 @@ class Trainer:
             log.log(reading)
             if self._handle_events(self.guard.check(reading), log, bar):
                 return
-        if self.step % tc.sample_every == 0 or self.step == total_steps:
+        if self.dist.is_main and (self.step % tc.sample_every == 0 or self.step == total_steps):
             self.write_samples(log)
         every = self.config.eval.every
-        if every and (self.step % every == 0 or self.step == total_steps):
+        if self.dist.is_main and every and (self.step % every == 0 or self.step == total_steps):
             self.evaluate_ema(log)
         if self.step % tc.checkpoint_every == 0 or self.step == total_steps:
             if self.config.guard.rollback and not self.state_is_finite():
@@ -484,6 +569,11 @@ class Trainer:
                 self._handle_events([event], log, bar)
                 return
             self.save()
+
+    def _mean_over_ranks(self, window: dict[str, float]) -> dict[str, float]:
+        keys = sorted(window)
+        values = torch.tensor([window[k] for k in keys], dtype=torch.float64, device=self.device)
+        return dict(zip(keys, distributed.all_reduce_mean(values).tolist(), strict=True))
 
     # ---- monitors and the guard --------------------------------------------------------------
     def read_monitors(self, log: MetricsLog | None) -> dict[str, float]:
@@ -519,7 +609,7 @@ class Trainer:
         for event in events:
             log.log({"step": self.step, "time": time.time(), "kind": "guard",
                      "event": event.kind, "detail": event.detail})
-            bar.write(f"warning: guard: {event.kind} at step {self.step}: {event.detail}")
+            self._say(f"warning: guard: {event.kind} at step {self.step}: {event.detail}", bar)
         if not events or not self.config.guard.rollback:
             return False
         self.rollback(log, bar, events[0].kind)
@@ -550,7 +640,7 @@ class Trainer:
         if bar is not None:
             bar.n = self.step
             bar.refresh()
-            bar.write(f"guard: rolled back: {detail}")
+        self._say(f"guard: rolled back: {detail}", bar)
         self._tick, self._timed_steps = time.perf_counter(), 0
 
 
@@ -565,6 +655,14 @@ def preserved_rng() -> Any:
         finally:
             np.random.set_state(numpy_state)
             random.setstate(python_state)
+
+
+def _sum_over_ranks(sign_sum: float, count: int, device: torch.device) -> tuple[float, int]:
+    """ADA's r_t over every rank's real images, so that p stays the same on all ranks."""
+    values = torch.tensor([sign_sum, float(count)], dtype=torch.float64, device=device)
+    total = distributed.all_reduce_mean(values).cpu()
+    world = distributed.current().world
+    return float(total[0]) * world, int(round(float(total[1]) * world))
 
 
 def _numpy_state() -> dict[str, Any]:

@@ -16,7 +16,7 @@ class ACGAN(Adversarial):
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y_fake = self.latent(real.shape[0])
         with torch.no_grad():
-            fake = self.t.G(z, y_fake).to(real.dtype)
+            fake = self.t.generate(z, y_fake).to(real.dtype)
         l_real, l_fake, h_real, h_fake = self.d_scores(real, y_real, fake, y_fake)
         adv = self.t.objective.d_loss(l_real, l_fake)
         aux = F.cross_entropy(h_real["classes"].float(), y_real) + \
@@ -27,6 +27,6 @@ class ACGAN(Adversarial):
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = self.latent(n)
-        logits, heads = self.t.discriminate(self.t.G(z, y), y, heads=True)
+        logits, heads = self.t.discriminate(self.t.generate(z, y), y, heads=True)
         aux = F.cross_entropy(heads["classes"].float(), y)
         return self.t.objective.g_loss(logits) + self.cfg.aux_weight * aux, {"aux_loss_g": aux.detach()}

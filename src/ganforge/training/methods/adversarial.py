@@ -95,7 +95,7 @@ class Adversarial:
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y_fake = self.latent(real.shape[0])
         with torch.no_grad():  # G's output is detached: the D step does not reach G
-            fake = self.t.G(z, y_fake).to(real.dtype)
+            fake = self.t.generate(z, y_fake).to(real.dtype)
         l_real, l_fake, _, _ = self.d_scores(real, y_real, fake, y_fake)
         loss = self.t.objective.d_loss(l_real, l_fake)
         extra = {}
@@ -107,7 +107,7 @@ class Adversarial:
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = self.latent(n)
-        logits = self.t.discriminate(self.t.G(z, y), y)
+        logits = self.t.discriminate(self.t.generate(z, y), y)
         return self.t.objective.g_loss(logits), {}
 
 

@@ -25,7 +25,7 @@ class BEGAN(Adversarial):
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y = self.latent(real.shape[0])
         with torch.no_grad():
-            fake = self.t.G(z, y).to(real.dtype)
+            fake = self.t.generate(z, y).to(real.dtype)
         both = torch.cat([real, fake])
         rec_real, rec_fake = self.t.discriminate(both, torch.cat([y_real, y])).split(real.shape[0])
         loss_real = reconstruction_l1(real, rec_real)
@@ -43,7 +43,7 @@ class BEGAN(Adversarial):
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = self.latent(n)
-        fake = self.t.G(z, y)
+        fake = self.t.generate(z, y)
         return reconstruction_l1(fake, self.t.discriminate(fake, y)), {}
 
     def state_dict(self) -> dict[str, Any]:

@@ -33,7 +33,7 @@ class InfoGAN(Adversarial):
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y_fake = self.latent(real.shape[0])
         with torch.no_grad():
-            fake = self.t.G(z, y_fake).to(real.dtype)
+            fake = self.t.generate(z, y_fake).to(real.dtype)
         l_real, l_fake, _, h_fake = self.d_scores(real, y_real, fake, y_fake)
         mi = self._mi(z, h_fake)
         loss = self.t.objective.d_loss(l_real, l_fake) + self.cfg.info_weight * mi
@@ -45,6 +45,6 @@ class InfoGAN(Adversarial):
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = self.latent(n)
-        logits, heads = self.t.discriminate(self.t.G(z, y), y, heads=True)
+        logits, heads = self.t.discriminate(self.t.generate(z, y), y, heads=True)
         mi = self._mi(z, heads)
         return self.t.objective.g_loss(logits) + self.cfg.info_weight * mi, {"mi_loss_g": mi.detach()}

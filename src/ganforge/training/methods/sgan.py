@@ -53,7 +53,7 @@ class SemiSupervised(Adversarial):
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y_fake = self.latent(real.shape[0])
         with torch.no_grad():
-            fake = self.t.G(z, y_fake).to(real.dtype)
+            fake = self.t.generate(z, y_fake).to(real.dtype)
         _, _, h_real, h_fake = self.d_scores(real, y_real, fake, y_fake)  # y_real is not used
         l_real, l_fake = self.real_logit(h_real["classes"]), self.real_logit(h_fake["classes"])
         unsupervised = F.softplus(-l_real).mean() + F.softplus(l_fake).mean()
@@ -66,7 +66,7 @@ class SemiSupervised(Adversarial):
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = self.latent(n)
-        _, heads = self.t.discriminate(self.t.G(z, y), y, heads=True)
+        _, heads = self.t.discriminate(self.t.generate(z, y), y, heads=True)
         return F.softplus(-self.real_logit(heads["classes"])).mean(), {}
 
     @torch.no_grad()
