@@ -16,6 +16,7 @@ import argparse
 import platform
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +34,38 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def measure(recipe: str, batch_size: int, iters: int, warmup: int, overrides: list[str]) -> dict:
+def count_flops(iteration: Callable[[], None]) -> int:
+    """FLOPs of one iteration as torch.utils.flop_counter counts them (matmuls, convolutions,
+    attention; forward and backward), the numerator of model FLOPs utilisation."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        iteration()
+    return int(counter.get_total_flops())
+
+
+@torch.no_grad()
+def sampling_speed(trainer: Trainer, batch: int, repeats: int = 3) -> float:
+    """Images/s of G_ema in eval mode (what `ganforge sample` runs), best of `repeats`."""
+    G = trainer.G_ema.eval()
+    z = torch.randn(batch, G.dim_z, device=trainer.device)
+    y = torch.arange(batch, device=trainer.device) % trainer.n_classes
+    best = float("inf")
+    for _ in range(repeats + 1):
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with trainer.precision.autocast():
+            G(z, y)
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return batch / best
+
+
+def measure(recipe: str, batch_size: int, iters: int, warmup: int, overrides: list[str],
+            peak_tflops: float = 0.0, sample_batch: int = 256) -> dict:
     config = make_config(recipe, overrides, batch_size=batch_size)
     config = replace(config, train=replace(config.train, accumulate=1))
     m = config.model
@@ -56,6 +88,7 @@ def measure(recipe: str, batch_size: int, iters: int, warmup: int, overrides: li
 
     for _ in range(warmup):
         iteration()
+    flops = count_flops(iteration)
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -79,6 +112,11 @@ def measure(recipe: str, batch_size: int, iters: int, warmup: int, overrides: li
         "images_per_s": batch_size * config.train.d_steps / seconds,
         "generated_images_per_s": batch_size * (config.train.d_steps + 1) / seconds,
     }
+    result["flops_per_iteration"] = flops
+    result["achieved_tflops"] = flops / seconds / 1e12
+    if peak_tflops:
+        result["model_flops_utilisation"] = result["achieved_tflops"] / peak_tflops
+    result["sampling_images_per_s"] = sampling_speed(trainer, sample_batch)
     if device.type == "cuda":
         result["peak_gpu_memory_mib"] = torch.cuda.max_memory_allocated() / 2**20
     else:
@@ -97,6 +135,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:K=V[,K=V]",
                         help="an extra setting measured beside the baseline (repeatable)")
+    parser.add_argument("--peak-tflops", type=float, default=0.0,
+                        help="the device's dense peak (e.g. 989 for H100 SXM bf16) for MFU")
+    parser.add_argument("--sample-batch", type=int, default=256)
     parser.add_argument("overrides", nargs="*", help="overrides applied to every variant")
     args = parser.parse_args()
     variants = {"baseline": []}
@@ -105,7 +146,8 @@ def main() -> None:
         variants[name] = [kv for kv in spec.split(",") if kv]
     runs = {}
     for name, extra in variants.items():
-        runs[name] = measure(args.recipe, args.batch_size, args.iters, args.warmup, args.overrides + extra)
+        runs[name] = measure(args.recipe, args.batch_size, args.iters, args.warmup, args.overrides + extra,
+                             args.peak_tflops, args.sample_batch)
         runs[name]["speedup_vs_baseline"] = (
             runs["baseline"]["seconds_per_iteration"] / runs[name]["seconds_per_iteration"]
         )

@@ -1,0 +1,60 @@
+"""Does a faster precision setting train as well as fp32? Same run, same seed, compared.
+
+Trains the default recipe (BigGAN on the built-in digits) once per setting for the same number
+of G steps, one after another in one process, and evaluates each G_ema at the end with the
+shipped digits classifier: domain FID and class accuracy (the same measures as the default
+run's figures in BENCHMARKS.md), plus wall time and the ratio to fp32.
+
+    python benchmarks/precision_quality.py --steps 1000 --out benchmarks/results/precision_quality.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from _report import provenance, write_result
+from ganforge import api
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="biggan-digits")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--eval-n", type=int, default=2000)
+    parser.add_argument("--runs", type=Path, default=Path("runs/precision-quality"))
+    parser.add_argument("--variant", action="append", default=None, metavar="NAME:K=V[,K=V]",
+                        help="settings compared with fp32 (default: bf16)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    variants = {"fp32": []}
+    for item in args.variant or ["bf16:train.precision=bf16"]:
+        name, _, spec = item.partition(":")
+        variants[name] = [kv for kv in spec.split(",") if kv]
+    common = [f"train.steps={args.steps}", f"eval.every={args.steps}", "eval.metrics=[fid,acc]",
+              f"eval.n={args.eval_n}", "train.checkpoint_every=100000"]
+    results = {}
+    for name, extra in variants.items():
+        config = api.make_config(recipe=args.recipe, overrides=common + extra)
+        start = time.perf_counter()
+        run = api.train(config, args.runs / name, overwrite=True, progress=False)
+        wall = time.perf_counter() - start
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        final = [r for r in rows if r["kind"] == "eval"][-1]
+        results[name] = {"overrides": extra, "wall_seconds": round(wall, 1),
+                         "fid": final.get("fid"), "class_accuracy": final.get("class_accuracy"),
+                         "speedup_vs_fp32": results["fp32"]["wall_seconds"] / wall if results else 1.0}
+        print(json.dumps({name: results[name]}), flush=True)
+    write_result({
+        "benchmark": "precision_quality", "recipe": args.recipe, "steps": args.steps,
+        "eval": f"domain FID and class accuracy of G_ema, {args.eval_n} samples, shipped classifier",
+        "variants": results, **provenance(),
+        "command": f"python benchmarks/precision_quality.py --steps {args.steps} "
+                   + " ".join(f"--variant {v}" for v in (args.variant or [])),
+    }, args.out)
+
+
+if __name__ == "__main__":
+    main()
