@@ -171,7 +171,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, seed=args.seed, checkpoint_every=args.checkpoint_every,
         )
         run = api.train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
-    print(f"run directory: {run}  (samples in {run / 'samples'}, try: ganforge sample {run})")
+    from ganforge.training.distributed import current
+
+    if current().is_main:  # under torchrun every rank returns here; one line is enough
+        print(f"run directory: {run}  (samples in {run / 'samples'}, try: ganforge sample {run})")
     return 0
 
 

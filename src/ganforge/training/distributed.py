@@ -14,6 +14,7 @@ gradient accumulation wants (one reduction per K micro-batches).
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +74,11 @@ def setup(device_name: str) -> tuple[Context, str]:
     elif device_name == "auto":
         device_name = "cpu"
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        # rank 0 evaluates and checkpoints while the others wait at the next collective: allow
+        # a long evaluation (e.g. 50k-sample FID) before the wait counts as a hang
+        minutes = int(os.environ.get("GANFORGE_DIST_TIMEOUT_MIN", "120"))
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo",
+                                timeout=datetime.timedelta(minutes=minutes))
     if dist.get_world_size() != ctx.world:
         raise GanforgeError("the process group's size differs from WORLD_SIZE; launch with torchrun")
     return ctx, device_name

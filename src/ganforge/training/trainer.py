@@ -47,7 +47,7 @@ from ganforge.training.monitors import (
     singular_values,
     within_class_diversity,
 )
-from ganforge.training.precision import PRECISIONS, Precision
+from ganforge.training.precision import Precision
 from ganforge.training.run_dir import MetricsLog, NullLog, RunDir
 from ganforge.training.signals import GracefulStop
 
@@ -112,10 +112,7 @@ class Trainer:
     def __init__(self, config: Config, dataset: ImageDataset, run: RunDir) -> None:
         self.config, self.dataset, self.run = config, dataset, run
         tc = config.train
-        if tc.precision not in PRECISIONS:
-            raise GanforgeError(
-                f"unknown train.precision '{tc.precision}'; available: {', '.join(PRECISIONS)}"
-            )
+        Precision(tc.precision, torch.device("cpu"))  # validates the setting before any work
         for key in ("d_steps", "accumulate", "steps", "log_every", "sample_every", "checkpoint_every"):
             if getattr(tc, key) <= 0:
                 raise GanforgeError(f"train.{key} must be a positive integer, got {getattr(tc, key)}")
