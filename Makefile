@@ -10,7 +10,7 @@ STAMP := $(VENV)/.ganforge-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "torch==2.13.*"
-	$(BIN)/pip install --quiet -e ".[dev,hf]"
+	$(BIN)/pip install --quiet -e ".[dev,hf,serve]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -7,16 +7,21 @@ from __future__ import annotations
 import gzip
 import shutil
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 
 from ganforge import api
 from ganforge.checksums import file_sha256
 from ganforge.cli import main
+from ganforge.latents import LatentSet, save_latents
+from ganforge.models.biggan_deep import BigGANDeep, BigGANDeepConfig
+from ganforge.models.biggan_deep_checkpoint import save_biggan_deep
 
 # (name, argv template, expected substring of the one-line message)
 CASES = [
@@ -77,7 +82,19 @@ CASES = [
     ("zero reference count", ["eval", "{run}", "--n-ref", "0"], "--n-ref must be a positive integer"),
     ("sweep threshold not positive", ["sweep", "{run}", "--truncation", "0,1"], "must be positive"),
     ("sweep threshold not a number", ["sweep", "{run}", "--truncation", "a,b"], "'a' is not a number"),
-    ("export without .safetensors", ["export", "{run}", "--out", "{new}.pt"], "must end in .safetensors"),
+    ("export to a pickle file", ["export", "{run}", "--out", "{new}.pt"], "must be a folder or end in .safetensors"),
+    ("export without an output", ["export", "{run}"], "give an output"),
+    ("export into a foreign folder", ["export", "{run}", "{foreign}"], "not a ganforge export"),
+    ("unknown checkpoint kind", ["convert", "stylegan", "{empty}", "--out", "{new}"], "unknown checkpoint kind"),
+    ("convert a folder without a checkpoint", ["convert", "biggan-deep", "{empty}", "--out", "{new}"], "{empty}"),
+    ("class names file of the wrong length", ["convert", "biggan-deep", "{deep}", "--out", "{new}", "--class-names", "{names}"], "has 3 class names"),
+    ("latents index out of range", ["arithmetic", "{run}", "{latents}", "--a", "0", "--b", "99", "--c", "1", "--out", "{new}.png"], "index 99 is out of range"),
+    ("latents file missing", ["arithmetic", "{run}", "{missing}.safetensors", "--a", "0", "--b", "1", "--c", "2", "--out", "{new}.png"], "does not exist"),
+    ("latents of another generator", ["arithmetic", "{run}", "{latents64}", "--a", "0", "--b", "1", "--c", "2", "--out", "{new}.png"], "64-d latents"),
+    ("class interpolation with one class", ["interpolate", "{run}", "--mode", "class", "--class", "1", "--out", "{new}.png"], "needs two classes"),
+    ("interpolation with one step", ["interpolate", "{run}", "--steps", "1", "--out", "{new}.png"], "at least 2"),
+    ("GIF path not a .gif", ["interpolate", "{run}", "--out", "{new}.png", "--gif", "{new}.mp4"], "must be a .gif file"),
+    ("explore with radius zero", ["explore", "{run}", "--radius", "0", "--out", "{new}.png"], "--radius must be a positive number"),
     ("info of an unknown recipe", ["info", "biggan-99"], "unknown recipe 'biggan-99'"),
 ]
 
@@ -108,6 +125,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         fh.write(struct.pack(">II", 2049, 10) + bytes(10))
     w["typo_recipe"] = root / "typo.yaml"
     w["typo_recipe"].write_text("model:\n  chanels: 3\n")
+    w["foreign"] = root / "photos"
+    w["foreign"].mkdir()
+    (w["foreign"] / "keep.txt").write_text("mine")
+    w["latents"] = root / "l.safetensors"
+    w["latents64"] = root / "l64.safetensors"
+    for path, dim in ((w["latents"], 32), (w["latents64"], 64)):
+        save_latents(path, LatentSet(torch.zeros(3, dim), torch.zeros(3, dtype=torch.long), None, 0, "test"))
+    w["deep"] = root / "deep"  # a (tiny) BigGAN-deep checkpoint folder in the public layout
+    save_biggan_deep(BigGANDeep(replace(BigGANDeepConfig.preset(128), channel_width=4)), w["deep"])
+    w["names"] = root / "names.txt"
+    w["names"].write_text("a\nb\nc\n")
     w["bogus_export"] = root / "bogus.safetensors"
     w["bogus_export"].write_bytes(b"not safetensors")
     config = api.make_config(overrides=["model.ch=4", "model.dim_z=32", "model.shared_dim=16",
@@ -133,7 +161,7 @@ def test_mistake_is_one_clear_line_and_changes_nothing(
     args = [a.format(**fill) for a in argv]
     if args[0] == "train" and "--out" not in args and "--resume" not in args:
         args += ["--out", fill["new"]]
-    before = {key: snapshot(world[key]) for key in ("run", "edited")}
+    before = {key: snapshot(world[key]) for key in ("run", "edited", "foreign", "deep")}
     capsys.readouterr()
     status = main(args)
     err = capsys.readouterr().err
@@ -141,7 +169,7 @@ def test_mistake_is_one_clear_line_and_changes_nothing(
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     assert message.format(**fill) in err, err
     assert not world["new"].exists() and not Path(fill["new"] + ".pt").exists()
-    assert {key: snapshot(world[key]) for key in ("run", "edited")} == before
+    assert {key: snapshot(world[key]) for key in ("run", "edited", "foreign", "deep")} == before
 
 
 def test_catalogue_is_long_enough_and_documented() -> None:

@@ -2,6 +2,10 @@
 
 from ganforge.api import info, load_generator, make_config, resume, sample, train
 from ganforge.errors import GanforgeError
+from ganforge.pretrained import PretrainedGenerator, load
 
-__all__ = ["GanforgeError", "info", "load_generator", "make_config", "resume", "sample", "train"]
+__all__ = [
+    "GanforgeError", "PretrainedGenerator", "info", "load", "load_generator", "make_config",
+    "resume", "sample", "train",
+]
 __version__ = "0.1.0"

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ganforge import api
+from ganforge.cli_share import SHARE_COMMANDS, add_parsers
 from ganforge.config import list_recipes, recipe_description
 from ganforge.errors import GanforgeError
 
@@ -55,7 +56,8 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     sample = sub.add_parser("sample", help="write a grid of samples from a run's EMA generator")
-    sample.add_argument("source", type=Path, metavar="RUN_DIR_OR_EXPORT")
+    sample.add_argument("source", metavar="SOURCE",
+                        help="run directory, exported generator, BigGAN-deep folder or hub id")
     sample.add_argument("--class", dest="classes", action="append", metavar="ID_OR_NAME",
                         help="class to draw (repeatable; default: the first 10 classes)")
     sample.add_argument("--n", type=int, default=8, help="samples per class (default 8)")
@@ -67,6 +69,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="also write each image to a folder named after --out")
     sample.add_argument("--code", metavar="catI|contJ",
                         help="InfoGAN: vary this code along each row (e.g. cat0, cont1)")
+    sample.add_argument("--save-latents", action="store_true",
+                        help="also write OUT.latents.safetensors (for ganforge arithmetic)")
 
     evaluate = sub.add_parser(
         "eval", help="FID, IS, KID, precision/recall, density/coverage, class accuracy",
@@ -90,17 +94,12 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="comma list and/or start:stop:step ranges; 'none' = untruncated")
     sweep.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/sweep)")
 
-    export = sub.add_parser("export", help="write the generator alone to a .safetensors file")
-    export.add_argument("source", type=Path, metavar="RUN_DIR")
-    export.add_argument("--out", type=Path, required=True, help="path ending in .safetensors")
-    export.add_argument("--raw", action="store_true", help="export G instead of the EMA generator")
-    export.add_argument("--checkpoint", type=Path, help="a specific checkpoint (default: newest)")
-
     plot = sub.add_parser("plot", help="dashboard PNG of a run's training curves and metrics")
     plot.add_argument("source", type=Path, metavar="RUN_DIR")
     plot.add_argument("--out", type=Path, help="PNG path (default: RUN_DIR/dashboard.png)")
 
     sub.add_parser("recipes", help="list the recipes shipped with ganforge")
+    add_parsers(sub)  # export, convert, interpolate, arithmetic, explore, serve
 
     info = sub.add_parser("info", help="parameter counts and settings of a recipe")
     info.add_argument("recipe")
@@ -181,18 +180,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     result = api.sample(
         args.source, args.out, classes=args.classes, n=args.n, truncation=args.truncation,
-        seed=args.seed, individual=args.individual, code=args.code,
+        seed=args.seed, individual=args.individual, code=args.code, save_latents=args.save_latents,
     )
     extra = f" and {len(result['files']) - 1} images" if args.individual else ""
     print(f"wrote {result['grid']}{extra}")
-    return 0
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    from ganforge.hub import export_generator
-
-    result = export_generator(args.source, args.out, ema=not args.raw, checkpoint=args.checkpoint)
-    print(f"wrote {result['path']} ({result['generator_params']:,} parameters, sha256 {result['sha256']})")
     return 0
 
 
@@ -223,7 +214,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": _cmd_train, "sample": _cmd_sample, "eval": _cmd_eval, "sweep": _cmd_sweep,
-    "export": _cmd_export, "plot": _cmd_plot, "recipes": _cmd_recipes, "info": _cmd_info,
+    "plot": _cmd_plot, "recipes": _cmd_recipes, "info": _cmd_info,
 }
 
 
@@ -234,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        return COMMANDS[args.command](args)
+        return {**COMMANDS, **SHARE_COMMANDS}[args.command](args)
     except GanforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

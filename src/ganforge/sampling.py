@@ -35,11 +35,22 @@ def truncated_normal(
 
 
 def class_ids(classes: Sequence[int | str], class_names: Sequence[str]) -> list[int]:
-    """Class names or ids (as ints or digit strings) -> validated ids."""
+    """Class names or ids (as ints or digit strings) -> validated ids.
+
+    A name matches exactly, or case-insensitively one of its comma-separated synonyms
+    (ImageNet's "golden retriever" or "Tinca tinca" in "tench, Tinca tinca").
+    """
+    synonyms: dict[str, int] = {}
+    for idx, name in enumerate(class_names):
+        for part in [name, *name.split(",")]:
+            synonyms.setdefault(part.strip().lower(), idx)
     ids = []
     for item in classes:
         if isinstance(item, str) and item in class_names:
             ids.append(class_names.index(item))
+            continue
+        if isinstance(item, str) and not item.strip().isdigit() and item.strip().lower() in synonyms:
+            ids.append(synonyms[item.strip().lower()])
             continue
         try:
             idx = int(item)

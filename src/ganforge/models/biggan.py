@@ -12,6 +12,7 @@ from torch import nn
 
 from ganforge.config import ModelConfig
 from ganforge.nn import ConditionalBatchNorm2d, LayerFactory, SelfAttention
+from ganforge.nn.layers import embed_classes
 
 
 def upsample_nearest(x: torch.Tensor) -> torch.Tensor:
@@ -145,14 +146,15 @@ class Generator(nn.Module):
         self.out_conv = layers.conv(widths[-1], cfg.img_channels, 3)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """y: class ids (N,), or float class vectors (N, n_classes) such as a mix of two classes."""
         if self.cfg.hierarchical_z:
             zs = torch.split(z, self.chunk, dim=1)
             z0 = zs[0]
-            emb = self.shared(y)
+            emb = embed_classes(self.shared, y)
             conds = [torch.cat([emb, zc], dim=1) for zc in zs[1:]]
         else:
             z0 = z
-            cond = self.shared(y) if self.shared is not None else y
+            cond = embed_classes(self.shared, y) if self.shared is not None else y
             conds = [cond] * len(self.blocks)
         h = self.linear(z0).view(z.shape[0], self.start_width, 4, 4)
         for i, block in enumerate(self.blocks):

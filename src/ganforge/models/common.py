@@ -61,6 +61,10 @@ def set_codes(z: torch.Tensor, cfg: ModelConfig, categorical: dict[int, torch.Te
 
 
 def one_hot(y: torch.Tensor, n_classes: int, like: torch.Tensor) -> torch.Tensor:
+    """Class ids -> one-hot rows; float (N, n_classes) class vectors (a soft mix of classes, for
+    class interpolation) pass through unchanged."""
+    if y.is_floating_point():
+        return y.to(like.dtype)
     return F.one_hot(y, n_classes).to(like.dtype)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.nn.layers import LayerFactory
+from ganforge.nn.layers import LayerFactory, embed_classes
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -27,6 +27,7 @@ class ConditionalBatchNorm2d(nn.Module):
     ) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=False)
+        self.by_class = cond_dim == 0
         if cond_dim > 0:
             self.gain = layers.linear(cond_dim, num_features, bias=False)
             self.bias = layers.linear(cond_dim, num_features, bias=False)
@@ -35,7 +36,11 @@ class ConditionalBatchNorm2d(nn.Module):
             self.bias = layers.embedding(n_classes, num_features, sn=False)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        gain = (1 + self.gain(cond)).view(cond.shape[0], -1, 1, 1)
-        bias = self.bias(cond).view(cond.shape[0], -1, 1, 1)
+        if self.by_class:
+            gain, bias = embed_classes(self.gain, cond), embed_classes(self.bias, cond)
+        else:
+            gain, bias = self.gain(cond), self.bias(cond)
+        gain = (1 + gain).view(cond.shape[0], -1, 1, 1)
+        bias = bias.view(cond.shape[0], -1, 1, 1)
         return self.bn(x) * gain + bias
 

@@ -76,3 +76,14 @@ class LayerFactory:
 
     def embedding(self, n: int, dim: int, sn: bool | None = None) -> nn.Module:
         return self._finish(nn.Embedding(n, dim), sn)
+
+
+def embed_classes(embedding: nn.Module, y: torch.Tensor) -> torch.Tensor:
+    """Look up class ids, or mix the rows for float (N, n_classes) class vectors.
+
+    A one-hot vector gives exactly the looked-up row; a mix of two classes gives the mix of their
+    embeddings, which is how BigGAN interpolates between classes.
+    """
+    if y.is_floating_point():
+        return y.to(embedding.weight.dtype) @ embedding.weight
+    return embedding(y)

@@ -1,0 +1,97 @@
+"""Converting published generators into ganforge's export layout.
+
+`ganforge convert biggan-deep DIR --out OUT_DIR` reads a public `biggan-deep-{128,256,512}`
+checkpoint folder (pytorch_model.bin + config.json, strictly checked) and writes the same
+weights as a ganforge folder: safetensors, a config.json and a model card, class names included.
+
+ImageNet class names are data that cannot be fetched here and are not shipped: give a file with
+`--class-names` (one name per line in class order, e.g. "tench, Tinca tinca"; or the common
+`imagenet_class_index.json`), put one beside the checkpoint, or set GANFORGE_IMAGENET_CLASSES.
+Without one, classes are known by index only ("207"), and the model card says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ganforge.errors import GanforgeError
+from ganforge.pretrained import PretrainedGenerator
+
+CLASS_FILES = ("class_names.txt", "imagenet_classes.txt", "imagenet_class_index.json")
+CLASSES_ENV = "GANFORGE_IMAGENET_CLASSES"
+
+
+def read_class_names(path: Path | str, expected: int | None = None) -> list[str]:
+    """Names in class order from a text file (one per line) or JSON (a list, or the
+    `{"0": ["n01440764", "tench"], ...}` index)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GanforgeError(f"cannot read class names from '{path}' ({exc})") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise GanforgeError(f"'{path}' is not valid JSON ({exc})") from None
+        if isinstance(data, dict):
+            try:
+                items = [data[str(i)] for i in range(len(data))]
+            except KeyError:
+                raise GanforgeError(f"'{path}': keys must be the class indices 0..N-1") from None
+            names = [item[-1] if isinstance(item, list) else item for item in items]
+        else:
+            names = data
+        names = [str(n).replace("_", " ") for n in names]
+    else:
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+    if expected is not None and len(names) != expected:
+        raise GanforgeError(f"'{path}' has {len(names)} class names; this generator has "
+                            f"{expected} classes (one name per class, in class order)")
+    return names
+
+
+def find_class_names(directory: Path, n_classes: int, given: Path | str | None) -> tuple[list[str], str]:
+    """(names, where they came from): the given file, a file beside the weights, the env var."""
+    if given:  # a named file must be readable; no silent fallback
+        return read_class_names(given, n_classes), str(given)
+    candidates = [directory / name for name in CLASS_FILES]
+    if os.environ.get(CLASSES_ENV):
+        candidates.append(Path(os.environ[CLASSES_ENV]))
+    for path in candidates:
+        if path.is_file():
+            return read_class_names(path, n_classes), str(path)
+    return [str(i) for i in range(n_classes)], "none: classes are known by index only"
+
+
+def biggan_deep_from_checkpoint(
+    directory: Path | str, class_names: Path | str | None = None
+) -> PretrainedGenerator:
+    """A public BigGAN-deep checkpoint folder, strictly loaded, ready to sample."""
+    from ganforge.models.biggan_deep_checkpoint import load_biggan_deep
+
+    directory = Path(directory)
+    model, cfg = load_biggan_deep(directory)
+    names, names_source = find_class_names(directory, cfg.num_classes, class_names)
+    card: dict[str, Any] = {
+        "recipe": f"biggan-deep-{cfg.output_dim}",
+        "description": "BigGAN-deep (Brock et al. 2019), the public pretrained ImageNet generator, "
+                       "converted by ganforge.",
+        "source": str(directory.resolve()),
+        "class_names_source": names_source,
+        "weights": "published generator (EMA)",
+    }
+    return PretrainedGenerator(model, names, "biggan-deep", model_config=cfg.to_dict(), card=card)
+
+
+def convert_biggan_deep(
+    directory: Path | str, out: Path | str, class_names: Path | str | None = None
+) -> dict[str, Any]:
+    pretrained = biggan_deep_from_checkpoint(directory, class_names)
+    folder = pretrained.save_pretrained(out)
+    return {"path": str(folder), "params": sum(p.numel() for p in pretrained.generator.parameters()),
+            "resolution": pretrained.resolution,
+            "class_names": pretrained.card["class_names_source"]}
