@@ -284,3 +284,24 @@ def test_converted_biggan_deep_samples_like_the_checkpoint(tmp_path: Path) -> No
                           "--n", "2", "--truncation", "0.4", "--out", str(grid))
     assert result.returncode == 0, result.stderr
     assert Image.open(grid).size == (2 * 130 + 2, 130 + 2)
+
+
+def test_imagenet_names_come_from_an_installed_timm_without_importing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ganforge.convert import find_class_names
+
+    info = tmp_path / "site" / "timm" / "data" / "_info"
+    info.mkdir(parents=True)
+    (info.parents[1] / "__init__.py").write_text("raise RuntimeError('timm must not be imported')\n")
+    synsets = [f"n{i:08d}" for i in range(1000)]
+    (info / "imagenet_synsets.txt").write_text("\n".join(synsets) + "\n")
+    lemmas = [f"{s}\tlemma {i}, other {i}" for i, s in enumerate(reversed(synsets))]
+    (info / "imagenet_synset_to_lemma.txt").write_text("\n".join(lemmas) + "\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    names, source = find_class_names(tmp_path, 1000, None)
+    assert "timm" in source and names[0] == "lemma 999, other 999" and names[999] == "lemma 0, other 0"
+    assert "timm" not in sys.modules
+    given = tmp_path / "mine.txt"
+    given.write_text("\n".join(f"mine {i}" for i in range(1000)))
+    assert find_class_names(tmp_path, 1000, given)[0][5] == "mine 5"  # a given file wins

@@ -40,7 +40,19 @@ def make_config(
     checkpoint_every: int | None = None,
 ) -> Config:
     """A recipe with dotted overrides and the common flags applied, fully validated."""
-    config = apply_overrides(load_recipe(recipe), list(overrides or []))
+    base = load_recipe(recipe)
+    config = apply_overrides(base, list(overrides or []))
+    source = data if data is not None else config.data.source
+    if config.demo_overrides and source.strip().startswith("demo:"):
+        base = replace(base, data=replace(base.data, source=source))
+        config = apply_overrides(base, [*config.demo_overrides, *(overrides or [])])
+    check_task(config)
+    if config.task == "translation" and steps is not None:
+        raise GanforgeError(
+            "--steps counts generator steps of the GAN recipes; a translation run is measured "
+            "in epochs: set translation.epochs=N translation.epochs_decay=M (and optionally "
+            "translation.steps_per_epoch=K)"
+        )
     flags = {"steps": steps, "batch_size": batch_size, "seed": seed,
              "checkpoint_every": checkpoint_every}
     for key, value in flags.items():
@@ -51,6 +63,34 @@ def make_config(
     if data is not None:
         config = replace(config, data=replace(config.data, source=data))
     return config
+
+
+TASKS = ("generation", "translation")
+
+
+def check_task(config: Config) -> None:
+    if config.task not in TASKS:
+        raise GanforgeError(f"unknown task '{config.task}'; available: {', '.join(TASKS)}")
+
+
+def is_translation_run(source: Path | str) -> bool:
+    """Whether `source` is the run directory of a translation (pix2pix / CycleGAN) run."""
+    run = RunDir(Path(source))
+    if not run.config.is_file():
+        return False
+    try:
+        return load_config_file(run.config).task == "translation"
+    except GanforgeError:
+        return False
+
+
+def refuse_translation_run(source: Path | str, command: str) -> None:
+    """`sample`, `export`, ... draw from a GAN's generator; a translation run needs an input."""
+    if is_translation_run(source):
+        raise GanforgeError(
+            f"'{source}' is an image-to-image translation run; {command} draws from a GAN's "
+            f"generator; translate images with: ganforge translate {source} INPUT --out DIR"
+        )
 
 
 def default_run_dir(config: Config, root: Path = Path("runs")) -> Path:
@@ -79,6 +119,12 @@ def train(
 
 def _train(config: Config, out: Path | str | None, overwrite: bool, progress: bool,
            stop: GracefulStop) -> Path:
+    check_task(config)
+    if config.task == "translation":
+        from ganforge.translation.runner import train_translation
+
+        out_path = Path(out) if out is not None else default_run_dir(config)
+        return train_translation(config, out_path, overwrite, progress, stop)
     dataset = load_training_data(config.data, config.model.resolution, config.model.img_channels)
     if dataset.n_classes < 2:
         raise GanforgeError(
@@ -114,6 +160,17 @@ def _resume(run_dir: Path | str, steps: int | None, checkpoint_every: int | None
     if not run.config.is_file():
         raise GanforgeError(f"'{run_dir}' is not a ganforge run directory (no config.yaml)")
     config = load_config_file(run.config)
+    if config.task == "translation":
+        from ganforge.translation.runner import resume_translation
+
+        if steps is not None:
+            raise GanforgeError(
+                "a translation run trains for its config's epochs; to train further, raise "
+                f"translation.epochs_decay (or epochs) in {run.config} and resume without --steps"
+            )
+        if checkpoint_every is not None and checkpoint_every <= 0:
+            raise GanforgeError(f"--checkpoint-every must be a positive integer, got {checkpoint_every}")
+        return resume_translation(config, run, checkpoint_every, progress, stop)
     changes = {k: v for k, v in {"steps": steps, "checkpoint_every": checkpoint_every}.items()
                if v is not None}
     for key, value in changes.items():
@@ -162,6 +219,7 @@ def load_run_generator(
     source: Path | str, ema: bool = True, checkpoint: Path | str | None = None
 ) -> tuple[nn.Module, Config, list[str], int]:
     """(generator in eval mode, config, class names, training step) from a run directory."""
+    refuse_translation_run(source, "this command")
     run = RunDir(Path(source))
     if not run.config.is_file():
         raise GanforgeError(
@@ -210,6 +268,7 @@ def sample(
         raise GanforgeError(f"--n must be a positive integer, got {n}")
     if truncation is not None and not truncation > 0:
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
+    refuse_translation_run(source, "sample")
     pretrained = load(source)
     names = pretrained.class_names
     ids = pretrained.class_ids(classes)
@@ -275,6 +334,11 @@ def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:
     Models are built on the meta device: shapes only, so even 512 px counts take seconds.
     """
     config = apply_overrides(load_recipe(recipe), list(overrides or []))
+    check_task(config)
+    if config.task == "translation":
+        from ganforge.translation.info import translation_info
+
+        return translation_info(config)
     start = time.perf_counter()
     with torch.device("meta"):
         generator, discriminator = build_models(config.model)
@@ -378,3 +442,23 @@ def explore(
 
     images = latents.explore(load(source), label, seed, n, radius, truncation)
     return {"grid": str(_write_png(images, 4 if n + 1 <= 16 else 8, out)), "n": n}
+
+
+# ---- image-to-image translation ----------------------------------------------------------------
+def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "translated",
+              direction: str | None = None, checkpoint: Path | str | None = None,
+              size: int | None = None, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+    """Translate image files (or folders of them) with a pix2pix or CycleGAN run's generator:
+    OUT/<name>.png per input. `direction` defaults to the run's (pix2pix) or AtoB (CycleGAN)."""
+    from ganforge.translation.translate import translate_files
+
+    return translate_files(source, inputs, out, direction, checkpoint, size, seed, device)
+
+
+def evaluate_translation(source: Path | str, checkpoint: Path | str | None = None,
+                         device: str = "cpu") -> dict[str, Any]:
+    """L1/PSNR/SSIM (with ground truth), FID/KID and cycle error of a translation run on the
+    test split of its data, with the protocol."""
+    from ganforge.translation.translate import evaluate_run
+
+    return evaluate_run(source, checkpoint, device)

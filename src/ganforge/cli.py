@@ -14,6 +14,8 @@ from pathlib import Path
 
 from ganforge import api
 from ganforge.cli_share import SHARE_COMMANDS, add_parsers
+from ganforge.cli_translate import TRANSLATE_COMMANDS
+from ganforge.cli_translate import add_parsers as add_translate_parsers
 from ganforge.config import list_recipes, recipe_description
 from ganforge.errors import GanforgeError
 
@@ -100,6 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("recipes", help="list the recipes shipped with ganforge")
     add_parsers(sub)  # export, convert, interpolate, arithmetic, explore, serve
+    add_translate_parsers(sub)  # translate
 
     info = sub.add_parser("info", help="parameter counts and settings of a recipe")
     info.add_argument("recipe")
@@ -131,8 +134,11 @@ def _eval_kwargs(args: argparse.Namespace) -> dict:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from ganforge.metrics.evaluate import evaluate
 
-    result = evaluate(args.source, args.metrics, n=args.n, truncation=args.truncation,
-                      seed=args.seed, **_eval_kwargs(args))
+    if api.is_translation_run(args.source):  # pix2pix / CycleGAN: metrics on the test split
+        result = api.evaluate_translation(args.source, device=args.device)
+    else:
+        result = evaluate(args.source, args.metrics, n=args.n, truncation=args.truncation,
+                          seed=args.seed, **_eval_kwargs(args))
     text = json.dumps(result, indent=1)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +179,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ganforge.training.distributed import current
 
     if current().is_main:  # under torchrun every rank returns here; one line is enough
-        print(f"run directory: {run}  (samples in {run / 'samples'}, try: ganforge sample {run})")
+        hint = f"ganforge translate {run} INPUT --out DIR" if api.is_translation_run(run) \
+            else f"ganforge sample {run}"
+        print(f"run directory: {run}  (samples in {run / 'samples'}, try: {hint})")
     return 0
 
 
@@ -206,6 +214,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=1))
     else:
         print(f"{result['recipe']}: {result['description']}")
+        if result.get("task") == "translation":
+            for label, counts in (("", result["networks"]), ("built-in demo ", result["demo_networks"])):
+                if counts:
+                    print(f"  {label}parameters: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            print(f"  crop size {result['resolution']}")
+            return 0
         print(f"  generator parameters:     {result['generator_params']:,}")
         print(f"  discriminator parameters: {result['discriminator_params']:,}")
         print(f"  resolution {result['resolution']}, classes {result['n_classes']}")
@@ -225,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        return {**COMMANDS, **SHARE_COMMANDS}[args.command](args)
+        return {**COMMANDS, **SHARE_COMMANDS, **TRANSLATE_COMMANDS}[args.command](args)
     except GanforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

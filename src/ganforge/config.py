@@ -172,6 +172,41 @@ class GuardConfig:
 
 
 @dataclass
+class TranslationConfig:
+    """Image-to-image translation (`task: translation`): pix2pix and CycleGAN; see
+    `ganforge.translation`. The optimiser, batch, seed, device and logging cadence come from
+    `train.*` (`train.loss`: ns = the papers' vanilla GAN, ls = LSGAN); the data from `data.*`."""
+
+    mode: str = "pix2pix"  # pix2pix (paired, one G, conditional D) | cyclegan (two G, two D)
+    direction: str = "AtoB"  # pix2pix: AtoB translates A -> B, BtoA the reverse
+    generator: str = "unet_256"  # unet_N (N = 2^downsamplings) | resnet_Kblocks (6, 9)
+    discriminator: str = "basic"  # basic (70x70 PatchGAN) | n_layers (n_layers_d) | pixel
+    n_layers_d: int = 3
+    ngf: int = 64  # generator width (filters of its first layer)
+    ndf: int = 64  # discriminator width
+    norm: str = "batch"  # batch | instance | none
+    dropout: bool = True  # U-Net: dropout 0.5 in the 512->512 decoder blocks; ResNet: in blocks
+    init_gain: float = 0.02  # weights ~ N(0, init_gain)
+    channels_a: int = 3
+    channels_b: int = 3
+    load_size: int = 286  # training images are resized to this square ...
+    crop_size: int = 256  # ... and randomly cropped to this (test images are resized to it)
+    lambda_l1: float = 100.0  # pix2pix: weight of L1(G(x), y)
+    lambda_cycle: float = 10.0  # cyclegan: weight of each cycle-consistency L1 term
+    lambda_identity: float = 0.5  # cyclegan: identity L1 weight, relative to lambda_cycle
+    pool_size: int = 0  # history of generated images D trains on (CycleGAN: 50; 0: none)
+    epochs: int = 100  # epochs at the initial learning rate ...
+    epochs_decay: int = 100  # ... then epochs of linear decay towards zero
+    steps_per_epoch: int = 0  # 0: one pass over the (larger) training domain per epoch
+    inference: str = "batch_stats"  # batch_stats (pix2pix paper: test-time batch statistics,
+    # dropout on, seeded) | running_stats (eval mode: running averages, no dropout)
+    eval_every: int = 1  # epochs between test-split evaluations (0: only at the end)
+    eval_n: int = 0  # test images evaluated (0: all)
+    features: str = "auto"  # FID/KID features: auto (digits classifier for demo data, else
+    # inception) | inception | digits | mnist | none
+
+
+@dataclass
 class Config:
     """A whole run: what a recipe file describes and what lands in `RUN_DIR/config.yaml`."""
 
@@ -185,6 +220,11 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
+    task: str = "generation"  # generation (the GAN family) | translation (pix2pix, CycleGAN)
+    translation: TranslationConfig = field(default_factory=TranslationConfig)
+    # dotted overrides applied (before the user's) when data.source is a built-in demo task
+    # (demo:NAME): a recipe states the paper's settings and, here, how its CPU demo differs
+    demo_overrides: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

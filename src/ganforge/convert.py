@@ -4,14 +4,16 @@
 checkpoint folder (pytorch_model.bin + config.json, strictly checked) and writes the same
 weights as a ganforge folder: safetensors, a config.json and a model card, class names included.
 
-ImageNet class names are data that cannot be fetched here and are not shipped: give a file with
+ImageNet class names are not shipped with ganforge. They come from, in order: a file given with
 `--class-names` (one name per line in class order, e.g. "tench, Tinca tinca"; or the common
-`imagenet_class_index.json`), put one beside the checkpoint, or set GANFORGE_IMAGENET_CLASSES.
-Without one, classes are known by index only ("207"), and the model card says so.
+`imagenet_class_index.json`), a file beside the checkpoint, GANFORGE_IMAGENET_CLASSES, or an
+installed `timm` (its ImageNet synset and lemma lists are read as data; timm is never imported).
+Without any of these, classes are known by index only ("207"), and the model card says so.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -64,6 +66,10 @@ def find_class_names(directory: Path, n_classes: int, given: Path | str | None) 
     for path in candidates:
         if path.is_file():
             return read_class_names(path, n_classes), str(path)
+    if n_classes == 1000:
+        names = timm_imagenet_names()
+        if names is not None:
+            return names, "ImageNet synsets of the installed timm package"
     return [str(i) for i in range(n_classes)], "none: classes are known by index only"
 
 
@@ -95,3 +101,28 @@ def convert_biggan_deep(
     return {"path": str(folder), "params": sum(p.numel() for p in pretrained.generator.parameters()),
             "resolution": pretrained.resolution,
             "class_names": pretrained.card["class_names_source"]}
+
+
+def timm_imagenet_names() -> list[str] | None:
+    """The 1000 ImageNet-1k class names (WordNet lemmas, in class order) from an installed timm.
+
+    Only its data files are read: `find_spec` locates the package without importing it (timm
+    imports torchvision, which this environment may not have).
+    """
+    try:
+        spec = importlib.util.find_spec("timm")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    info = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info"
+    try:
+        synsets = (info / "imagenet_synsets.txt").read_text(encoding="utf-8").split()
+        lemmas = dict(line.split("\t", 1) for line in
+                      (info / "imagenet_synset_to_lemma.txt").read_text(encoding="utf-8").splitlines()
+                      if "\t" in line)
+    except OSError:
+        return None
+    if len(synsets) != 1000 or any(s not in lemmas for s in synsets):
+        return None
+    return [lemmas[s].strip() for s in synsets]

@@ -25,7 +25,8 @@ TRAIN_PANELS: list[tuple[str, list[str]]] = [
     ("Gradient norms", ["grad_norm_g", "grad_norm_d"]),
     ("Largest singular value", ["sigma_max_g", "sigma_max_d"]),
 ]
-NOT_PLOTTED = {"step", "time", "kind", "images_per_s", "nonfinite_skips", "event", "detail"}
+NOT_PLOTTED = {"step", "time", "kind", "images_per_s", "nonfinite_skips", "event", "detail",
+               "epoch"}
 EVAL_BOOKKEEPING = ("_std", "_subset_size", "_subsets", "_n")  # protocol details, not curves
 LOG_SCALE = {"Gradient norms", "Largest singular value"}
 COLUMNS = 3
