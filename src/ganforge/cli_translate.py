@@ -1,0 +1,63 @@
+"""`ganforge translate`: images through a pix2pix or CycleGAN run's generator. A thin wrapper
+over `ganforge.api.translate`; `ganforge train` and `ganforge eval` handle translation runs
+through the same commands as GAN runs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from ganforge import api
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    translate = sub.add_parser(
+        "translate",
+        help="translate images with a pix2pix or CycleGAN run",
+        description="Translate image files (or folders of images) with a translation run's "
+        "generator; writes OUT/<name>.png for each input, at the run's crop size (or --size).",
+    )
+    translate.add_argument("source", type=Path, metavar="RUN_DIR", help="a pix2pix or CycleGAN run")
+    translate.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="image files and/or folders of images of the source domain",
+    )
+    translate.add_argument(
+        "--direction",
+        choices=("AtoB", "BtoA"),
+        help="default: the run's (pix2pix) or AtoB (CycleGAN)",
+    )
+    translate.add_argument(
+        "--out", type=Path, default=Path("translated"), help="output folder (default: translated)"
+    )
+    translate.add_argument(
+        "--checkpoint", type=Path, help="a specific checkpoint (default: newest)"
+    )
+    translate.add_argument("--size", type=int, help="square side the inputs are resized to")
+    translate.add_argument("--seed", type=int, default=0, help="dropout noise (batch_stats mode)")
+    translate.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+
+
+def _cmd_translate(args: argparse.Namespace) -> int:
+    result = api.translate(
+        args.source,
+        args.inputs,
+        args.out,
+        args.direction,
+        args.checkpoint,
+        args.size,
+        args.seed,
+        args.device,
+    )
+    print(
+        f"wrote {len(result['files'])} {result['direction']} translation"
+        f"{'s' if len(result['files']) != 1 else ''} ({result['size']} px) to {args.out}"
+    )
+    return 0
+
+
+TRANSLATE_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"translate": _cmd_translate}

@@ -1,0 +1,143 @@
+"""Evaluating a translation model on its test split: what `metrics.jsonl` ("kind": "eval")
+and RUN_DIR/evaluation.json hold.
+
+Per direction d (AtoB, BtoA): with ground truth, `l1_d`, `psnr_d`, `ssim_d`; with a feature
+extractor, `fid_d` and `kid_d` of the translations against the target domain's real test
+images; for the demo tasks, `digit_accuracy_d` (the shipped digits classifier reads the
+translation as the digit it came from). CycleGAN adds `cycle_l1_A` and `cycle_l1_B`, the mean
+|G_BA(G_AB(a)) - a| and |G_AB(G_BA(b)) - b|. A metric that cannot be computed is listed
+under `missing` with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from ganforge.config import Config
+from ganforge.errors import GanforgeError
+from ganforge.metrics.classifiers import class_accuracy
+from ganforge.metrics.features import Features, extract, get_extractor
+from ganforge.metrics.fid import fid_from_features
+from ganforge.metrics.kid import kernel_inception_distance
+from ganforge.translation.data import TranslationData
+from ganforge.translation.inference import run_generator
+from ganforge.translation.metrics import l1_error, paired_scores
+
+FEATURE_BATCH = 100
+KID_SUBSETS = 100
+
+
+class TranslationModel(Protocol):
+    directions: tuple[str, ...]
+
+    def generator(self, direction: str) -> nn.Module: ...
+
+
+def feature_extractor_name(config: Config) -> str:
+    """translation.features, with `auto` resolved: the digits classifier for the demo tasks."""
+    name = config.translation.features
+    if name == "auto":
+        return "digits" if config.data.source.strip().startswith("demo:") else "inception"
+    return name
+
+
+class Evaluator:
+    """Holds the test data, the feature extractor and the real images' features between calls."""
+
+    def __init__(self, config: Config, data: TranslationData, device: torch.device) -> None:
+        self.config, self.data, self.device = config, data, device
+        self.mode = config.translation.inference
+        self.seed = config.train.seed
+        limit = config.translation.eval_n or None
+        self.test: dict[str, torch.Tensor] = {}
+        if data.has_test:
+            self.test = {"A": data.test_a[:limit], "B": data.test_b[:limit]}
+        self.labels = None  # the demo tasks' digit of each test image (both domains alike)
+        if data.test_labels is not None and self.test:
+            self.labels = data.test_labels[: len(self.test["A"])]
+        self.missing: dict[str, str] = {}  # metric -> why it could not be computed
+        self.notes: dict[str, str] = {}  # caveats of metrics that were computed
+        self.extractor_name = feature_extractor_name(config)
+        self.extractor: nn.Module | None = None
+        self.real_features: dict[str, Features] = {}
+
+    def _features(self, images: torch.Tensor) -> Features | None:
+        if self.extractor_name == "none":
+            self.missing["fid"] = self.missing["kid"] = "translation.features=none"
+            return None
+        if self.extractor is None:
+            try:
+                self.extractor = get_extractor(self.extractor_name, device=self.device)
+            except GanforgeError as exc:
+                self.missing["fid"] = self.missing["kid"] = str(exc)
+                self.extractor_name = "none"
+                return None
+        return extract(self.extractor, images.split(FEATURE_BATCH))
+
+    def _distribution_scores(
+        self, outputs: torch.Tensor, target: str, direction: str, record: dict[str, Any]
+    ) -> None:
+        fake = self._features(outputs)
+        if fake is None:
+            return
+        if target not in self.real_features:
+            self.real_features[target] = self._features(self.test[target])
+        real = self.real_features[target]
+        fid = fid_from_features(fake.features, real.features)
+        kid = kernel_inception_distance(
+            fake.features, real.features, subsets=KID_SUBSETS, seed=self.seed
+        )
+        record[f"fid_{direction}"] = fid["fid"]
+        record[f"kid_{direction}"] = kid["mean"]
+        record[f"kid_{direction}_std"] = kid["std"]
+        if self.labels is not None and target in self.data.readable and fake.logits is not None:
+            record[f"digit_accuracy_{direction}"] = class_accuracy(fake.logits, self.labels.numpy())
+        for warning in fid["warnings"] + kid["warnings"]:
+            self.notes.setdefault(f"fid_kid_{direction}", warning)
+
+    @torch.no_grad()
+    def __call__(self, model: TranslationModel) -> dict[str, Any]:
+        """Metrics of `model` on the test split ({} and a `missing` note when there is none)."""
+        record: dict[str, Any] = {}
+        if not self.test:
+            self.missing["all"] = (
+                "the data has no test split (paired: DIR/test or DIR/val; "
+                "unpaired: DIR/testA and DIR/testB)"
+            )
+            return record
+        outputs = {}
+        for direction in model.directions:
+            source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
+            out = run_generator(model.generator(direction), self.test[source], self.mode, self.seed)
+            outputs[direction] = out
+            if self.data.test_paired:
+                for key, value in paired_scores(out, self.test[target]).items():
+                    record[f"{key}_{direction}"] = value
+                if f"ssim_{direction}" not in record:
+                    self.missing["ssim"] = "SSIM's 11x11 window needs images of at least 11 px"
+            self._distribution_scores(out, target, direction, record)
+        if set(model.directions) == {"AtoB", "BtoA"}:
+            for domain, there, back in (("A", "AtoB", "BtoA"), ("B", "BtoA", "AtoB")):
+                rec = run_generator(model.generator(back), outputs[there], self.mode, self.seed)
+                record[f"cycle_l1_{domain}"] = float(l1_error(rec, self.test[domain]).mean())
+        record["eval_n"] = int(len(self.test["A"]))
+        return record
+
+    def protocol(self) -> dict[str, Any]:
+        """How the numbers were computed, for evaluation.json."""
+        extractor = self.extractor
+        return {
+            "test_images": {k: int(len(v)) for k, v in self.test.items()},
+            "ground_truth": bool(self.data.test_paired),
+            "inference": self.mode,
+            "features": self.extractor_name,
+            "features_sha256": getattr(extractor, "weights_sha256", None),
+            "kid_subsets": KID_SUBSETS,
+            "conventions": "L1 in [-1, 1] units; PSNR (peak 1) and SSIM (11x11 Gaussian, "
+            "sigma 1.5, L = 1) on [0, 1]; means over images",
+            "missing": dict(self.missing),
+            "notes": dict(self.notes),
+        }

@@ -1,0 +1,102 @@
+"""What a translation step trains on: batches of (A, B) with random jitter.
+
+Each image (a pair: both halves alike) is cut to a random `crop_size` square of its
+`load_size` copy and flipped left-right with probability 1/2 when `data.hflip` is on
+(pix2pix's "random jitter": resize to 286, crop 256, mirror). Paired data is drawn as pairs;
+unpaired domains are drawn in independent orders. The data order and the jitter come from
+seeded generators whose state is checkpointed, so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ganforge.data import ImageDataset
+from ganforge.errors import GanforgeError
+from ganforge.training.batches import BatchStream
+
+
+def _as_dataset(images: torch.Tensor, source: str) -> ImageDataset:
+    return ImageDataset(images, torch.zeros(images.shape[0], dtype=torch.long), ["images"], source)
+
+
+def random_jitter(
+    images: torch.Tensor, crop: int, flip: bool, generator: torch.Generator
+) -> torch.Tensor:
+    """uint8 (N, C, L, L) -> uint8 (N, C, crop, crop): a random crop per image, then an
+    optional left-right flip per image."""
+    n, side = images.shape[0], images.shape[-1]
+    offsets = torch.randint(0, side - crop + 1, (n, 2), generator=generator).tolist()
+    flips = (torch.rand(n, generator=generator) < 0.5).tolist() if flip else [False] * n
+    out = torch.empty((n, images.shape[1], crop, crop), dtype=images.dtype, device=images.device)
+    for i, ((top, left), mirror) in enumerate(zip(offsets, flips, strict=True)):
+        patch = images[i, :, top : top + crop, left : left + crop]
+        out[i] = patch.flip(-1) if mirror else patch
+    return out
+
+
+class TranslationStream:
+    """Batches of (A, B) uint8 crops: pairs kept together, or two independent domains."""
+
+    def __init__(
+        self,
+        train_a: torch.Tensor,
+        train_b: torch.Tensor,
+        paired: bool,
+        batch_size: int,
+        crop: int,
+        flip: bool,
+        seed: int,
+    ) -> None:
+        self.paired, self.crop, self.flip = paired, crop, flip
+        self.channels_a = train_a.shape[1]
+        if paired:
+            both = torch.cat([train_a, train_b], 1)  # one crop and flip per pair
+            self.streams = {
+                "AB": BatchStream(_as_dataset(both, "the training pairs"), batch_size, seed)
+            }
+        else:
+            self.streams = {
+                "A": BatchStream(_as_dataset(train_a, "training domain A"), batch_size, seed),
+                "B": BatchStream(_as_dataset(train_b, "training domain B"), batch_size, seed + 1),
+            }
+        self.jitter = torch.Generator().manual_seed(seed + 2)
+        if crop > train_a.shape[-1]:
+            raise GanforgeError(
+                f"crop {crop} is larger than the loaded images ({train_a.shape[-1]})"
+            )
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {name: len(stream.dataset) for name, stream in self.streams.items()}
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 (A batch, B batch)."""
+        if self.paired:
+            both, _ = self.streams["AB"].next()
+            both = random_jitter(both, self.crop, self.flip, self.jitter)
+            return both[:, : self.channels_a], both[:, self.channels_a :]
+        a, _ = self.streams["A"].next()
+        b, _ = self.streams["B"].next()
+        return (
+            random_jitter(a, self.crop, self.flip, self.jitter),
+            random_jitter(b, self.crop, self.flip, self.jitter),
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "streams": {k: s.state_dict() for k, s in self.streams.items()},
+            "jitter": self.jitter.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if set(state["streams"]) != set(self.streams):
+            raise GanforgeError(
+                "the checkpoint's data streams do not match this data "
+                "(paired vs unpaired); resume with the run's own --data"
+            )
+        for key, stream in self.streams.items():
+            stream.load_state_dict(state["streams"][key])
+        self.jitter.set_state(state["jitter"])
