@@ -52,6 +52,15 @@ def test_d_loss_pinned_at_zero_while_g_loss_rises() -> None:
         assert guard.check({"loss_d": d, "loss_g": g}) == []
 
 
+def test_diversity_rule_waits_for_the_end_of_the_opening() -> None:
+    guard = Guard(GuardConfig(diversity_drop=0.3, diversity_after=500))
+    assert guard.check({"step": 50, "diversity": 0.31}) == []
+    assert guard.check({"step": 100, "diversity": 0.09}) == []  # the MNIST opening's swing
+    assert guard.best_diversity is None  # the opening sets no best either
+    assert guard.check({"step": 500, "diversity": 0.2}) == []
+    assert kinds(guard.check({"step": 525, "diversity": 0.05})) == ["diversity_drop"]
+
+
 def test_diversity_drop_relative_to_best() -> None:
     guard = Guard(GuardConfig(diversity_drop=0.3))
     assert guard.check({"diversity": 0.2}) == []

@@ -46,6 +46,8 @@ class Guard:
                 raise GanforgeError(f"guard.{key} must be a positive integer, got {getattr(c, key)}")
         if not 0 < c.lr_factor <= 1:
             raise GanforgeError(f"guard.lr_factor must be in (0, 1], got {c.lr_factor}")
+        if c.diversity_after < 0:
+            raise GanforgeError(f"guard.diversity_after must be >= 0, got {c.diversity_after}")
         if not 0 <= c.diversity_drop < 1:
             raise GanforgeError(f"guard.diversity_drop must be in [0, 1), got {c.diversity_drop}")
         if c.sigma_limit <= 0 or c.augment_p_boost < 0:
@@ -95,7 +97,11 @@ class Guard:
                     f"(D loss {loss_d:.4g}, G loss {loss_g:.4g})",
                 ))
         diversity = reading.get("diversity")
-        if diversity is not None and math.isfinite(diversity):
+        # in the opening neither an event nor a best to compare with later: G's blobs swing
+        opening = reading.get("step", math.inf) < c.diversity_after
+        if diversity is not None and not math.isfinite(diversity):
+            events.append(GuardEvent("nonfinite", "the fixed-batch samples are not finite"))
+        elif diversity is not None and not opening:
             best = self.best_diversity
             if best is not None and c.diversity_drop > 0 and diversity < c.diversity_drop * best:
                 events.append(GuardEvent(
@@ -103,8 +109,6 @@ class Guard:
                     f"fixed-batch diversity {diversity:.4g} < {c.diversity_drop:g} x best {best:.4g}",
                 ))
             self.best_diversity = diversity if best is None else max(best, diversity)
-        elif diversity is not None:
-            events.append(GuardEvent("nonfinite", "the fixed-batch samples are not finite"))
         return events
 
     def after_rollback(self) -> None:
