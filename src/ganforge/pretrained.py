@@ -109,10 +109,10 @@ class PretrainedGenerator:
 
     def class_ids(self, classes: Sequence[int | str] | None) -> list[int]:
         """Names (exact, or case-insensitive synonym like "golden retriever") or ids -> ids."""
-        if self.n_classes == 0:
-            if classes:
+        if self.n_classes == 0:  # G ignores the label; given classes still make one row each
+            if classes and not self.class_names:
                 raise GanforgeError("this generator is unconditional: it takes no classes")
-            return [0]
+            return class_ids(classes, self.class_names) if classes else [0]
         if not classes:
             return list(range(min(self.n_classes, 10)))
         return class_ids(classes, self.class_names)
