@@ -48,6 +48,7 @@ from ganforge.training.monitors import (
     within_class_diversity,
 )
 from ganforge.training.precision import Precision
+from ganforge.training.rng_state import capture_rng, restore_rng
 from ganforge.training.run_dir import MetricsLog, NullLog, RunDir
 from ganforge.training.signals import GracefulStop
 
@@ -388,10 +389,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "class_names": list(self.dataset.class_names),
             "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": _numpy_state(),
-                "python": _python_state(),
+                **capture_rng(),
                 "noise": self.noise_gen.get_state(),
                 "labels": self.label_gen.get_state(),
             },
@@ -424,11 +422,7 @@ class Trainer:
         if restore_guard and "guard" in state:
             self.guard.load_state_dict(state["guard"])
         rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        _set_numpy_state(rng["numpy"])
-        _set_python_state(rng["python"])
+        restore_rng(rng)
         if "noise" in rng:
             self.noise_gen.set_state(rng["noise"])
             self.label_gen.set_state(rng["labels"])
@@ -660,26 +654,6 @@ def _sum_over_ranks(sign_sum: float, count: int, device: torch.device) -> tuple[
     total = distributed.all_reduce_mean(values).cpu()
     world = distributed.current().world
     return float(total[0]) * world, int(round(float(total[1]) * world))
-
-
-def _numpy_state() -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-            "has_gauss": int(has_gauss), "cached": float(cached)}
-
-
-def _set_numpy_state(state: dict[str, Any]) -> None:
-    keys = state["keys"].numpy().astype(np.uint32)
-    np.random.set_state((state["name"], keys, state["pos"], state["has_gauss"], state["cached"]))
-
-
-def _python_state() -> list[Any]:
-    version, internal, gauss = random.getstate()
-    return [version, list(internal), gauss]
-
-
-def _set_python_state(state: list[Any]) -> None:
-    random.setstate((state[0], tuple(state[1]), state[2]))
 
 
 def prepare_run_dir(out: Path, overwrite: bool) -> RunDir:

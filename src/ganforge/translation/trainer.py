@@ -21,15 +21,10 @@ from ganforge.config import Config
 from ganforge.errors import GanforgeError
 from ganforge.sampling import make_grid, save_image
 from ganforge.training.checkpoint import save_checkpoint
+from ganforge.training.rng_state import capture_rng, restore_rng
 from ganforge.training.run_dir import MetricsLog, RunDir
 from ganforge.training.signals import GracefulStop
-from ganforge.training.trainer import (
-    _numpy_state,
-    _python_state,
-    _set_numpy_state,
-    _set_python_state,
-    resolve_device,
-)
+from ganforge.training.trainer import resolve_device
 from ganforge.translation.checks import check_translation_config
 from ganforge.translation.cyclegan import CycleGAN
 from ganforge.translation.data import TranslationData
@@ -145,10 +140,7 @@ class TranslationTrainer:
             "stream": self.stream.state_dict(),
             "log_window": {"sums": dict(self.window), "steps": self.window_steps},
             "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": _numpy_state(),
-                "python": _python_state(),
+                **capture_rng(),
             },
             "config": self.config.to_dict(),
         }
@@ -192,11 +184,7 @@ class TranslationTrainer:
         self.window = {k: float(v) for k, v in state["log_window"]["sums"].items()}
         self.window_steps = int(state["log_window"]["steps"])
         rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        _set_numpy_state(rng["numpy"])
-        _set_python_state(rng["python"])
+        restore_rng(rng)
 
     def save(self) -> Path:
         return save_checkpoint(
