@@ -92,7 +92,15 @@ def current() -> Context:
 
 
 def teardown() -> None:
+    """Leave the process group together. A rank that destroys its gloo group while rank 0 still
+    writes the last checkpoint can abort ("terminate called without an active exception"), so
+    gloo ranks meet at a bounded barrier first (it gives up if a peer has died)."""
     if dist.is_available() and dist.is_initialized():
+        if dist.get_backend() == "gloo":
+            try:
+                dist.monitored_barrier(timeout=datetime.timedelta(minutes=5))
+            except Exception:  # a peer failed: leave anyway, its own error is the one to read
+                pass
         dist.destroy_process_group()
 
 
