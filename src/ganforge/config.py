@@ -110,6 +110,7 @@ class MethodConfig:
     separate_d_calls: bool = False  # D sees real and fake as two batches (DCGAN) or one (BigGAN)
     aux_weight: float = 1.0  # acgan: weight of the class log-likelihood terms
     labelled: int = 100  # sgan: labelled real images, class-balanced; the rest are unlabelled
+    labelled_fraction: float = 0.0  # sgan: if > 0, this fraction of the training images instead
     holdout: float = 0.1  # sgan: fraction of the data held out to measure D's classification
     info_weight: float = 1.0  # infogan: lambda of the mutual-information term
     began_gamma: float = 0.5  # began: diversity ratio E[L(G(z))] / E[L(x)] to hold

@@ -43,17 +43,17 @@ def _class_planes(y: torch.Tensor, n_classes: int, like: torch.Tensor) -> torch.
 
 
 class CoarseGenerator(nn.Module):
-    """Level 0: an MLP from (z, one-hot class) to the coarse image."""
+    """Level 0: an MLP from (z, one-hot class) to the coarse image, one ReLU layer per entry of
+    `model.hidden` (the paper: two of 1200)."""
 
     def __init__(self, cfg: ModelConfig, size: int) -> None:
         super().__init__()
         self.cfg, self.size = cfg, size
-        width = cfg.hidden[0] if cfg.hidden else 600
-        self.net = nn.Sequential(
-            nn.Linear(cfg.dim_z + cfg.n_classes, width), nn.ReLU(),
-            nn.Linear(width, width), nn.ReLU(),
-            nn.Linear(width, cfg.img_channels * size * size), nn.Tanh(),
-        )
+        widths = [cfg.dim_z + cfg.n_classes, *(cfg.hidden or [1200, 1200])]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(c_in, c_out), nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(widths[-1], cfg.img_channels * size * size), nn.Tanh())
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x = torch.cat([z, one_hot(y, self.cfg.n_classes, z)], dim=1)
@@ -79,14 +79,17 @@ class ResidualGenerator(nn.Module):
 
 
 class CoarseDiscriminator(nn.Module):
+    """Level 0's D: an MLP on (coarse image, one-hot class), one ReLU + dropout layer per entry
+    of `model.d_hidden` (the paper: two of 600)."""
+
     def __init__(self, cfg: ModelConfig, size: int) -> None:
         super().__init__()
         self.cfg = cfg
-        width = cfg.d_hidden[0] if cfg.d_hidden else 600
-        self.net = nn.Sequential(
-            nn.Linear(cfg.img_channels * size * size + cfg.n_classes, width), nn.LeakyReLU(0.2),
-            nn.Dropout(cfg.dropout), nn.Linear(width, 1),
-        )
+        widths = [cfg.img_channels * size * size + cfg.n_classes, *(cfg.d_hidden or [600, 600])]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(c_in, c_out), nn.ReLU(), nn.Dropout(cfg.dropout)]
+        self.net = nn.Sequential(*layers, nn.Linear(widths[-1], 1))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = torch.cat([x.flatten(1), one_hot(y, self.cfg.n_classes, x)], dim=1)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.data.dataset import ImageDataset, balanced_subset
+from ganforge.errors import GanforgeError
 from ganforge.training.batches import BatchStream
 from ganforge.training.methods.adversarial import Adversarial, DLoss
 
@@ -26,7 +27,10 @@ class SemiSupervised(Adversarial):
         super().__init__(trainer)
         if not 0 < self.cfg.holdout < 1:
             raise ValueError(f"method.holdout must lie in (0, 1), got {self.cfg.holdout}")
-        if self.cfg.labelled < trainer.config.model.n_classes:
+        if not 0 <= self.cfg.labelled_fraction <= 1:
+            raise ValueError("method.labelled_fraction must lie in [0, 1] (0: use method.labelled), "
+                             f"got {self.cfg.labelled_fraction}")
+        if self.cfg.labelled_fraction == 0 and self.cfg.labelled < trainer.config.model.n_classes:
             raise ValueError(f"method.labelled must be at least one image per class, got {self.cfg.labelled}")
         self.heldout: ImageDataset | None = None
         self.labelled_stream: BatchStream | None = None
@@ -41,10 +45,20 @@ class SemiSupervised(Adversarial):
                                     f"{dataset.source} (held out)")
         train = ImageDataset(dataset.images[kept], dataset.labels[kept], dataset.class_names,
                              dataset.source)
-        labelled = balanced_subset(train, self.cfg.labelled, seed)
+        labelled = balanced_subset(train, self.n_labelled(len(train), dataset.n_classes), seed)
         self.labelled_stream = BatchStream(labelled, min(self.t.config.train.batch_size, len(labelled)),
                                            seed + 29)
         return train
+
+    def n_labelled(self, n_train: int, n_classes: int) -> int:
+        """`method.labelled` images, or `method.labelled_fraction` of the training images."""
+        if self.cfg.labelled_fraction == 0:
+            return self.cfg.labelled
+        n = round(self.cfg.labelled_fraction * n_train)
+        if n < n_classes:
+            raise GanforgeError(f"method.labelled_fraction={self.cfg.labelled_fraction} labels {n} of "
+                             f"{n_train} images; need at least one per class ({n_classes})")
+        return n
 
     @staticmethod
     def real_logit(class_logits: torch.Tensor) -> torch.Tensor:
