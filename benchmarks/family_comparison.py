@@ -74,6 +74,7 @@ def run_one(recipe: str, data: str, budget: float, root: Path, eval_n: int,
     grid = trainer.write_samples(None)
     values = flatten_metrics(evaluate(run.root, metrics="fid,kid,acc", n=eval_n, seed=0))
     conditional = recipe in CONDITIONAL
+    heldout = getattr(trainer.method, "heldout_accuracy", None)  # SGAN: D as a classifier
     return {
         "recipe": recipe, "overrides": shrink, "steps": trainer.step,
         "cpu_seconds": budget, "wall_seconds": wall, "steps_per_s": trainer.step / wall,
@@ -81,6 +82,7 @@ def run_one(recipe: str, data: str, budget: float, root: Path, eval_n: int,
         "class_accuracy": values.get("class_accuracy") if conditional else None,
         "classes_produced": values.get("class_coverage_classes_produced"),
         "kl_to_uniform": values.get("class_coverage_kl_to_uniform"),
+        "d_heldout_accuracy": heldout() if heldout else None,
         "conditional": conditional, "grid": str(grid),
     }
 
@@ -90,6 +92,8 @@ def table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         acc = f"{100 * r['class_accuracy']:.1f} %" if r["class_accuracy"] is not None else "n/a (unconditional)"
+        if r.get("d_heldout_accuracy") is not None:
+            acc = f"D classifies {100 * r['d_heldout_accuracy']:.1f} % of held-out digits"
         width = ", ".join(f"`{o}`" for o in r.get("overrides", [])) or "as published"
         lines.append(
             f"| `{r['recipe']}` | {width} | {r['steps']} | {r['steps_per_s']:.2f} | {r['fid']:.1f} | {r['kid']:.3f} | "
