@@ -42,6 +42,8 @@ CASES = [
     ("unknown config section", ["train", "trian.lr_g=1"], "unknown config section 'trian'"),
     ("wrong value type", ["train", "model.ch=wide"], "must be an integer"),
     ("override without '='", ["train", "train.lr_g"], "not of the form key=value"),
+    ("SGAN labelled fraction above 1", ["train", "--recipe", "sgan", "method.labelled_fraction=1.5"],
+     "method.labelled_fraction must lie in [0, 1]"),
     ("unsupported resolution", ["train", "model.resolution=48"], "not model.resolution=48"),
     ("D lists of different lengths", ["train", "model.d_downsample=[true]"], "same length"),
     ("unknown loss", ["train", "train.loss=wgan"], "unknown train.loss 'wgan'"),
