@@ -43,8 +43,9 @@ COMPACT: dict[str, list[str]] = {
 @dataclass
 class Budget:
     """A stand-in for GracefulStop: asks `fit` to stop once the budget of this process's CPU
-    seconds (all threads) is spent. CPU time rather than wall time, so that other work on the
-    machine slows a recipe down without costing it training steps."""
+    seconds (all threads) is spent. Run it on an otherwise idle machine: when another process
+    shares the cores, OpenMP threads spin while waiting and burn CPU-seconds without progress
+    (a recipe measured that way made a sixth of its steps)."""
 
     cpu_seconds: float
     start: float = field(default_factory=time.process_time)
