@@ -4,6 +4,8 @@ real training steps. test_family.py covers building, one step and the objectives
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from ganforge.errors import GanforgeError
 from ganforge.models import build_models, count_parameters
 from ganforge.objectives import began_k_update, gradient_penalty, reconstruction_l1
 from ganforge.training.trainer import Trainer
-from test_family import COMMON, SMALL, api_rows, changed, make_trainer, snapshot
+from test_family import COMMON, FAMILY, SMALL, api_rows, changed, make_trainer, snapshot
 
 
 def replay(trainer: Trainer) -> callable:
@@ -253,17 +255,20 @@ def test_lapgan_coarse_level_is_the_papers_and_every_level_trains(tmp_path: Path
 
 
 # ---- the CLI -----------------------------------------------------------------------------
-def test_train_recipe_from_the_cli(tmp_path: Path) -> None:
-    run = tmp_path / "wgan-gp"
-    overrides = [*SMALL["dcgan"], *COMMON]
-    assert main(["train", "--recipe", "wgan-gp", "--out", str(run), "--steps", "2", "--no-progress",
+@pytest.mark.parametrize("recipe", FAMILY)
+def test_train_and_info_every_recipe_from_the_cli(recipe: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / recipe
+    overrides = [*SMALL[api.make_config(recipe=recipe).model.arch], *COMMON]
+    assert main(["train", "--recipe", recipe, "--out", str(run), "--steps", "2", "--no-progress",
                  *overrides]) == 0
-    rows = [r for r in api_rows_from(run) if r["kind"] == "train"]
-    assert [r["step"] for r in rows] == [1, 2] and all("gp" in r for r in rows)
-    assert (run / "checkpoints").is_dir() and main(["info", "wgan-gp"]) == 0
-
-
-def api_rows_from(run: Path) -> list[dict]:
-    import json
-
-    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["kind"] == "train"]
+    assert [r["step"] for r in train] == [1, 2]
+    assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in train)
+    assert (run / "checkpoints" / "step_00000002.pt").is_file()
+    if recipe == "wgan-gp":
+        assert all("gp" in r for r in train)
+    capsys.readouterr()
+    assert main(["info", recipe]) == 0
+    assert "parameters" in capsys.readouterr().out.lower()

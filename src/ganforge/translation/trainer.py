@@ -139,9 +139,7 @@ class TranslationTrainer:
             "pools": {k: v.state_dict() for k, v in self.model.pools.items()},
             "stream": self.stream.state_dict(),
             "log_window": {"sums": dict(self.window), "steps": self.window_steps},
-            "rng": {
-                **capture_rng(),
-            },
+            "rng": capture_rng(),
             "config": self.config.to_dict(),
         }
 
