@@ -1,4 +1,4 @@
-"""Does a faster precision setting train as well as fp32? Same run, same seed, compared.
+"""Does a faster precision or kernel setting train as well as fp32? Same run, same seed, compared.
 
 Trains the default recipe (BigGAN on the built-in digits) once per setting for the same number
 of G steps, one after another in one process, and evaluates each G_ema at the end with the
@@ -6,6 +6,12 @@ shipped digits classifier: domain FID and class accuracy (the same measures as t
 run's figures in BENCHMARKS.md), plus wall time and the ratio to fp32.
 
     python benchmarks/precision_quality.py --steps 1000 --out benchmarks/results/precision_quality.json
+
+Add a variant with another seed (`--variant seed1:train.seed=1`) for the seed-to-seed spread that
+a difference must exceed to mean anything. `--winograd-everywhere` lowers the thresholds of
+`train.conv_algorithm=winograd` so that every 3x3 convolution of the (narrow) digits networks on
+maps divisible by 4 runs through Winograd F(4x4, 3x3): a stress test of its numerics, not of
+its speed.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 
 from _report import provenance, write_result
 from ganforge import api
+from ganforge.nn import fast_conv
 
 
 def main() -> None:
@@ -28,7 +35,11 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=None, metavar="NAME:K=V[,K=V]",
                         help="settings compared with fp32 (default: bf16)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--winograd-everywhere", action="store_true",
+                        help="route every 3x3 conv on maps divisible by 4 through Winograd")
     args = parser.parse_args()
+    if args.winograd_everywhere:
+        fast_conv.WINOGRAD_MIN_CHANNELS, fast_conv.WINOGRAD_MIN_SIZE = 1, 4
     variants = {"fp32": []}
     for item in args.variant or ["bf16:train.precision=bf16"]:
         name, _, spec = item.partition(":")
@@ -51,8 +62,11 @@ def main() -> None:
         "benchmark": "precision_quality", "recipe": args.recipe, "steps": args.steps,
         "eval": f"domain FID and class accuracy of G_ema, {args.eval_n} samples, shipped classifier",
         "variants": results, **provenance(),
-        "command": f"python benchmarks/precision_quality.py --steps {args.steps} "
-                   + " ".join(f"--variant {v}" for v in (args.variant or [])),
+        "winograd_thresholds": {"min_channels": fast_conv.WINOGRAD_MIN_CHANNELS,
+                                "min_size": fast_conv.WINOGRAD_MIN_SIZE},
+        "command": f"python benchmarks/precision_quality.py --steps {args.steps} --eval-n {args.eval_n} "
+                   + " ".join(f"--variant {v}" for v in (args.variant or []))
+                   + (" --winograd-everywhere" if args.winograd_everywhere else ""),
     }, args.out)
 
 

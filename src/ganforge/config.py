@@ -90,6 +90,7 @@ class TrainConfig:
     channels_last: bool = False  # NHWC memory format for G, D and the images
     compile: bool = False  # torch.compile G's and D's training forwards
     fused_adam: bool = False  # Adam's fused kernel (one launch for all parameters)
+    conv_algorithm: str = "torch"  # torch | winograd (CPU, fp32: fewer multiplications, nn/fast_conv.py)
     sync_bn: bool = False  # cross-replica BatchNorm statistics under torchrun (BigGAN)
     data_on_device: bool = True  # keep the uint8 dataset on the GPU: batches are an index op
     device: str = "auto"  # auto | cpu | cuda[:N]

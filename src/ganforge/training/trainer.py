@@ -27,6 +27,7 @@ from ganforge.data import ImageDataset
 from ganforge.errors import GanforgeError
 from ganforge.models import build_models
 from ganforge.nn.cross_replica_bn import convert_cross_replica
+from ganforge.nn.fast_conv import CONV_ALGORITHMS, use_conv_algorithm
 from ganforge.objectives import get_objective, orthogonal_penalty
 from ganforge.sampling import generate, make_grid, save_image, truncated_normal
 from ganforge.training import distributed
@@ -129,6 +130,7 @@ class Trainer:
         memory = torch.channels_last if tc.channels_last else torch.preserve_format
         self.G.to(self.device, memory_format=memory)
         self.D.to(self.device, memory_format=memory)
+        self._route_convolutions()
         distributed.broadcast_module(self.G)
         distributed.broadcast_module(self.D)
         self.G_ema = copy.deepcopy(self.G)
@@ -177,6 +179,23 @@ class Trainer:
         self.window: dict[str, float] = {}  # sums of per-step statistics since the last log
         self.window_steps = 0
         self._tick, self._timed_steps = time.perf_counter(), 0
+
+    def _route_convolutions(self) -> None:
+        """`train.conv_algorithm`: which kernels G's and D's 3x3 convolutions run on."""
+        tc = self.config.train
+        if tc.conv_algorithm not in CONV_ALGORITHMS:
+            raise GanforgeError(f"unknown train.conv_algorithm '{tc.conv_algorithm}'; "
+                                f"available: {', '.join(CONV_ALGORITHMS)}")
+        if tc.conv_algorithm == "torch":
+            return
+        clash = ("train.precision=" + tc.precision if tc.precision != "fp32"
+                 else "train.compile=true" if tc.compile
+                 else f"device {self.device.type}" if self.device.type != "cpu" else "")
+        if clash:
+            raise GanforgeError(f"train.conv_algorithm={tc.conv_algorithm} is a float32 eager CPU lever and "
+                                f"cannot run with {clash}; set train.conv_algorithm=torch")
+        use_conv_algorithm(self.G, tc.conv_algorithm)
+        use_conv_algorithm(self.D, tc.conv_algorithm)
 
     def _check_distributed(self) -> None:
         tc, world = self.config.train, self.dist.world
