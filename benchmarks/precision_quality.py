@@ -37,10 +37,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--winograd-everywhere", action="store_true",
                         help="route every 3x3 conv on maps divisible by 4 through Winograd")
+    parser.add_argument("--skip-fp32", action="store_true",
+                        help="only the variants (e.g. more seeds of a setting measured before)")
     args = parser.parse_args()
     if args.winograd_everywhere:
         fast_conv.WINOGRAD_MIN_CHANNELS, fast_conv.WINOGRAD_MIN_SIZE = 1, 4
-    variants = {"fp32": []}
+    variants = {} if args.skip_fp32 else {"fp32": []}
     for item in args.variant or ["bf16:train.precision=bf16"]:
         name, _, spec = item.partition(":")
         variants[name] = [kv for kv in spec.split(",") if kv]
@@ -56,7 +58,8 @@ def main() -> None:
         final = [r for r in rows if r["kind"] == "eval"][-1]
         results[name] = {"overrides": extra, "wall_seconds": round(wall, 1),
                          "fid": final.get("fid"), "class_accuracy": final.get("class_accuracy"),
-                         "speedup_vs_fp32": results["fp32"]["wall_seconds"] / wall if results else 1.0}
+                         "speedup_vs_fp32": (1.0 if name == "fp32" else results["fp32"]["wall_seconds"] / wall
+                                             if "fp32" in results else None)}
         print(json.dumps({name: results[name]}), flush=True)
     write_result({
         "benchmark": "precision_quality", "recipe": args.recipe, "steps": args.steps,
@@ -66,7 +69,8 @@ def main() -> None:
                                 "min_size": fast_conv.WINOGRAD_MIN_SIZE},
         "command": f"python benchmarks/precision_quality.py --steps {args.steps} --eval-n {args.eval_n} "
                    + " ".join(f"--variant {v}" for v in (args.variant or []))
-                   + (" --winograd-everywhere" if args.winograd_everywhere else ""),
+                   + (" --winograd-everywhere" if args.winograd_everywhere else "")
+                   + (" --skip-fp32" if args.skip_fp32 else ""),
     }, args.out)
 
 

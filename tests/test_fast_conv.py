@@ -1,6 +1,7 @@
-"""`train.conv_algorithm=winograd`: Winograd F(4x4, 3x3) and the patch GEMM compute torch's
-convolution (forward and both gradients) to float32 rounding, are routed by shape, keep the
-models' parameters and checkpoints as they are, and train through the Trainer and the CLI."""
+"""`train.conv_algorithm=winograd`: Winograd F(4x4, 3x3), the patch GEMM and the low-resolution
+shortcuts compute what torch's convolutions compute (forward and gradients) to float32 rounding,
+are routed by shape, keep the models' parameters and checkpoints as they are, and train through
+the Trainer and the CLI."""
 
 from __future__ import annotations
 
@@ -144,8 +145,11 @@ def test_routing_a_biggan_keeps_parameters_and_matches_torch(monkeypatch) -> Non
     # G_ema is a deep copy: the routing travels with it; routing back restores torch's kernel
     routed = [m for m in copy.deepcopy(G2).modules() if fast_conv.eligible(m)]
     assert all("_conv_forward" in m.__dict__ for m in routed)
+    blocks = [m for m in list(G2.modules()) + list(D2.modules()) if hasattr(m, "low_res_shortcut")]
+    assert len(blocks) == 7 and all(b.low_res_shortcut for b in blocks)  # 3 G + 4 D blocks
     use_conv_algorithm(G2, "torch")
     assert not any("_conv_forward" in m.__dict__ for m in G2.modules())
+    assert not any(b.low_res_shortcut for b in G2.modules() if hasattr(b, "low_res_shortcut"))
     with pytest.raises(ValueError, match="unknown conv algorithm"):
         use_conv_algorithm(G2, "fft")
 

@@ -31,14 +31,18 @@ class GBlock(nn.Module):
         self.bn2 = bn(c_out)
         self.conv2 = layers.conv(c_out, c_out, 3)
         self.conv_sc = layers.conv(c_in, c_out, 1)  # always learned: every G block upsamples
+        # conv1x1 then upsample: the same values as up-then-conv1x1 (nearest upsampling copies
+        # pixels) for a quarter of the multiplications; set by train.conv_algorithm=winograd
+        self.low_res_shortcut = False
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.bn1(x, cond))
         h = upsample_nearest(h)
-        x = upsample_nearest(x)
         h = self.conv1(h)
         h = self.conv2(F.relu(self.bn2(h, cond)))
-        return h + self.conv_sc(x)
+        if self.low_res_shortcut:
+            return h + upsample_nearest(self.conv_sc(x))
+        return h + self.conv_sc(upsample_nearest(x))
 
 
 class DBlock(nn.Module):
@@ -53,9 +57,12 @@ class DBlock(nn.Module):
         self.conv1 = layers.conv(c_in, c_out, 3)
         self.conv2 = layers.conv(c_out, c_out, 3)
         self.conv_sc = layers.conv(c_in, c_out, 1) if (c_in != c_out or downsample) else None
+        # pool then conv1x1 (both linear, so they commute) for a quarter of the multiplications;
+        # set by train.conv_algorithm=winograd
+        self.low_res_shortcut = False
 
     def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
-        if self.preactivation:
+        if self.preactivation and not self.low_res_shortcut:
             if self.conv_sc is not None:
                 x = self.conv_sc(x)
             return F.avg_pool2d(x, 2) if self.downsample else x

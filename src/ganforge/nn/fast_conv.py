@@ -12,6 +12,10 @@ the cheapest of three ways of computing the same result in float32 on the CPU:
 - **torch's own kernel** for everything else (narrow layers, small maps, sizes not divisible
   by 4), where the transforms cost more than they save.
 
+Blocks with a `low_res_shortcut` flag (BigGAN's G and D blocks) also move their 1x1 shortcut
+convolution to the lower resolution: nearest upsampling and average pooling commute with it,
+so the result is the same for a quarter of the multiplications.
+
 Why this exists: fp32 direct convolution already runs near this CPU's FMA peak
 (BENCHMARKS.md "Scale and speed"), so only fewer multiplications can make a BigGAN step faster
 without changing its arithmetic precision. The thresholds are the crossovers measured there.
@@ -216,6 +220,8 @@ def use_conv_algorithm(model: nn.Module, algorithm: str) -> int:
         raise ValueError(f"unknown conv algorithm '{algorithm}'; available: {', '.join(CONV_ALGORITHMS)}")
     routed = 0
     for module in model.modules():
+        if hasattr(module, "low_res_shortcut"):
+            module.low_res_shortcut = algorithm == "winograd"
         if not eligible(module):
             continue
         if algorithm == "winograd":
