@@ -25,6 +25,7 @@ GPUs cuDNN already chooses Winograd or implicit-GEMM kernels itself, so this is 
 
 from __future__ import annotations
 
+import functools
 import types
 
 import torch
@@ -45,19 +46,11 @@ _G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
 _AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
 
 
-def _matrices(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+@functools.cache
+def _get_matrices(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """B^T (6x6), A^T (4x6) and G (x) G (36x9) in `dtype`, built in float64 then rounded."""
     bt, at, g = (torch.tensor(m, dtype=torch.float64) for m in (_BT, _AT, _G))
     return bt.to(dtype), at.to(dtype), torch.kron(g, g).to(dtype)
-
-
-_CACHE: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-
-
-def _get_matrices(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    if dtype not in _CACHE:
-        _CACHE[dtype] = _matrices(dtype)
-    return _CACHE[dtype]
 
 
 def _tiles(xp: torch.Tensor, th: int, tw: int, rows: int = 6, cols: int = 6, r0: int = 0,

@@ -188,12 +188,12 @@ class Trainer:
                                 f"available: {', '.join(CONV_ALGORITHMS)}")
         if tc.conv_algorithm == "torch":
             return
-        clash = ("train.precision=" + tc.precision if tc.precision != "fp32"
-                 else "train.compile=true" if tc.compile
-                 else f"device {self.device.type}" if self.device.type != "cpu" else "")
-        if clash:
+        clashes = [f"train.precision={tc.precision}"] if tc.precision != "fp32" else []
+        clashes += ["train.compile=true"] if tc.compile else []
+        clashes += [f"device {self.device.type}"] if self.device.type != "cpu" else []
+        if clashes:
             raise GanforgeError(f"train.conv_algorithm={tc.conv_algorithm} is a float32 eager CPU lever and "
-                                f"cannot run with {clash}; set train.conv_algorithm=torch")
+                                f"cannot run with {' or '.join(clashes)}; set train.conv_algorithm=torch")
         use_conv_algorithm(self.G, tc.conv_algorithm)
         use_conv_algorithm(self.D, tc.conv_algorithm)
 
