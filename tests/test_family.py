@@ -57,7 +57,7 @@ def changed(before: list[torch.Tensor], model: nn.Module) -> bool:
 def test_recipe_builds_reports_and_one_step_changes_both_networks(recipe: str, tmp_path: Path) -> None:
     info = api.info(recipe)
     assert info["generator_params"] > 0 and info["discriminator_params"] > 0
-    text = (Path(api.__file__).parent / "recipes" / f"{recipe}.yaml").read_text()
+    text = (Path(api.__file__).parent.parent / "recipes" / f"{recipe}.yaml").read_text()
     header = "".join(line for line in text.splitlines()[:3] if line.startswith("#"))
     assert re.search(r"(19|20)\d\d", header), header  # the comments cite the paper and year
     trainer = make_trainer(recipe, tmp_path)
