@@ -18,10 +18,11 @@ from pathlib import Path
 
 from _report import provenance, write_result
 from ganforge import api
+from ganforge.config import save_config
 from ganforge.data.spec import load_training_data
 from ganforge.metrics.evaluate import evaluate, flatten_metrics
+from ganforge.training.launch import make_loop, prepare_run_dir
 from ganforge.training.run_dir import RunDir
-from ganforge.training.trainer import Trainer, prepare_run_dir, save_resolved_config
 
 RECIPES = ["gan", "cgan", "dcgan", "lsgan", "wgan", "wgan-gp", "acgan", "infogan", "sgan",
            "sngan", "sagan", "began", "lapgan", "biggan-digits"]
@@ -65,9 +66,9 @@ def run_one(recipe: str, data: str, budget: float, root: Path, eval_n: int,
     dataset = load_training_data(config.data, config.model.resolution, config.model.img_channels)
     config = replace(config, model=replace(config.model, n_classes=dataset.n_classes))
     out = root / recipe
-    trainer = Trainer(config, dataset, RunDir(out))
+    trainer = make_loop(config, dataset, RunDir(out))
     run = prepare_run_dir(out, overwrite=True)
-    save_resolved_config(config, run)
+    save_config(config, run.config)
     run.write_classes(dataset.class_names, dataset.source)
     wall = time.perf_counter()
     trainer.fit(config.train.steps, progress=False, stop=Budget(budget))
@@ -75,7 +76,7 @@ def run_one(recipe: str, data: str, budget: float, root: Path, eval_n: int,
     grid = trainer.write_samples(None)
     values = flatten_metrics(evaluate(run.root, metrics="fid,kid,acc", n=eval_n, seed=0))
     conditional = recipe in CONDITIONAL
-    heldout = getattr(trainer.method, "heldout_accuracy", None)  # SGAN: D as a classifier
+    heldout = getattr(trainer.task.method, "heldout_accuracy", None)  # SGAN: D as a classifier
     return {
         "recipe": recipe, "overrides": shrink, "steps": trainer.step,
         "cpu_seconds": budget, "wall_seconds": wall, "steps_per_s": trainer.step / wall,

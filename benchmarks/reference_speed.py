@@ -32,8 +32,8 @@ from _report import provenance, write_result
 from ganforge.api import make_config
 from ganforge.data import ImageDataset
 from ganforge.models import count_parameters
+from ganforge.training.launch import make_loop
 from ganforge.training.run_dir import RunDir
-from ganforge.training.trainer import Trainer
 
 REFERENCE_ARGS = dict(  # BigGAN-PyTorch's parser defaults + launch_cifar_ema.sh
     G_ch=64, D_ch=64, dim_z=128, bottom_width=4, resolution=32, G_attn="0", D_attn="0",
@@ -99,17 +99,17 @@ def ganforge_iteration(batch: int, images: torch.Tensor, labels: torch.Tensor, o
     config = make_config("biggan-32", ["train.ema_start=0", *overrides], batch_size=batch)
     config = replace(config, train=replace(config.train, device="cpu"))
     dataset = ImageDataset(images, labels, [str(i) for i in range(10)], "synthetic")
-    trainer = Trainer(config, dataset, RunDir(Path("/nonexistent")))
+    trainer = make_loop(config, dataset, RunDir(Path("/nonexistent")))
 
     def iteration() -> None:
-        trainer.G.train()
-        trainer.D.train()
+        trainer.task.G.train()
+        trainer.task.D.train()
         for _ in range(config.train.d_steps):
-            trainer.d_step()
-        trainer.g_step()
+            trainer.task.d_step()
+        trainer.task.g_step()
 
-    return iteration, {"generator_params": count_parameters(trainer.G),
-                       "discriminator_params": count_parameters(trainer.D)}
+    return iteration, {"generator_params": count_parameters(trainer.task.G),
+                       "discriminator_params": count_parameters(trainer.task.D)}
 
 
 def main() -> None:

@@ -38,8 +38,8 @@ def worker(args: argparse.Namespace) -> None:
     from ganforge.api import make_config
     from ganforge.data import ImageDataset
     from ganforge.training import distributed
+    from ganforge.training.launch import make_loop
     from ganforge.training.run_dir import RunDir
-    from ganforge.training.trainer import Trainer
 
     config = make_config(args.recipe, args.overrides, batch_size=args.batch_size)
     ctx, _ = distributed.setup(config.train.device)
@@ -50,13 +50,13 @@ def worker(args: argparse.Namespace) -> None:
                            generator=gen)
     data = ImageDataset(images, torch.arange(n) % m.n_classes, [str(i) for i in range(m.n_classes)], "synthetic")
     config = replace(config, train=replace(config.train, accumulate=1))
-    trainer = Trainer(config, data, RunDir(Path("/nonexistent")))
+    trainer = make_loop(config, data, RunDir(Path("/nonexistent")))
     rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     def iteration() -> None:
         for _ in range(config.train.d_steps):
-            trainer.d_step()
-        trainer.g_step()
+            trainer.task.d_step()
+        trainer.task.g_step()
 
     iteration()  # warm-up
     distributed.barrier()

@@ -26,8 +26,9 @@ from _report import provenance, write_result
 from ganforge.api import make_config
 from ganforge.data import ImageDataset
 from ganforge.models import count_parameters
+from ganforge.training.launch import make_loop
+from ganforge.training.loop import Loop
 from ganforge.training.run_dir import RunDir
-from ganforge.training.trainer import Trainer
 
 
 def peak_rss_mib() -> float:
@@ -46,19 +47,19 @@ def count_flops(iteration: Callable[[], None]) -> int:
 
 
 @torch.no_grad()
-def sampling_speed(trainer: Trainer, batch: int, repeats: int = 3) -> float:
+def sampling_speed(trainer: Loop, batch: int, repeats: int = 3) -> float:
     """Images/s of G_ema in eval mode (what `ganforge sample` runs), best of `repeats`."""
-    G = trainer.G_ema.eval()
-    z = torch.randn(batch, G.dim_z, device=trainer.device)
-    y = torch.arange(batch, device=trainer.device) % trainer.n_classes
+    G = trainer.task.G_ema.eval()
+    z = torch.randn(batch, G.dim_z, device=trainer.task.device)
+    y = torch.arange(batch, device=trainer.task.device) % trainer.task.n_classes
     best = float("inf")
     for _ in range(repeats + 1):
-        if trainer.device.type == "cuda":
+        if trainer.task.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with trainer.precision.autocast():
+        with trainer.task.precision.autocast():
             G(z, y)
-        if trainer.device.type == "cuda":
+        if trainer.task.device.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return batch / best
@@ -76,15 +77,15 @@ def measure(recipe: str, batch_size: int, iters: int, warmup: int, overrides: li
     names = [str(i) for i in range(m.n_classes)]
     dataset = ImageDataset(images, labels, names, "synthetic")
     rss_before = peak_rss_mib()
-    trainer = Trainer(config, dataset, RunDir(Path("/nonexistent")))
-    device = trainer.device
+    trainer = make_loop(config, dataset, RunDir(Path("/nonexistent")))
+    device = trainer.task.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
     def iteration() -> None:
         for _ in range(config.train.d_steps):
-            trainer.d_step()
-        trainer.g_step()
+            trainer.task.d_step()
+        trainer.task.g_step()
 
     for _ in range(warmup):
         iteration()
@@ -104,8 +105,8 @@ def measure(recipe: str, batch_size: int, iters: int, warmup: int, overrides: li
         "precision": config.train.precision,
         "batch_size": batch_size,
         "d_steps": config.train.d_steps,
-        "generator_params": count_parameters(trainer.G),
-        "discriminator_params": count_parameters(trainer.D),
+        "generator_params": count_parameters(trainer.task.G),
+        "discriminator_params": count_parameters(trainer.task.D),
         "seconds_per_iteration": seconds,
         "iterations_per_s": 1.0 / seconds,
         # real images the discriminator consumes per second (batch x D steps per iteration)

@@ -31,10 +31,10 @@ import torch
 from _report import provenance, write_result
 from ganforge.api import make_config, train
 from ganforge.models import count_parameters
+from ganforge.training.launch import make_loop
 from ganforge.training.run_dir import RunDir
 from ganforge.translation.data import TranslationData, load_translation_data
 from ganforge.translation.metrics import paired_scores
-from ganforge.translation.trainer import TranslationTrainer
 
 PAPER_GENERATORS = {
     ("pix2pix", 128): "unet_128",
@@ -74,14 +74,14 @@ def measure_speed(recipe: str, resolution: int, iters: int, warmup: int) -> dict
         "train.device=cpu",
     ]
     config = make_config(recipe, overrides, data="paired:synthetic")
-    trainer = TranslationTrainer(config, synthetic(config), RunDir(Path("/nonexistent")))
+    trainer = make_loop(config, synthetic(config), RunDir(Path("/nonexistent")))
     for _ in range(warmup):
-        trainer.train_step()
+        trainer.task.train_step()
     start = time.perf_counter()
     for _ in range(iters):
-        trainer.train_step()
+        trainer.task.train_step()
     seconds = (time.perf_counter() - start) / iters
-    generator = trainer.model.generator(trainer.model.directions[0]).eval()
+    generator = trainer.task.model.generator(trainer.task.model.directions[0]).eval()
     x = torch.zeros(1, config.translation.channels_a, resolution, resolution)
     with torch.no_grad():
         generator(x)
@@ -95,7 +95,7 @@ def measure_speed(recipe: str, resolution: int, iters: int, warmup: int) -> dict
         "load_size": load,
         "generator": config.translation.generator,
         "batch_size": config.train.batch_size,
-        "networks": {k: count_parameters(v) for k, v in trainer.model.networks.items()},
+        "networks": {k: count_parameters(v) for k, v in trainer.task.model.networks.items()},
         "seconds_per_step": seconds,
         "images_per_s": config.train.batch_size / seconds,
         "inference_images_per_s": 1.0 / inference,

@@ -12,11 +12,12 @@ from pathlib import Path
 import torch
 
 from ganforge import api
+from ganforge.config import save_config
 from ganforge.data.spec import load_training_data
 from ganforge.nn.cross_replica_bn import cross_replica_batch_norm
 from ganforge.training import distributed
+from ganforge.training.launch import make_loop, prepare_run_dir
 from ganforge.training.run_dir import RunDir
-from ganforge.training.trainer import Trainer, prepare_run_dir, save_resolved_config
 
 
 def train(args: argparse.Namespace) -> None:
@@ -25,15 +26,15 @@ def train(args: argparse.Namespace) -> None:
     dataset = load_training_data(config.data, config.model.resolution, config.model.img_channels)
     config = replace(config, model=replace(config.model, n_classes=dataset.n_classes))
     run = RunDir(args.out / "run")
-    trainer = Trainer(config, dataset, run)
+    trainer = make_loop(config, dataset, run)
     if ctx.is_main:
         prepare_run_dir(run.root, overwrite=True)
-        save_resolved_config(config, run)
+        save_config(config, run.config)
         run.write_classes(dataset.class_names, dataset.source)
     distributed.barrier()
     trainer.fit(config.train.steps, progress=False)
-    torch.save({"G": trainer.G.state_dict(), "D": trainer.D.state_dict(),
-                "G_ema": trainer.G_ema.state_dict(), "world": ctx.world},
+    torch.save({"G": trainer.task.G.state_dict(), "D": trainer.task.D.state_dict(),
+                "G_ema": trainer.task.G_ema.state_dict(), "world": ctx.world},
                args.out / f"rank{ctx.rank}.pt")
 
 

@@ -15,8 +15,9 @@ import torch
 
 from ganforge import api
 from ganforge.training.checkpoint import load_checkpoint
+from ganforge.training.launch import make_loop
+from ganforge.training.loop import Loop
 from ganforge.training.run_dir import RunDir
-from ganforge.training.trainer import Trainer
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 STEPS = 2
@@ -117,10 +118,10 @@ def test_batch_must_split_evenly_among_ranks(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setattr(distributed, "current", lambda: distributed.Context(0, 3, 0))
     config = api.make_config(recipe="biggan-digits", overrides=["train.batch_size=64"])
     with pytest.raises(GanforgeError, match="multiple of 3"):
-        Trainer(config, _digits(config), RunDir(tmp_path))
+        make_loop(config, _digits(config), RunDir(tmp_path))
     config = api.make_config(recipe="began", overrides=["train.batch_size=63"])
     with pytest.raises(GanforgeError, match="one process only"):
-        Trainer(config, _digits(config), RunDir(tmp_path))
+        make_loop(config, _digits(config), RunDir(tmp_path))
 
 
 def _digits(config: object) -> object:
@@ -129,13 +130,13 @@ def _digits(config: object) -> object:
     return load_training_data(config.data, config.model.resolution, config.model.img_channels)
 
 
-def _train_steps(overrides: list[str], tmp_path: Path, steps: int = 2) -> Trainer:
+def _train_steps(overrides: list[str], tmp_path: Path, steps: int = 2) -> Loop:
     config = api.make_config(recipe="gan", overrides=[
         "model.dropout=0", "train.log_every=1", "monitor.plot=false", *overrides])
-    trainer = Trainer(config, _digits(config), RunDir(tmp_path))
+    trainer = make_loop(config, _digits(config), RunDir(tmp_path))
     for _ in range(steps):
-        trainer.d_step()
-        trainer.g_step()
+        trainer.task.d_step()
+        trainer.task.g_step()
     return trainer
 
 
@@ -147,4 +148,4 @@ def test_accumulating_two_half_batches_equals_one_full_batch(tmp_path: Path) -> 
         for (name, a), b in zip(getattr(full, net).named_parameters(),
                                 getattr(halves, net).parameters(), strict=True):
             torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=f"{net} {name}")
-    assert full.stream.position == halves.stream.position
+    assert full.task.stream.position == halves.task.stream.position

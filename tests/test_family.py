@@ -22,8 +22,9 @@ from ganforge.objectives import (
     gradient_penalty,
     mutual_information_loss,
 )
+from ganforge.training.launch import make_loop
+from ganforge.training.loop import Loop
 from ganforge.training.run_dir import RunDir
-from ganforge.training.trainer import Trainer
 
 FAMILY = ["gan", "cgan", "dcgan", "dcgan-64", "lsgan", "wgan", "wgan-gp", "acgan", "infogan",
           "sgan", "sngan", "sagan", "began", "lapgan"]
@@ -38,11 +39,11 @@ COMMON = ["train.batch_size=16", "train.log_every=1", "train.sample_every=1000",
           "train.checkpoint_every=1000", "eval.every=0", "monitor.plot=false"]
 
 
-def make_trainer(recipe: str, tmp_path: Path, extra: list[str] | None = None) -> Trainer:
+def make_trainer(recipe: str, tmp_path: Path, extra: list[str] | None = None) -> Loop:
     arch = api.make_config(recipe=recipe).model.arch
     config = api.make_config(recipe=recipe, overrides=SMALL[arch] + COMMON + list(extra or []))
     dataset = load_dataset("digits", config.model.resolution, config.model.img_channels)
-    return Trainer(config, dataset, RunDir(tmp_path / recipe))
+    return make_loop(config, dataset, RunDir(tmp_path / recipe))
 
 
 def snapshot(model: nn.Module) -> list[torch.Tensor]:
@@ -61,16 +62,16 @@ def test_recipe_builds_reports_and_one_step_changes_both_networks(recipe: str, t
     header = "".join(line for line in text.splitlines()[:3] if line.startswith("#"))
     assert re.search(r"(19|20)\d\d", header), header  # the comments cite the paper and year
     trainer = make_trainer(recipe, tmp_path)
-    g0, d0 = snapshot(trainer.G), snapshot(trainer.D)
+    g0, d0 = snapshot(trainer.task.G), snapshot(trainer.task.D)
     trainer.fit(1, progress=False)
-    assert changed(g0, trainer.G) and changed(d0, trainer.D)
+    assert changed(g0, trainer.task.G) and changed(d0, trainer.task.D)
     row = [r for r in api_rows(trainer) if r["kind"] == "train"][-1]
     assert math.isfinite(row["loss_d"]) and math.isfinite(row["loss_g"])
-    images = trainer.G_ema.eval()(*trainer.noise(4))
+    images = trainer.task.G_ema.eval()(*trainer.task.noise(4))
     assert images.shape == (4, 1, trainer.config.model.resolution, trainer.config.model.resolution)
 
 
-def api_rows(trainer: Trainer) -> list[dict]:
+def api_rows(trainer: Loop) -> list[dict]:
     import json
 
     return [json.loads(x) for x in trainer.run.metrics.read_text().splitlines()]
@@ -118,10 +119,10 @@ def test_unconditional_models_ignore_the_label() -> None:
 
 def test_weight_clipping_bounds_every_critic_weight(tmp_path: Path) -> None:
     trainer = make_trainer("wgan", tmp_path)
-    assert max(float(p.detach().abs().max()) for p in trainer.D.parameters()) > 0.01  # N(0, 0.02)
+    assert max(float(p.detach().abs().max()) for p in trainer.task.D.parameters()) > 0.01  # N(0, 0.02)
     trainer.fit(1, progress=False)
-    assert max(float(p.detach().abs().max()) for p in trainer.D.parameters()) <= 0.01
-    assert isinstance(trainer.opt_d, torch.optim.RMSprop) and trainer.opt_d.param_groups[0]["lr"] == 5e-5
+    assert max(float(p.detach().abs().max()) for p in trainer.task.D.parameters()) <= 0.01
+    assert isinstance(trainer.task.opt_d, torch.optim.RMSprop) and trainer.task.opt_d.param_groups[0]["lr"] == 5e-5
 
 
 def test_gradient_penalty_on_a_linear_critic_by_hand() -> None:
@@ -137,7 +138,7 @@ def test_gradient_penalty_on_a_linear_critic_by_hand() -> None:
 
 def test_wgan_gp_logs_its_penalty_and_has_no_batch_norm_in_the_critic(tmp_path: Path) -> None:
     trainer = make_trainer("wgan-gp", tmp_path)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in trainer.D.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in trainer.task.D.modules())
     trainer.fit(1, progress=False)
     row = api_rows(trainer)[-1]
     assert row["gp"] >= 0 and trainer.config.train.d_steps == 5
@@ -155,7 +156,7 @@ def test_began_equilibrium_by_hand(tmp_path: Path) -> None:
     last = rows[-1]
     expected = last["recon_real"] + abs(0.5 * last["recon_real"] - last["recon_fake"])
     assert last["began_M"] == pytest.approx(expected, rel=1e-5)
-    assert trainer.state_dict()["method"]["k"] == trainer.method.k
+    assert trainer.state_dict()["method"]["k"] == trainer.task.method.k
 
 
 def test_infogan_codes_priors_and_mutual_information() -> None:
@@ -195,9 +196,9 @@ def test_acgan_and_sgan_use_the_labels(tmp_path: Path) -> None:
     trainer.fit(1, progress=False)
     assert "aux_acc_real" in api_rows(trainer)[-1]
     trainer = make_trainer("sgan", tmp_path, ["method.labelled=50", "method.holdout=0.2"])
-    assert len(trainer.method.labelled_stream.dataset) == 50
-    assert len(trainer.method.heldout) + len(trainer.dataset) == 1797
-    assert trainer.method.labelled_stream.dataset.class_counts() == [5] * 10
+    assert len(trainer.task.method.labelled_stream.dataset) == 50
+    assert len(trainer.task.method.heldout) + len(trainer.task.dataset) == 1797
+    assert trainer.task.method.labelled_stream.dataset.class_counts() == [5] * 10
     trainer.fit(2, progress=False)
     accuracy = api_rows(trainer)[-1]["heldout_accuracy"]
     assert 0.0 <= accuracy <= 1.0

@@ -18,25 +18,25 @@ from ganforge.cli import main
 from ganforge.errors import GanforgeError
 from ganforge.models import build_models, count_parameters
 from ganforge.objectives import began_k_update, gradient_penalty, reconstruction_l1
-from ganforge.training.trainer import Trainer
+from ganforge.training.loop import Loop
 from test_family import COMMON, FAMILY, SMALL, api_rows, changed, make_trainer, snapshot
 
 
-def replay(trainer: Trainer) -> callable:
+def replay(trainer: Loop) -> callable:
     """Returns a function that puts the trainer's noise generators back where they are now, so
     that a loss can be recomputed by hand from the same z and classes."""
-    states = (trainer.noise_gen.get_state(), trainer.label_gen.get_state())
+    states = (trainer.task.noise_gen.get_state(), trainer.task.label_gen.get_state())
 
     def rewind() -> None:
-        trainer.noise_gen.set_state(states[0])
-        trainer.label_gen.set_state(states[1])
+        trainer.task.noise_gen.set_state(states[0])
+        trainer.task.label_gen.set_state(states[1])
 
     return rewind
 
 
-def frozen(trainer: Trainer) -> Trainer:
+def frozen(trainer: Loop) -> Loop:
     """Eval mode: batch norm and dropout give the same output for the same input in any call."""
-    trainer.G.eval(), trainer.D.eval()
+    trainer.task.G.eval(), trainer.task.D.eval()
     return trainer
 
 
@@ -48,16 +48,16 @@ def real_batch(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
 # ---- conditioning through D's heads ----------------------------------------------------------
 def test_acgan_losses_by_hand_use_the_real_and_the_generated_classes(tmp_path: Path) -> None:
     trainer = frozen(make_trainer("acgan", tmp_path))
-    method, w = trainer.method, trainer.config.method.aux_weight
+    method, w = trainer.task.method, trainer.config.method.aux_weight
     real, y_real = real_batch()
     rewind = replay(trainer)
     loss = method.d_loss(real, y_real).loss
     rewind()
-    z, y_fake = trainer.noise(8)
+    z, y_fake = trainer.task.noise(8)
     with torch.no_grad():
-        fake = trainer.G(z, y_fake)
-    l_real, h_real = trainer.D(real, y_real, heads=True)
-    l_fake, h_fake = trainer.D(fake, y_fake, heads=True)
+        fake = trainer.task.G(z, y_fake)
+    l_real, h_real = trainer.task.D(real, y_real, heads=True)
+    l_fake, h_fake = trainer.task.D(fake, y_fake, heads=True)
     expected = (F.softplus(-l_real).mean() + F.softplus(l_fake).mean()
                 + w * (F.cross_entropy(h_real["classes"], y_real) + F.cross_entropy(h_fake["classes"], y_fake)))
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
@@ -67,8 +67,8 @@ def test_acgan_losses_by_hand_use_the_real_and_the_generated_classes(tmp_path: P
     rewind = replay(trainer)
     g_loss, _ = method.g_loss(8)
     rewind()
-    z, y = trainer.noise(8)
-    logits, heads = trainer.D(trainer.G(z, y), y, heads=True)
+    z, y = trainer.task.noise(8)
+    logits, heads = trainer.task.D(trainer.task.G(z, y), y, heads=True)
     expected = F.softplus(-logits).mean() + w * F.cross_entropy(heads["classes"], y)
     assert g_loss.item() == pytest.approx(expected.item(), rel=1e-5)  # G is told its class too
 
@@ -87,34 +87,34 @@ def test_sgan_real_logit_is_the_k_plus_one_class_form() -> None:
 
 def test_sgan_loss_by_hand_and_held_out_accuracy(tmp_path: Path) -> None:
     trainer = frozen(make_trainer("sgan", tmp_path, ["method.labelled=50"]))
-    method = trainer.method
+    method = trainer.task.method
     real, y_real = real_batch()
     rewind, stream = replay(trainer), method.labelled_stream.state_dict()
     out = method.d_loss(real, y_real)
     rewind()
     method.labelled_stream.load_state_dict(stream)
-    z, y = trainer.noise(8)
+    z, y = trainer.task.noise(8)
     with torch.no_grad():
-        fake = trainer.G(z, y)
-    lse_real = torch.logsumexp(trainer.D(real, y_real, heads=True)[1]["classes"], 1)
-    lse_fake = torch.logsumexp(trainer.D(fake, y, heads=True)[1]["classes"], 1)
+        fake = trainer.task.G(z, y)
+    lse_real = torch.logsumexp(trainer.task.D(real, y_real, heads=True)[1]["classes"], 1)
+    lse_fake = torch.logsumexp(trainer.task.D(fake, y, heads=True)[1]["classes"], 1)
     images, labels = method.labelled_stream.next()
-    class_logits = trainer.D(trainer.to_model_range(images), labels, heads=True)[1]["classes"]
+    class_logits = trainer.task.D(trainer.task.to_model_range(images), labels, heads=True)[1]["classes"]
     supervised = F.cross_entropy(class_logits, labels)
     expected = F.softplus(-lse_real).mean() + F.softplus(lse_fake).mean() + supervised
     assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert out.extra["supervised_loss"].item() == pytest.approx(supervised.item(), rel=1e-5)
     assert abs(F.cross_entropy(class_logits, labels.roll(1)).item() - supervised.item()) > 1e-6
     # held-out accuracy is D's argmax on the held-out real images, counted by hand
-    x = trainer.to_model_range(method.heldout.images)
-    by_hand = (trainer.D(x, method.heldout.labels, heads=True)[1]["classes"].argmax(1)
+    x = trainer.task.to_model_range(method.heldout.images)
+    by_hand = (trainer.task.D(x, method.heldout.labels, heads=True)[1]["classes"].argmax(1)
                == method.heldout.labels).float().mean()
     assert method.heldout_accuracy() == pytest.approx(float(by_hand))
 
 
 def test_sgan_learns_to_classify_held_out_digits_from_few_labels(tmp_path: Path) -> None:
     trainer = make_trainer("sgan", tmp_path, ["method.labelled_fraction=0.1", "train.log_every=50"])
-    assert len(trainer.method.labelled_stream.dataset) == round(0.1 * len(trainer.dataset))
+    assert len(trainer.task.method.labelled_stream.dataset) == round(0.1 * len(trainer.task.dataset))
     trainer.fit(150, progress=False)
     rows = [r for r in api_rows(trainer) if r["kind"] == "train"]
     assert rows[0]["heldout_accuracy"] < rows[-1]["heldout_accuracy"]
@@ -156,8 +156,8 @@ STEPS_PER_G_STEP = {"gan": 1, "cgan": 1, "dcgan": 1, "lsgan": 1, "wgan": 5, "wga
 def test_d_steps_per_g_step_are_counted_on_real_steps(recipe: str, tmp_path: Path) -> None:
     trainer = make_trainer(recipe, tmp_path)
     counts = {"d": 0, "g": 0}
-    trainer.opt_d.register_step_post_hook(lambda *_: counts.__setitem__("d", counts["d"] + 1))
-    trainer.opt_g.register_step_post_hook(lambda *_: counts.__setitem__("g", counts["g"] + 1))
+    trainer.task.opt_d.register_step_post_hook(lambda *_: counts.__setitem__("d", counts["d"] + 1))
+    trainer.task.opt_g.register_step_post_hook(lambda *_: counts.__setitem__("g", counts["g"] + 1))
     trainer.fit(2, progress=False)
     assert counts == {"d": 2 * STEPS_PER_G_STEP[recipe], "g": 2}
 
@@ -175,7 +175,7 @@ OPTIMISERS = {  # recipe: (class, lr G, lr D, betas G, betas D), from each paper
 def test_optimisers_are_the_papers(recipe: str, tmp_path: Path) -> None:
     kind, lr_g, lr_d, betas_g, betas_d = OPTIMISERS[recipe]
     trainer = make_trainer(recipe, tmp_path)
-    for opt, lr, betas in ((trainer.opt_g, lr_g, betas_g), (trainer.opt_d, lr_d, betas_d)):
+    for opt, lr, betas in ((trainer.task.opt_g, lr_g, betas_g), (trainer.task.opt_d, lr_d, betas_d)):
         assert type(opt) is kind and opt.param_groups[0]["lr"] == lr
         if betas is not None:
             assert tuple(opt.param_groups[0]["betas"]) == betas
@@ -206,30 +206,30 @@ def test_the_d_step_does_not_reach_g(tmp_path: Path) -> None:
     for recipe in ("dcgan", "acgan", "began", "sgan"):
         trainer = make_trainer(recipe, tmp_path)
         real, y = real_batch()
-        trainer.method.d_loss(real, y).loss.backward()
-        assert all(p.grad is None for p in trainer.G.parameters()), recipe  # G(z) was detached
-        assert any(p.grad is not None for p in trainer.D.parameters()), recipe
+        trainer.task.method.d_loss(real, y).loss.backward()
+        assert all(p.grad is None for p in trainer.task.G.parameters()), recipe  # G(z) was detached
+        assert any(p.grad is not None for p in trainer.task.D.parameters()), recipe
 
 
 # ---- BEGAN -------------------------------------------------------------------------------
 def test_began_d_loss_and_the_k_chain_over_real_steps(tmp_path: Path) -> None:
     trainer = frozen(make_trainer("began", tmp_path, ["method.began_lambda_k=0.05"]))
-    method = trainer.method
+    method = trainer.task.method
     method.k = 0.3
     real, y = real_batch()
     rewind = replay(trainer)
     out = method.d_loss(real, y)
     rewind()
-    z, y_fake = trainer.noise(8)
+    z, y_fake = trainer.task.noise(8)
     with torch.no_grad():
-        fake = trainer.G(z, y_fake)
-    l_real = reconstruction_l1(real, trainer.D(real, y))
-    l_fake = reconstruction_l1(fake, trainer.D(fake, y_fake))
+        fake = trainer.task.G(z, y_fake)
+    l_real = reconstruction_l1(real, trainer.task.D(real, y))
+    l_fake = reconstruction_l1(fake, trainer.task.D(fake, y_fake))
     assert out.loss.item() == pytest.approx((l_real - 0.3 * l_fake).item(), rel=1e-5)
     method.after_d_step()
     assert method.k == pytest.approx(began_k_update(0.3, 0.5, 0.05, l_real.item(), l_fake.item()), rel=1e-6)
 
-    trainer.G.train(), trainer.D.train()
+    trainer.task.G.train(), trainer.task.D.train()
     method.k = 0.5
     trainer.fit(6, progress=False)
     rows = [r for r in api_rows(trainer) if r["kind"] == "train"]
@@ -248,9 +248,9 @@ def test_lapgan_coarse_level_is_the_papers_and_every_level_trains(tmp_path: Path
     assert count_parameters(d.levels[0]) == (74 * 600 + 600) + (600 * 600 + 600) + (600 + 1)
     assert sum(isinstance(m, nn.Dropout) for m in d.levels[0].modules()) == 2
     trainer = make_trainer("lapgan", tmp_path)
-    before = [(snapshot(gl), snapshot(dl)) for gl, dl in zip(trainer.G.levels, trainer.D.levels, strict=True)]
+    before = [(snapshot(gl), snapshot(dl)) for gl, dl in zip(trainer.task.G.levels, trainer.task.D.levels, strict=True)]
     trainer.fit(1, progress=False)
-    for (g0, d0), gl, dl in zip(before, trainer.G.levels, trainer.D.levels, strict=True):
+    for (g0, d0), gl, dl in zip(before, trainer.task.G.levels, trainer.task.D.levels, strict=True):
         assert changed(g0, gl) and changed(d0, dl)
 
 

@@ -13,22 +13,23 @@ from torch.nn.utils import parametrizations
 from ganforge import api
 from ganforge.data.spec import load_training_data
 from ganforge.nn.layers import Fp32SpectralNorm, LayerFactory
+from ganforge.training.launch import make_loop
+from ganforge.training.loop import Loop
 from ganforge.training.run_dir import RunDir
-from ganforge.training.trainer import Trainer
 
 SMALL = ["model.ch=8", "model.dim_z=32", "model.shared_dim=16", "train.batch_size=16",
          "monitor.plot=false"]
 
 
-def _trainer(tmp_path: Path, *overrides: str, recipe: str = "biggan-digits") -> Trainer:
+def _trainer(tmp_path: Path, *overrides: str, recipe: str = "biggan-digits") -> Loop:
     config = api.make_config(recipe=recipe, overrides=[*SMALL, *overrides] if recipe == "biggan-digits"
                              else ["monitor.plot=false", *overrides])
     data = load_training_data(config.data, config.model.resolution, config.model.img_channels)
-    return Trainer(config, data, RunDir(tmp_path))
+    return make_loop(config, data, RunDir(tmp_path))
 
 
-def _losses(trainer: Trainer, steps: int) -> list[tuple[float, float]]:
-    return [(trainer.d_step()["loss_d"], trainer.g_step()["loss_g"]) for _ in range(steps)]
+def _losses(trainer: Loop, steps: int) -> list[tuple[float, float]]:
+    return [(trainer.task.d_step()["loss_d"], trainer.task.g_step()["loss_g"]) for _ in range(steps)]
 
 
 def test_spectral_norm_power_iteration_runs_without_autocast(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,8 +65,8 @@ def test_spectral_norm_power_iteration_runs_without_autocast(monkeypatch: pytest
 def test_bf16_keeps_batchnorm_statistics_float32_and_close(tmp_path: Path) -> None:
     fp32, bf16 = _trainer(tmp_path / "a"), _trainer(tmp_path / "b", "train.precision=bf16")
     for trainer in (fp32, bf16):
-        trainer.d_step()
-        trainer.g_step()
+        trainer.task.d_step()
+        trainer.task.g_step()
     stats = [(n, b) for n, b in bf16.G.named_buffers() if "running" in n]
     assert stats and all(b.dtype == torch.float32 for _, b in stats)
     reference = dict(fp32.G.named_buffers())
@@ -92,13 +93,13 @@ def test_mixed_precision_losses_stay_finite_and_near_fp32(tmp_path: Path, precis
 def test_fp16_overflow_is_the_scalers_skip_not_a_guard_event(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, "train.precision=fp16")
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**120)  # any gradient overflows float16
-    trainer.precision.scalers["d"] = scaler
-    before = [p.detach().clone() for p in trainer.D.parameters()]
-    trainer.d_step()
-    assert trainer.precision.overflow_skips == 1
+    trainer.task.precision.scalers["d"] = scaler
+    before = [p.detach().clone() for p in trainer.task.D.parameters()]
+    trainer.task.d_step()
+    assert trainer.task.precision.overflow_skips == 1
     assert trainer.guard.nonfinite_skips == 0
     assert float(scaler.get_scale()) == 2.0**119  # halved
-    assert all(torch.equal(a, b) for a, b in zip(before, trainer.D.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.task.D.parameters(), strict=True))
     state = trainer.state_dict()["precision"]
     fresh = _trainer(tmp_path / "fresh", "train.precision=fp16")
     fresh.precision.load_state_dict(state)
@@ -113,8 +114,8 @@ def test_unknown_precision_is_a_clear_error(tmp_path: Path) -> None:
         _trainer(tmp_path, "train.precision=fp8")
 
 
-def _params(trainer: Trainer) -> list[torch.Tensor]:
-    return [p.detach() for net in (trainer.G, trainer.D) for p in net.parameters()]
+def _params(trainer: Loop) -> list[torch.Tensor]:
+    return [p.detach() for net in (trainer.task.G, trainer.task.D) for p in net.parameters()]
 
 
 def test_channels_last_trains_like_contiguous(tmp_path: Path) -> None:
@@ -155,6 +156,6 @@ def test_compiled_steps_match_eager(tmp_path: Path) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_dataset_lives_on_the_gpu(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, "train.device=cuda")
-    assert trainer.dataset.images.is_cuda and trainer.dataset.images.dtype == torch.uint8
-    images, _ = trainer.stream.next()
+    assert trainer.task.dataset.images.is_cuda and trainer.task.dataset.images.dtype == torch.uint8
+    images, _ = trainer.task.stream.next()
     assert images.is_cuda

@@ -10,7 +10,7 @@ import torch
 from ganforge import api
 from ganforge.metrics.digits_accuracy import DigitsJudge, conditional_accuracy
 from ganforge.models import build_models
-from ganforge.training.trainer import regularised_weights
+from ganforge.training.tasks.generation import regularised_weights
 
 
 def test_default_recipe_learns_the_classes_in_200_steps(tmp_path: Path) -> None:

@@ -12,9 +12,10 @@ import torch
 from ganforge import api
 from ganforge.config import Config
 from ganforge.training.checkpoint import load_latest_checkpoint
+from ganforge.training.launch import make_loop
+from ganforge.training.loop import Loop
 from ganforge.training.run_dir import RunDir, read_metrics
 from ganforge.translation.data import TranslationData, load_translation_data
-from ganforge.translation.trainer import TranslationTrainer
 
 COMMON = [
     "translation.ngf=4",
@@ -83,29 +84,29 @@ def random_data(config: Config, n: int = 6, paired: bool = True) -> TranslationD
 @pytest.mark.parametrize("mode", ["pix2pix", "cyclegan"])
 def test_one_step_changes_every_network(mode: str, tmp_path: Path) -> None:
     config = tiny_config(mode)
-    trainer = TranslationTrainer(config, random_data(config), RunDir(tmp_path))
+    trainer = make_loop(config, random_data(config), RunDir(tmp_path))
     before = {
         name: {k: v.clone() for k, v in net.state_dict().items()}
-        for name, net in trainer.model.networks.items()
+        for name, net in trainer.task.model.networks.items()
     }
-    losses = trainer.train_step()
-    assert set(trainer.model.networks) == (
+    losses = trainer.task.train_step()
+    assert set(trainer.task.model.networks) == (
         {"G", "D"} if mode == "pix2pix" else {"G_AB", "G_BA", "D_A", "D_B"}
     )
-    for name, net in trainer.model.networks.items():
+    for name, net in trainer.task.model.networks.items():
         weights = {k: v for k, v in net.state_dict().items() if k.endswith("weight")}
         changed = [k for k, v in weights.items() if not torch.equal(v, before[name][k])]
         assert changed == list(weights), f"{name}: unchanged {set(weights) - set(changed)}"
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
     if mode == "cyclegan":
         assert {"loss_cycle_a", "loss_cycle_b", "loss_d_a", "loss_d_b"} <= set(losses)
-        assert len(trainer.model.pools["fake_b"]) == 2  # the batch entered the pool
+        assert len(trainer.task.model.pools["fake_b"]) == 2  # the batch entered the pool
 
 
 class StopAfter:
     """A GracefulStop stand-in that asks to stop once the trainer reaches a step."""
 
-    def __init__(self, trainer: TranslationTrainer, step: int) -> None:
+    def __init__(self, trainer: Loop, step: int) -> None:
         self.trainer, self.step = trainer, step
 
     @property
@@ -126,30 +127,30 @@ def test_resume_is_exact(mode: str, tmp_path: Path) -> None:
         ["translation.epochs=1", "translation.epochs_decay=1", "translation.steps_per_epoch=3"],
     )
     data = random_data(config, paired=mode == "pix2pix")
-    straight = TranslationTrainer(config, data, RunDir(tmp_path / "straight"))
+    straight = make_loop(config, data, RunDir(tmp_path / "straight"))
     straight.fit(progress=False)
     assert straight.step == 6
 
-    first = TranslationTrainer(config, data, RunDir(tmp_path / "resumed"))
+    first = make_loop(config, data, RunDir(tmp_path / "resumed"))
     first.fit(progress=False, stop=StopAfter(first, 4))
     assert first.step == 4 and first.stopped_by == "SIGTERM"
     torch.manual_seed(12345)  # whatever happens in between must not matter
-    second = TranslationTrainer(config, data, RunDir(tmp_path / "resumed"))
+    second = make_loop(config, data, RunDir(tmp_path / "resumed"))
     _, state, _ = load_latest_checkpoint(RunDir(tmp_path / "resumed").checkpoints)
     second.load_state_dict(state)
-    assert second.step == 4 and second.lr == pytest.approx(2e-4 / 2)
+    assert second.step == 4 and second.task.lr == pytest.approx(2e-4 / 2)
     second.fit(progress=False)
 
-    for name, net in straight.model.networks.items():
-        other = second.model.networks[name].state_dict()
+    for name, net in straight.task.model.networks.items():
+        other = second.task.model.networks[name].state_dict()
         for key, value in net.state_dict().items():
             assert torch.equal(value, other[key]), (name, key)
-    for name, pool in straight.model.pools.items():
+    for name, pool in straight.task.model.pools.items():
         assert all(
             torch.equal(a, b)
-            for a, b in zip(pool.images, second.model.pools[name].images, strict=True)
+            for a, b in zip(pool.images, second.task.model.pools[name].images, strict=True)
         )
-    assert second.lr == straight.lr == 0.0
+    assert second.task.lr == straight.task.lr == 0.0
     assert _train_rows(tmp_path / "straight") == _train_rows(tmp_path / "resumed")
 
 
@@ -173,10 +174,10 @@ def test_short_pix2pix_run_learns_edges_to_digits(tmp_path: Path) -> None:
     )
     assert config.translation.generator == "unet_32"  # the demo settings applied
     data = load_translation_data(config.data.source, config.translation)
-    trainer = TranslationTrainer(config, data, RunDir(tmp_path / "run"))
-    before = trainer.evaluator(trainer.model)
+    trainer = make_loop(config, data, RunDir(tmp_path / "run"))
+    before = trainer.task.evaluator(trainer.task.model)
     trainer.fit(progress=False)
-    after = trainer.last_eval
+    after = trainer.task.last_eval
     assert after["step"] == 150
     assert after["l1_AtoB"] < 0.5 * before["l1_AtoB"]
     assert after["ssim_AtoB"] > before["ssim_AtoB"] + 0.3
@@ -192,8 +193,8 @@ def test_training_needs_paired_data_for_pix2pix(tmp_path: Path) -> None:
 
     config = tiny_config("pix2pix")
     with pytest.raises(GanforgeError, match="pix2pix trains on paired data"):
-        TranslationTrainer(config, random_data(config, paired=False), RunDir(tmp_path))
+        make_loop(config, random_data(config, paired=False), RunDir(tmp_path))
     cyclegan = tiny_config("cyclegan")
-    trainer = TranslationTrainer(cyclegan, random_data(cyclegan, paired=True), RunDir(tmp_path))
-    assert set(trainer.stream.streams) == {"A", "B"}  # CycleGAN draws paired data unpaired
+    trainer = make_loop(cyclegan, random_data(cyclegan, paired=True), RunDir(tmp_path))
+    assert set(trainer.task.stream.streams) == {"A", "B"}  # CycleGAN draws paired data unpaired
     assert replace(cyclegan.translation, mode="x").mode == "x"

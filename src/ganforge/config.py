@@ -199,6 +199,9 @@ class TranslationConfig:
     lambda_cycle: float = 10.0  # cyclegan: weight of each cycle-consistency L1 term
     lambda_identity: float = 0.5  # cyclegan: identity L1 weight, relative to lambda_cycle
     pool_size: int = 0  # history of generated images D trains on (CycleGAN: 50; 0: none)
+    steps: int = 0  # stop at this step (`--steps`); 0: after the epochs below
+    ema: bool = False  # keep an EMA of the generators (train.ema_decay, train.ema_start) for
+    # grids, evaluation, translate and export
     epochs: int = 100  # epochs at the initial learning rate ...
     epochs_decay: int = 100  # ... then epochs of linear decay towards zero
     steps_per_epoch: int = 0  # 0: one pass over the (larger) training domain per epoch

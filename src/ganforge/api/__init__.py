@@ -17,7 +17,6 @@ from ganforge.api.generators import (
 )
 from ganforge.api.runs import (
     DEFAULT_RECIPE,
-    default_run_dir,
     info,
     is_translation_run,
     make_config,
@@ -27,6 +26,7 @@ from ganforge.api.runs import (
     train,
 )
 from ganforge.api.translation import evaluate_translation, translate
+from ganforge.training.launch import default_run_dir
 
 __all__ = [
     "DEFAULT_RECIPE", "arithmetic", "code_sweep", "convert", "default_run_dir", "evaluate_translation",

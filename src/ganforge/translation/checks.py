@@ -60,7 +60,7 @@ def check_translation_config(config: Config) -> None:
     for key in ("lambda_l1", "lambda_cycle", "lambda_identity", "init_gain"):
         if getattr(tc, key) < 0:
             raise GanforgeError(f"translation.{key} must be >= 0, got {getattr(tc, key)}")
-    for key in ("pool_size", "epochs", "epochs_decay", "steps_per_epoch", "eval_every", "eval_n"):
+    for key in ("pool_size", "steps", "epochs", "epochs_decay", "steps_per_epoch", "eval_every", "eval_n"):
         if getattr(tc, key) < 0:
             raise GanforgeError(f"translation.{key} must be >= 0, got {getattr(tc, key)}")
     if tc.epochs + tc.epochs_decay < 1:
@@ -75,14 +75,10 @@ def check_translation_config(config: Config) -> None:
             raise GanforgeError(
                 f"train.{key} must be a positive integer, got {getattr(train, key)}"
             )
-    unsupported = {
-        "train.precision": (train.precision, "fp32"),
-        "train.channels_last": (train.channels_last, False),
-        "train.compile": (train.compile, False),
-        "train.sync_bn": (train.sync_bn, False),
+    unsupported = {  # the papers take one D step per G step
         "train.d_steps": (train.d_steps, 1),
-        "train.accumulate": (train.accumulate, 1),
         "data.limit": (config.data.limit, 0),
+        "train.conv_algorithm": (train.conv_algorithm, "torch"),
     }
     for key, (value, supported) in unsupported.items():
         if value != supported:

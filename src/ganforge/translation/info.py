@@ -11,7 +11,7 @@ import torch
 from ganforge.config import Config, apply_overrides
 from ganforge.models import count_parameters
 from ganforge.translation.checks import check_translation_config
-from ganforge.translation.trainer import build_model
+from ganforge.translation.models import build_model
 
 
 def parameter_counts(config: Config) -> dict[str, int]:

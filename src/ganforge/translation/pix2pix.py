@@ -1,41 +1,42 @@
 """pix2pix (Isola et al. 2017): one generator G: x -> y and a conditional PatchGAN D that judges
 the pair (x, y) concatenated along channels; G also minimises lambda_l1 |y - G(x)|_1.
 
-One training step, in the reference order: G(x) once; a D step on real (x, y) and fake
-(x, G(x)) pairs (two D calls, so batch norm sees each batch on its own); then a G step with D
-frozen.
+One training step, in the reference order: G(x) once (`forward`); a D step on real (x, y) and
+fake (x, G(x)) pairs (two D calls, so batch norm sees each batch on its own); then a G step with
+D frozen. The translation task (`training/tasks/translation.py`) runs the steps.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from ganforge.config import Config
-from ganforge.training.trainer import make_optimizer
+from ganforge.config import TranslationConfig
 from ganforge.translation.losses import adversarial_terms, pix2pix_d_loss, pix2pix_g_loss
 from ganforge.translation.networks import build_discriminator, build_generator
 from ganforge.translation.pool import ImagePool
 
 
 class Pix2Pix:
-    """The networks, optimisers and step of a pix2pix run."""
+    """The networks, image pool and losses of a pix2pix run."""
 
-    def __init__(self, config: Config, device: torch.device) -> None:
-        tc, train = config.translation, config.train
+    order = ("d", "g")  # the D step comes first
+    generator_names = ("G",)
+
+    def __init__(self, tc: TranslationConfig, loss: str, pool_seed: int) -> None:
         self.direction = tc.direction
         c_a, c_b = tc.channels_a, tc.channels_b
         c_in, c_out = (c_a, c_b) if tc.direction == "AtoB" else (c_b, c_a)
-        self.G = build_generator(tc, c_in, c_out).to(device)
-        self.D = build_discriminator(tc, c_in + c_out).to(device)
+        self.G = build_generator(tc, c_in, c_out)
+        self.D = build_discriminator(tc, c_in + c_out)
         self.networks: dict[str, nn.Module] = {"G": self.G, "D": self.D}
-        self.optimizers = {
-            "G": make_optimizer(train, self.G.parameters(), train.lr_g, train.betas_g),
-            "D": make_optimizer(train, self.D.parameters(), train.lr_d, train.betas_d),
-        }
+        self.fwd: dict[str, Any] = dict(self.networks)  # the training forwards (maybe compiled)
+        self.param_groups = {"g": ("G",), "d": ("D",)}  # the networks each optimizer steps
         # the reference leaves pix2pix's pool at 0; a recipe may still set one
-        self.pools = {"fake": ImagePool(tc.pool_size, train.seed + 11)}
-        self.terms = adversarial_terms(train.loss)
+        self.pools = {"fake": ImagePool(tc.pool_size, pool_seed)}
+        self.terms = adversarial_terms(loss)
         self.lambda_l1 = tc.lambda_l1
 
     @property
@@ -45,20 +46,15 @@ class Pix2Pix:
     def generator(self, direction: str) -> nn.Module:
         return self.G
 
-    def step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
         x, y = (real_a, real_b) if self.direction == "AtoB" else (real_b, real_a)
-        fake = self.G(x)
-        opt_g, opt_d = self.optimizers["G"], self.optimizers["D"]
-        self.D.requires_grad_(True)
-        opt_d.zero_grad(set_to_none=True)
-        fake_pair = self.pools["fake"].query(torch.cat([x, fake.detach()], 1))
-        loss_d = pix2pix_d_loss(self.terms, self.D(torch.cat([x, y], 1)), self.D(fake_pair))
-        loss_d.backward()
-        opt_d.step()
-        self.D.requires_grad_(False)
-        opt_g.zero_grad(set_to_none=True)
-        parts = pix2pix_g_loss(self.terms, self.D(torch.cat([x, fake], 1)), fake, y, self.lambda_l1)
-        parts["loss_g"].backward()
-        opt_g.step()
-        self.D.requires_grad_(True)
-        return {"loss_d": loss_d.detach(), **{k: v.detach() for k, v in parts.items()}}
+        return {"x": x, "y": y, "fake": self.fwd["G"](x)}
+
+    def loss(self, phase: str, out: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(the loss `phase` ('d' or 'g') minimises, its parts for the log)."""
+        x, y, fake, D = out["x"], out["y"], out["fake"], self.fwd["D"]
+        if phase == "d":
+            fake_pair = self.pools["fake"].query(torch.cat([x, fake.detach()], 1))
+            return pix2pix_d_loss(self.terms, D(torch.cat([x, y], 1)), D(fake_pair)), {}
+        parts = pix2pix_g_loss(self.terms, D(torch.cat([x, fake], 1)), fake, y, self.lambda_l1)
+        return parts.pop("loss_g"), parts

@@ -49,8 +49,14 @@ class TranslationStream:
         crop: int,
         flip: bool,
         seed: int,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.paired, self.crop, self.flip = paired, crop, flip
+        rank, world = shard
+        if batch_size % world:
+            raise GanforgeError(f"batch size {batch_size} does not split evenly among {world} ranks")
+        share = batch_size // world
+        self.share = slice(rank * share, (rank + 1) * share)
         self.channels_a = train_a.shape[1]
         if paired:
             both = torch.cat([train_a, train_b], 1)  # one crop and flip per pair
@@ -73,16 +79,20 @@ class TranslationStream:
         return {name: len(stream.dataset) for name, stream in self.streams.items()}
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 (A batch, B batch)."""
+        """uint8 (A batch, B batch): this rank's share of the next global batch.
+
+        Every rank crops the whole global batch with the same jitter stream and keeps its
+        share, so the images a step trains on do not depend on the number of ranks.
+        """
         if self.paired:
             both, _ = self.streams["AB"].next()
-            both = random_jitter(both, self.crop, self.flip, self.jitter)
+            both = random_jitter(both, self.crop, self.flip, self.jitter)[self.share]
             return both[:, : self.channels_a], both[:, self.channels_a :]
         a, _ = self.streams["A"].next()
         b, _ = self.streams["B"].next()
         return (
-            random_jitter(a, self.crop, self.flip, self.jitter),
-            random_jitter(b, self.crop, self.flip, self.jitter),
+            random_jitter(a, self.crop, self.flip, self.jitter)[self.share],
+            random_jitter(b, self.crop, self.flip, self.jitter)[self.share],
         )
 
     def state_dict(self) -> dict[str, Any]:

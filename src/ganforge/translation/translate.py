@@ -25,9 +25,9 @@ from ganforge.translation.cyclegan import CycleGAN
 from ganforge.translation.data import load_translation_data, open_image
 from ganforge.translation.evaluate import Evaluator
 from ganforge.translation.inference import run_generator
+from ganforge.translation.models import CHECKPOINT_TASK, build_model
 from ganforge.translation.networks import size_multiple
 from ganforge.translation.pix2pix import Pix2Pix
-from ganforge.translation.trainer import CHECKPOINT_TASK, build_model
 
 
 def load_translator(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ganforge.errors import GanforgeError
+from ganforge.training.context import StepContext
 from ganforge.training.methods.acgan import ACGAN
 from ganforge.training.methods.adversarial import Adversarial, DLoss
 from ganforge.training.methods.began import BEGAN
@@ -12,34 +11,48 @@ from ganforge.training.methods.infogan import InfoGAN
 from ganforge.training.methods.lapgan import LapGAN
 from ganforge.training.methods.sgan import SemiSupervised
 
-if TYPE_CHECKING:
-    from ganforge.training.trainer import Trainer
-
 METHODS: dict[str, type[Adversarial]] = {
     "adversarial": Adversarial, "acgan": ACGAN, "sgan": SemiSupervised, "infogan": InfoGAN,
     "began": BEGAN, "lapgan": LapGAN,
 }
 
 
-def build_method(trainer: Trainer) -> Adversarial:
-    name = trainer.config.method.name
+def method_class(name: str) -> type[Adversarial]:
     if name not in METHODS:
         raise GanforgeError(f"unknown method.name '{name}'; available: {', '.join(METHODS)}")
-    cls = METHODS[name]
-    missing = [h for h in getattr(cls, "required_heads", ()) if h not in trainer.config.model.d_heads]
+    return METHODS[name]
+
+
+def check_method(name: str, arch: str, d_heads: list[str], world: int = 1) -> type[Adversarial]:
+    """What a method declares it needs (D heads, an architecture) and supports (ranks)."""
+    cls = method_class(name)
+    missing = [h for h in cls.required_heads if h not in d_heads]
     if missing:
         raise GanforgeError(
             f"method.name={name} needs D heads {missing}: add them to model.d_heads "
             f"(with model.arch=dcgan or mlp)"
         )
-    for paired in ("began", "lapgan"):
-        if (name == paired) != (trainer.config.model.arch == paired):
-            raise GanforgeError(f"method.name={paired} and model.arch={paired} go together: their "
-                                "D is trained only by their own method")
+    owners = {c.required_arch: n for n, c in METHODS.items() if c.required_arch}
+    if cls.required_arch not in (None, arch) or (arch in owners and cls.required_arch != arch):
+        paired = cls.required_arch or arch
+        raise GanforgeError(f"method.name={paired} and model.arch={paired} go together: their "
+                            "D is trained only by their own method")
+    if world > 1 and not cls.supports_distributed:
+        raise GanforgeError(
+            f"method.name={name} trains on one process only; "
+            "run it without torchrun (or with --nproc_per_node 1)"
+        )
+    return cls
+
+
+def build_method(ctx: StepContext) -> Adversarial:
+    cfg = ctx.config
+    cls = check_method(cfg.method.name, cfg.model.arch, cfg.model.d_heads)
+    ctx.read_heads = cls.uses_heads
     try:
-        return cls(trainer)
+        return cls(ctx)
     except ValueError as exc:
         raise GanforgeError(str(exc)) from None
 
 
-__all__ = ["METHODS", "Adversarial", "DLoss", "build_method"]
+__all__ = ["METHODS", "Adversarial", "DLoss", "build_method", "check_method", "method_class"]

@@ -16,9 +16,9 @@ class ACGAN(Adversarial):
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y_fake = self.latent(real.shape[0])
         with torch.no_grad():
-            fake = self.t.generate(z, y_fake).to(real.dtype)
+            fake = self.ctx.generate(z, y_fake).to(real.dtype)
         l_real, l_fake, h_real, h_fake = self.d_scores(real, y_real, fake, y_fake)
-        adv = self.t.objective.d_loss(l_real, l_fake)
+        adv = self.ctx.objective.d_loss(l_real, l_fake)
         aux = F.cross_entropy(h_real["classes"].float(), y_real) + \
             F.cross_entropy(h_fake["classes"].float(), y_fake)
         accuracy = (h_real["classes"].argmax(1) == y_real).float().mean()
@@ -27,6 +27,6 @@ class ACGAN(Adversarial):
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = self.latent(n)
-        logits, heads = self.t.discriminate(self.t.generate(z, y), y, heads=True)
-        aux = F.cross_entropy(heads["classes"].float(), y)
-        return self.t.objective.g_loss(logits) + self.cfg.aux_weight * aux, {"aux_loss_g": aux.detach()}
+        out = self.ctx.discriminate(self.ctx.generate(z, y), y)
+        aux = F.cross_entropy(out.heads["classes"].float(), y)
+        return self.ctx.objective.g_loss(out.logits) + self.cfg.aux_weight * aux, {"aux_loss_g": aux.detach()}

@@ -8,14 +8,12 @@ objective (`train.loss`), optimiser and the two critic regularisers here: weight
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from ganforge.objectives import gradient_penalty
-
-if TYPE_CHECKING:
-    from ganforge.training.trainer import Trainer
+from ganforge.training.context import StepContext
 
 
 @dataclass
@@ -30,10 +28,13 @@ class Adversarial:
     """`method.name=adversarial`."""
 
     uses_heads = False  # whether D's extra heads are read
+    required_heads: tuple[str, ...] = ()  # model.d_heads this method reads
+    required_arch: str | None = None  # the only model.arch it trains (BEGAN, LAPGAN)
+    supports_distributed = True  # False: extra state not yet reduced over ranks
 
-    def __init__(self, trainer: Trainer) -> None:
-        self.t = trainer
-        self.cfg = trainer.config.method
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx = ctx
+        self.cfg = ctx.config.method
         for key in ("gp", "clip"):
             if getattr(self.cfg, key) < 0:
                 raise ValueError(f"method.{key} must be >= 0, got {getattr(self.cfg, key)}")
@@ -45,7 +46,7 @@ class Adversarial:
 
     def latent(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """G's input for n samples: (z, class labels)."""
-        return self.t.noise(n)
+        return self.ctx.noise(n)
 
     def grid_latent(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The progress grid's fixed input (InfoGAN appends codes)."""
@@ -54,7 +55,7 @@ class Adversarial:
     def after_d_step(self) -> None:
         if self.cfg.clip > 0:  # WGAN: a crude Lipschitz bound on the critic
             with torch.no_grad():
-                for p in self.t.D.parameters():
+                for p in self.ctx.D.parameters():
                     p.clamp_(-self.cfg.clip, self.cfg.clip)
 
     def after_g_step(self) -> None:
@@ -73,42 +74,35 @@ class Adversarial:
     # ---- losses ----------------------------------------------------------------------------
     def d_scores(self, real: torch.Tensor, y_real: torch.Tensor, fake: torch.Tensor,
                  y_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Any, Any]:
-        """(real logits, fake logits, real heads, fake heads): one concatenated D call
+        """(real logits, fake logits, real heads, fake heads; empty unless `uses_heads`): one concatenated D call
         (BigGAN) or two (DCGAN, so that batch norm sees real and fake batches apart)."""
-        heads = self.uses_heads
         if self.cfg.separate_d_calls:
-            out_real = self.t.discriminate(real, y_real, heads=heads)
-            out_fake = self.t.discriminate(fake, y_fake, heads=heads)
-            if not heads:
-                return out_real, out_fake, None, None
-            return out_real[0], out_fake[0], out_real[1], out_fake[1]
+            out_real = self.ctx.discriminate(real, y_real)
+            out_fake = self.ctx.discriminate(fake, y_fake)
+            return out_real.logits, out_fake.logits, out_real.heads, out_fake.heads
         n = real.shape[0]
-        out = self.t.discriminate(torch.cat([real, fake]), torch.cat([y_real, y_fake]), heads=heads)
-        if not heads:
-            l_real, l_fake = out.split(n)
-            return l_real, l_fake, None, None
-        logits, extra = out
-        split = {k: _split(v, n) for k, v in extra.items()}
-        l_real, l_fake = logits.split(n)
+        out = self.ctx.discriminate(torch.cat([real, fake]), torch.cat([y_real, y_fake]))
+        split = {k: _split(v, n) for k, v in out.heads.items()}
+        l_real, l_fake = out.logits.split(n)
         return l_real, l_fake, {k: v[0] for k, v in split.items()}, {k: v[1] for k, v in split.items()}
 
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y_fake = self.latent(real.shape[0])
         with torch.no_grad():  # G's output is detached: the D step does not reach G
-            fake = self.t.generate(z, y_fake).to(real.dtype)
+            fake = self.ctx.generate(z, y_fake).to(real.dtype)
         l_real, l_fake, _, _ = self.d_scores(real, y_real, fake, y_fake)
-        loss = self.t.objective.d_loss(l_real, l_fake)
+        loss = self.ctx.objective.d_loss(l_real, l_fake)
         extra = {}
         if self.cfg.gp > 0:
-            gp = gradient_penalty(lambda x: self.t.discriminate(x, y_real), real, fake)
+            gp = gradient_penalty(lambda x: self.ctx.discriminate(x, y_real).logits, real, fake)
             loss = loss + self.cfg.gp * gp
             extra["gp"] = gp.detach()
         return DLoss(loss, l_real, l_fake, extra)
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = self.latent(n)
-        logits = self.t.discriminate(self.t.generate(z, y), y)
-        return self.t.objective.g_loss(logits), {}
+        logits = self.ctx.discriminate(self.ctx.generate(z, y), y).logits
+        return self.ctx.objective.g_loss(logits), {}
 
 
 def _split(value: Any, n: int) -> tuple[Any, Any]:

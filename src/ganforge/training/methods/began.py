@@ -9,13 +9,17 @@ from typing import Any
 import torch
 
 from ganforge.objectives import began_convergence, began_k_update, reconstruction_l1
+from ganforge.training.context import StepContext
 from ganforge.training.methods.adversarial import Adversarial, DLoss
 
 
 class BEGAN(Adversarial):
-    def __init__(self, trainer) -> None:  # noqa: ANN001
-        super().__init__(trainer)
-        if trainer.config.augment.kind != "none":
+    required_arch = "began"
+    supports_distributed = False
+
+    def __init__(self, ctx: StepContext) -> None:
+        super().__init__(ctx)
+        if ctx.config.augment.kind != "none":
             raise ValueError("method.name=began reconstructs D's input; use augment.kind=none")
         if not 0 < self.cfg.began_gamma <= 1:
             raise ValueError(f"method.began_gamma must lie in (0, 1], got {self.cfg.began_gamma}")
@@ -25,9 +29,9 @@ class BEGAN(Adversarial):
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y = self.latent(real.shape[0])
         with torch.no_grad():
-            fake = self.t.generate(z, y).to(real.dtype)
+            fake = self.ctx.generate(z, y).to(real.dtype)
         both = torch.cat([real, fake])
-        rec_real, rec_fake = self.t.discriminate(both, torch.cat([y_real, y])).split(real.shape[0])
+        rec_real, rec_fake = self.ctx.discriminate(both, torch.cat([y_real, y])).logits.split(real.shape[0])
         loss_real = reconstruction_l1(real, rec_real)
         loss_fake = reconstruction_l1(fake, rec_fake)
         self._losses = torch.stack([loss_real.detach(), loss_fake.detach()])
@@ -43,8 +47,8 @@ class BEGAN(Adversarial):
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = self.latent(n)
-        fake = self.t.generate(z, y)
-        return reconstruction_l1(fake, self.t.discriminate(fake, y)), {}
+        fake = self.ctx.generate(z, y)
+        return reconstruction_l1(fake, self.ctx.discriminate(fake, y).logits), {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"k": self.k}

@@ -21,30 +21,30 @@ class InfoGAN(Adversarial):
 
     def grid_latent(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Progress-grid rows show the first categorical code's values, continuous codes at 0."""
-        mc = self.t.config.model
+        mc = self.ctx.config.model
         cats = {0: labels % mc.codes_cat[0]} if mc.codes_cat else {}
         cont = {j: torch.zeros(len(z)) for j in range(mc.codes_cont)}
         return set_codes(z, mc, cats, cont)
 
     def _mi(self, z: torch.Tensor, heads: dict) -> torch.Tensor:
-        _, cats, cont = split_latent(z, self.t.config.model)
+        _, cats, cont = split_latent(z, self.ctx.config.model)
         return mutual_information_loss(heads["codes_cat"], heads["codes_cont"], cats, cont)
 
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y_fake = self.latent(real.shape[0])
         with torch.no_grad():
-            fake = self.t.generate(z, y_fake).to(real.dtype)
+            fake = self.ctx.generate(z, y_fake).to(real.dtype)
         l_real, l_fake, _, h_fake = self.d_scores(real, y_real, fake, y_fake)
         mi = self._mi(z, h_fake)
-        loss = self.t.objective.d_loss(l_real, l_fake) + self.cfg.info_weight * mi
+        loss = self.ctx.objective.d_loss(l_real, l_fake) + self.cfg.info_weight * mi
         extra = {"mi_loss": mi.detach()}
         if h_fake["codes_cat"]:
-            _, cats, _ = split_latent(z, self.t.config.model)
+            _, cats, _ = split_latent(z, self.ctx.config.model)
             extra["q_cat_acc"] = (h_fake["codes_cat"][0].argmax(1) == cats[0]).float().mean()
         return DLoss(loss, l_real, l_fake, extra)
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = self.latent(n)
-        logits, heads = self.t.discriminate(self.t.generate(z, y), y, heads=True)
-        mi = self._mi(z, heads)
-        return self.t.objective.g_loss(logits) + self.cfg.info_weight * mi, {"mi_loss_g": mi.detach()}
+        out = self.ctx.discriminate(self.ctx.generate(z, y), y)
+        mi = self._mi(z, out.heads)
+        return self.ctx.objective.g_loss(out.logits) + self.cfg.info_weight * mi, {"mi_loss_g": mi.detach()}

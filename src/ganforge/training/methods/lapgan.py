@@ -11,28 +11,34 @@ from __future__ import annotations
 import torch
 
 from ganforge.models.lapgan import laplacian_pyramid
+from ganforge.training.context import StepContext
 from ganforge.training.methods.adversarial import Adversarial, DLoss
 
 
 class LapGAN(Adversarial):
-    def __init__(self, trainer) -> None:  # noqa: ANN001
-        super().__init__(trainer)
-        if trainer.config.augment.kind != "none" or self.cfg.gp or self.cfg.clip:
+    """Each level's G and D go through `ctx.g_levels`/`ctx.d_levels`: compiled with the rest."""
+
+    required_arch = "lapgan"
+    supports_distributed = False
+
+    def __init__(self, ctx: StepContext) -> None:
+        super().__init__(ctx)
+        if ctx.config.augment.kind != "none" or self.cfg.gp or self.cfg.clip:
             raise ValueError("method.name=lapgan supports no augmentation, gradient penalty or clipping")
 
     def _level_inputs(self, real: torch.Tensor, y: torch.Tensor) -> tuple[list, list]:
         """The real pyramid and one generated image or residual per level."""
-        G = self.t.G
-        pyramid = laplacian_pyramid(real, len(G.levels))
+        levels = self.ctx.g_levels
+        pyramid = laplacian_pyramid(real, len(levels))
         z, _ = self.latent(real.shape[0])
-        noise = torch.split(z, G.chunks, dim=1)
-        fakes = [G.levels[0](noise[0], y)]
-        fakes += [G.levels[lv](noise[lv], pyramid[lv][1], y) for lv in range(1, len(G.levels))]
+        noise = torch.split(z, self.ctx.G.chunks, dim=1)
+        fakes = [levels[0](noise[0], y)]
+        fakes += [levels[lv](noise[lv], pyramid[lv][1], y) for lv in range(1, len(levels))]
         return pyramid, fakes
 
     def _scores(self, level: int, image: torch.Tensor, low: torch.Tensor | None,
                 y: torch.Tensor) -> torch.Tensor:
-        d = self.t.D.levels[level]
+        d = self.ctx.d_levels[level]
         return (d(image, y) if low is None else d(image, low, y)).float()
 
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
@@ -43,7 +49,7 @@ class LapGAN(Adversarial):
         for level, ((image, low), fake) in enumerate(zip(pyramid, fakes, strict=True)):
             l_real = self._scores(level, image, low, y_real)
             l_fake = self._scores(level, fake, low, y_real)
-            level_loss = self.t.objective.d_loss(l_real, l_fake)
+            level_loss = self.ctx.objective.d_loss(l_real, l_fake)
             loss = loss + level_loss
             extra[f"loss_d_level{level}"] = level_loss.detach()
             reals.append(l_real)
@@ -51,9 +57,9 @@ class LapGAN(Adversarial):
         return DLoss(loss, torch.cat(reals), torch.cat(fake_scores), extra)
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        real, y = self.t.real_batch()  # the finer levels are conditioned on real coarse images
+        real, y = self.ctx.real_batch()  # the finer levels are conditioned on real coarse images
         pyramid, fakes = self._level_inputs(real, y)
         loss = torch.zeros((), device=real.device)
         for level, ((_, low), fake) in enumerate(zip(pyramid, fakes, strict=True)):
-            loss = loss + self.t.objective.g_loss(self._scores(level, fake, low, y))
+            loss = loss + self.ctx.objective.g_loss(self._scores(level, fake, low, y))
         return loss, {}

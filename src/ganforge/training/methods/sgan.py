@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from ganforge.data.dataset import ImageDataset, balanced_subset
 from ganforge.errors import GanforgeError
 from ganforge.training.batches import BatchStream
+from ganforge.training.context import StepContext
 from ganforge.training.methods.adversarial import Adversarial, DLoss
 
 HELDOUT_BATCH = 500
@@ -22,22 +23,23 @@ HELDOUT_BATCH = 500
 class SemiSupervised(Adversarial):
     uses_heads = True
     required_heads = ("classes",)
+    supports_distributed = False
 
-    def __init__(self, trainer) -> None:  # noqa: ANN001
-        super().__init__(trainer)
+    def __init__(self, ctx: StepContext) -> None:
+        super().__init__(ctx)
         if not 0 < self.cfg.holdout < 1:
             raise ValueError(f"method.holdout must lie in (0, 1), got {self.cfg.holdout}")
         if not 0 <= self.cfg.labelled_fraction <= 1:
             raise ValueError("method.labelled_fraction must lie in [0, 1] (0: use method.labelled), "
                              f"got {self.cfg.labelled_fraction}")
-        if self.cfg.labelled_fraction == 0 and self.cfg.labelled < trainer.config.model.n_classes:
+        if self.cfg.labelled_fraction == 0 and self.cfg.labelled < ctx.config.model.n_classes:
             raise ValueError(f"method.labelled must be at least one image per class, got {self.cfg.labelled}")
         self.heldout: ImageDataset | None = None
         self.labelled_stream: BatchStream | None = None
 
     def prepare_dataset(self, dataset: ImageDataset) -> ImageDataset:
         """Hold out a fixed fraction for measuring D; pick the labelled images from the rest."""
-        seed = self.t.config.train.seed
+        seed = self.ctx.config.train.seed
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + 17))
         n_held = max(int(len(dataset) * self.cfg.holdout), dataset.n_classes)
         held, kept = order[:n_held].sort().values, order[n_held:].sort().values
@@ -46,7 +48,7 @@ class SemiSupervised(Adversarial):
         train = ImageDataset(dataset.images[kept], dataset.labels[kept], dataset.class_names,
                              dataset.source)
         labelled = balanced_subset(train, self.n_labelled(len(train), dataset.n_classes), seed)
-        self.labelled_stream = BatchStream(labelled, min(self.t.config.train.batch_size, len(labelled)),
+        self.labelled_stream = BatchStream(labelled, min(self.ctx.config.train.batch_size, len(labelled)),
                                            seed + 29)
         return train
 
@@ -67,33 +69,33 @@ class SemiSupervised(Adversarial):
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y_fake = self.latent(real.shape[0])
         with torch.no_grad():
-            fake = self.t.generate(z, y_fake).to(real.dtype)
+            fake = self.ctx.generate(z, y_fake).to(real.dtype)
         _, _, h_real, h_fake = self.d_scores(real, y_real, fake, y_fake)  # y_real is not used
         l_real, l_fake = self.real_logit(h_real["classes"]), self.real_logit(h_fake["classes"])
         unsupervised = F.softplus(-l_real).mean() + F.softplus(l_fake).mean()
         images, labels = self.labelled_stream.next()
-        x = self.t.to_model_range(images)
-        _, heads = self.t.discriminate(x, labels.to(self.t.device), heads=True)
-        supervised = F.cross_entropy(heads["classes"].float(), labels.to(self.t.device))
+        x = self.ctx.to_model_range(images)
+        heads = self.ctx.discriminate(x, labels.to(self.ctx.device)).heads
+        supervised = F.cross_entropy(heads["classes"].float(), labels.to(self.ctx.device))
         return DLoss(unsupervised + supervised, l_real, l_fake,
                      {"supervised_loss": supervised.detach(), "unsupervised_loss": unsupervised.detach()})
 
     def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, y = self.latent(n)
-        _, heads = self.t.discriminate(self.t.generate(z, y), y, heads=True)
+        heads = self.ctx.discriminate(self.ctx.generate(z, y), y).heads
         return F.softplus(-self.real_logit(heads["classes"])).mean(), {}
 
     @torch.no_grad()
     def heldout_accuracy(self) -> float:
-        D = self.t.D
+        D = self.ctx.D
         was_training = D.training
         D.eval()
         try:
             correct = 0
             for start in range(0, len(self.heldout), HELDOUT_BATCH):
                 images = self.heldout.images[start:start + HELDOUT_BATCH]
-                labels = self.heldout.labels[start:start + HELDOUT_BATCH].to(self.t.device)
-                _, heads = D(self.t.to_model_range(images), labels, heads=True)
+                labels = self.heldout.labels[start:start + HELDOUT_BATCH].to(self.ctx.device)
+                _, heads = D(self.ctx.to_model_range(images), labels, heads=True)
                 correct += int((heads["classes"].argmax(1) == labels).sum())
         finally:
             D.train(was_training)

@@ -1,0 +1,1 @@
+"""Tasks the one training loop drives: generation (GANs) and translation."""

@@ -1,0 +1,166 @@
+"""Translation on the one training loop gains what the GAN task has: bf16/fp16, accumulation,
+channels_last, compile, the guard with rollback, an EMA of the generators, `best.pt`, a step
+budget (`--steps`) and torchrun data parallelism, each resuming exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tests.test_translation_training import random_data, tiny_config
+
+from ganforge import api
+from ganforge.cli import main
+from ganforge.config import Config
+from ganforge.errors import GanforgeError
+from ganforge.training.checkpoint import load_checkpoint, load_latest_checkpoint
+from ganforge.training.launch import make_loop
+from ganforge.training.loop import Loop
+from ganforge.training.run_dir import RunDir, read_metrics
+
+DEMO = [  # the built-in paired demo at its smallest
+    "translation.ngf=4", "translation.ndf=4", "translation.eval_n=20", "translation.eval_every=0",
+    "translation.epochs=1", "translation.epochs_decay=1", "translation.steps_per_epoch=3",
+    "train.log_every=1", "train.sample_every=100", "monitor.plot=false", "--no-progress",
+]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+class StopAfter:
+    def __init__(self, loop: Loop, step: int) -> None:
+        self.loop, self.step = loop, step
+
+    @property
+    def requested(self) -> str | None:
+        return "SIGTERM" if self.loop.step >= self.step else None
+
+
+def _straight_and_resumed(config: Config, tmp_path: Path, stop_at: int) -> tuple[Loop, Loop]:
+    data = random_data(config, paired=config.translation.mode == "pix2pix")
+    straight = make_loop(config, data, RunDir(tmp_path / "straight"))
+    straight.fit(progress=False)
+    first = make_loop(config, data, RunDir(tmp_path / "resumed"))
+    first.fit(progress=False, stop=StopAfter(first, stop_at))
+    assert first.step == stop_at
+    torch.manual_seed(999)  # nothing between the runs may matter
+    second = make_loop(config, data, RunDir(tmp_path / "resumed"))
+    second.load_state_dict(load_latest_checkpoint(RunDir(tmp_path / "resumed").checkpoints)[1])
+    second.fit(progress=False)
+    return straight, second
+
+
+def _assert_same_networks(a: Loop, b: Loop) -> None:
+    nets_a = {**a.task.model.networks, **{f"ema_{k}": v for k, v in a.task.averages.items()}}
+    nets_b = {**b.task.model.networks, **{f"ema_{k}": v for k, v in b.task.averages.items()}}
+    assert set(nets_a) == set(nets_b)
+    for name, net in nets_a.items():
+        other = nets_b[name].state_dict()
+        for key, value in net.state_dict().items():
+            assert torch.equal(value, other[key]), (name, key)
+
+
+def _rows(run: Path) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in ("time", "images_per_s")}
+            for r in read_metrics(run) if r["kind"] == "train"]
+
+
+@pytest.mark.parametrize("mode", ["pix2pix", "cyclegan"])
+def test_bf16_accumulation_and_ema_resume_exactly(mode: str, tmp_path: Path) -> None:
+    config = tiny_config(mode, [
+        "translation.epochs=1", "translation.epochs_decay=1", "translation.steps_per_epoch=2",
+        "train.precision=bf16", "train.accumulate=2", "translation.ema=true", "train.ema_decay=0.5",
+        "guard.enabled=true",
+    ])
+    straight, resumed = _straight_and_resumed(config, tmp_path, stop_at=3)
+    assert straight.step == resumed.step == 4
+    _assert_same_networks(straight, resumed)
+    assert _rows(tmp_path / "straight") == _rows(tmp_path / "resumed")
+    # the EMA is an average, not a copy, and the grids and evaluation use it
+    g = straight.task.model.generator_names[0]
+    live, average = straight.task.model.networks[g], straight.task.averages[g]
+    assert any(not torch.equal(p, q) for p, q in zip(live.parameters(), average.parameters(), strict=True))
+    view = straight.task.inference_model.generator(straight.task.model.directions[0])
+    assert view is average
+    assert "networks_ema" in load_checkpoint(next((tmp_path / "straight" / "checkpoints").glob("*.pt")))
+
+
+def test_guard_rolls_a_translation_run_back(tmp_path: Path) -> None:
+    config = tiny_config("pix2pix", ["guard.rollback=true", "guard.max_nonfinite=2",
+                                     "translation.epochs=3", "translation.epochs_decay=0",
+                                     "translation.steps_per_epoch=2", "train.checkpoint_every=2"])
+    loop = make_loop(config, random_data(config), RunDir(tmp_path / "run"))
+    real_loss = loop.task.model.loss
+    poisoned = {"left": 2}  # the G losses of steps 3 and 4 are NaN: their steps are skipped
+
+    def loss(phase: str, out: dict) -> tuple[torch.Tensor, dict]:
+        value, parts = real_loss(phase, out)
+        if loop.step in (2, 3) and phase == "g" and poisoned["left"]:
+            poisoned["left"] -= 1
+            value = value * float("nan")
+        return value, parts
+
+    loop.task.model.loss = loss
+    loop.fit(progress=False)
+    events = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "guard"]
+    assert any(e["event"] == "rollback" for e in events), events
+    assert poisoned["left"] == 0 and loop.step == 6 and loop.task.state_is_finite()
+    assert loop.task.lr < 2e-4  # the remedy lowered the learning rates
+
+
+def test_best_checkpoint_and_step_budget_from_the_cli(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--recipe", "pix2pix", "--out", str(run), "--steps", "4", *DEMO,
+                 "translation.eval_every=1", "translation.steps_per_epoch=2",
+                 "eval.best_metric=l1_AtoB"]) == 0
+    assert max(r["step"] for r in read_metrics(run)) == 4  # --steps, not the 2 epochs' 4 ... x
+    best = json.loads((run / "best.json").read_text())
+    assert best["metric"] == "l1_AtoB" and best["step"] in (2, 4)
+    assert load_checkpoint(run / "checkpoints" / "best.pt")["step"] == best["step"]
+    assert main(["train", "--resume", str(run), "--steps", "6", "--no-progress"]) == 0
+    assert max(r["step"] for r in read_metrics(run)) == 6
+    with pytest.raises(GanforgeError, match="already at step 6 of 6"):
+        api.resume(run, progress=False)
+
+
+def test_unknown_best_metric_is_refused(tmp_path: Path) -> None:
+    config = tiny_config("pix2pix", ["eval.best_metric=fid"])
+    with pytest.raises(GanforgeError, match="not a translation metric"):
+        make_loop(config, random_data(config), RunDir(tmp_path))
+
+
+def _torchrun(*args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+            "-m", "ganforge", *args]
+
+
+def _run(cmd: list[str]) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+
+def test_two_rank_translation_run_resumes_exactly(tmp_path: Path) -> None:
+    """pix2pix with dropout on 2 gloo ranks: 4 steps straight equal 2 steps, a stop, and a
+    resume to 4 (each rank's random streams travel in the checkpoint)."""
+    common = ["--recipe", "pix2pix", *DEMO, "train.batch_size=4", "train.device=cpu",
+              "translation.steps_per_epoch=2", "train.checkpoint_every=2"]
+    _run(_torchrun("train", "--out", str(tmp_path / "straight"), "--steps", "4", *common))
+    _run(_torchrun("train", "--out", str(tmp_path / "resumed"), "--steps", "2", *common))
+    _run(_torchrun("train", "--resume", str(tmp_path / "resumed"), "--steps", "4"))
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "step_00000004.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "step_00000004.pt")
+    assert len(a["ranks"]) == 2
+    assert not torch.equal(a["ranks"][0]["rng"]["torch"], a["ranks"][1]["rng"]["torch"])
+    for name, state in a["networks"].items():
+        for key, value in state.items():
+            assert torch.equal(value, b["networks"][name][key]), (name, key)
+    assert _rows(tmp_path / "straight") == _rows(tmp_path / "resumed")
