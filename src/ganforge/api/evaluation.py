@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from torch import nn
 
 from ganforge.api.translation import evaluate_translation
 from ganforge.errors import GanforgeError
+from ganforge.generator import Generator
 from ganforge.generators import load
 from ganforge.generators.sources import source_kind
 from ganforge.metrics import sweep as sweeping
@@ -36,8 +38,13 @@ def evaluate(
     (L1/PSNR/SSIM, FID/KID, cycle error)."""
     if truncation is not None and not truncation > 0:
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
+
+    def check(g: Generator) -> None:  # before the reference features: BigGAN-deep takes (0, 1]
+        if not g.is_translator:
+            g.check_truncation(truncation)
+
     setup = prepare(source, metrics, features, data, inception_weights, n_ref, device=device,
-                    use_cache=use_cache)
+                    use_cache=use_cache, check=check)
     if setup is None:
         return evaluate_translation(source, device=device)
     return run_eval(setup, n, truncation, seed)
@@ -51,9 +58,14 @@ def sweep(
     into `out`. `options`: those of `evaluate` (features, data, n_ref, device, ...)."""
     if n <= 0:
         raise GanforgeError(f"--n must be a positive integer, got {n}")
-    setup = prepare(source, metrics, **options)
-    if setup is None:
-        raise GanforgeError("sweep varies the truncation of z; a translation generator has no z")
+
+    def check(g: Generator) -> None:  # before the reference features: BigGAN-deep takes (0, 1]
+        if g.is_translator:
+            raise GanforgeError("sweep varies the truncation of z; a translation generator has no z")
+        for t in truncations:
+            g.check_truncation(t)
+
+    setup = prepare(source, metrics, check=check, **options)
     return sweeping.sweep(setup, out, truncations, n=n, seed=seed)
 
 
@@ -62,12 +74,16 @@ def prepare(
     features: str | nn.Module | None = None, data: str | None = None,
     inception_weights: str | Path | None = None, n_ref: int | None = None,
     resolution: int | None = None, device: str = "cpu", use_cache: bool = True,
+    check: Callable[[Generator], None] | None = None,
 ) -> EvalSetup | None:
-    """The evaluation setup of a generator or an image set (None: a translation generator)."""
+    """The evaluation setup of a generator or an image set (None: a translation generator).
+    `check` sees the generator before any reference work."""
     kind = source_kind(source)
     image_set, generator = None, None
     if kind is not None:
         generator = load(source, device=device)
+        if check is not None:
+            check(generator)
         if generator.is_translator:
             return None
         data = data or (generator.config.data.source if generator.config is not None else None)
