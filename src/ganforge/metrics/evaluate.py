@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganforge.data import ImageDataset, load_dataset
+from ganforge.data import ImageDataset, load_dataset, to_model_format
+from ganforge.data.folder import load_folder_dataset
 from ganforge.errors import GanforgeError
 from ganforge.generator import Generator
 from ganforge.metrics import (
@@ -148,14 +149,10 @@ def images_from_path(path: Path, resolution: int | None, channels: int) -> Image
         tensor = torch.from_numpy(arr)
         if tensor.shape[-1] in (1, 3) and tensor.shape[1] not in (1, 3):
             tensor = tensor.permute(0, 3, 1, 2)
-        from ganforge.data import to_model_format
-
         tensor = to_model_format(tensor.contiguous(), resolution or tensor.shape[-1], channels)
         return ImageSet(tensor, labels, [], {"kind": "npz", "path": str(path)})
     if not path.is_dir():
         raise GanforgeError(f"'{path}' is neither a run directory, an image folder nor an .npz file")
-    from ganforge.data.folder import load_folder_dataset
-
     probe = resolution or _first_image_size(path)
     data: ImageDataset = load_folder_dataset(path, probe, channels)
     labels = data.labels if data.n_classes > 1 else None

@@ -11,15 +11,24 @@ import torch
 from ganforge.config import Config, apply_overrides
 from ganforge.models import count_parameters
 from ganforge.translation.checks import check_translation_config
-from ganforge.translation.trainer import build_model
+from ganforge.translation.networks import build_discriminator, build_generator
 
 
 def parameter_counts(config: Config) -> dict[str, int]:
-    """Parameters of each network ("G", "D" or "G_AB", "G_BA", "D_A", "D_B")."""
+    """Parameters of each network ("G", "D" or "G_AB", "G_BA", "D_A", "D_B"), as pix2pix and
+    CycleGAN compose them: pix2pix's D judges the (input, output) pair, CycleGAN's one domain."""
     check_translation_config(config)
+    tc = config.translation
+    c_a, c_b = tc.channels_a, tc.channels_b
     with torch.device("meta"):
-        model = build_model(config, torch.device("meta"))
-    return {name: count_parameters(net) for name, net in model.networks.items()}
+        if tc.mode == "pix2pix":
+            c_in, c_out = (c_a, c_b) if tc.direction == "AtoB" else (c_b, c_a)
+            networks = {"G": build_generator(tc, c_in, c_out),
+                        "D": build_discriminator(tc, c_in + c_out)}
+        else:
+            networks = {"G_AB": build_generator(tc, c_a, c_b), "G_BA": build_generator(tc, c_b, c_a),
+                        "D_A": build_discriminator(tc, c_a), "D_B": build_discriminator(tc, c_b)}
+    return {name: count_parameters(net) for name, net in networks.items()}
 
 
 def translation_info(config: Config) -> dict[str, Any]:
