@@ -58,6 +58,8 @@ class Generator:
                 raise GanforgeError("a translation generator needs its config and its networks "
                                     "by direction (AtoB, BtoA)")
             self.generator = self.generator or next(iter(self.translators.values()))
+        elif self.generator is None:
+            raise GanforgeError(f"a {self.architecture} generator needs its network")
         for net in self.networks():
             net.eval().requires_grad_(False)
         if hasattr(self.generator, "bake"):  # BigGAN-deep: normalise its 100+ SN weights once

@@ -55,7 +55,8 @@ def load(
     """The generator of `source`, on `device`, in eval mode.
 
     `ema` and `checkpoint` apply to run directories: the EMA generator (or G) of the newest
-    (or the given) checkpoint.
+    (or the given) checkpoint. Translation runs keep no EMA today: their generators load as
+    trained whatever `ema` says.
     """
     return PretrainedGenerator.of(_read(source, ema, checkpoint)).to(device)
 
