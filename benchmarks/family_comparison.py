@@ -20,7 +20,7 @@ from _report import provenance, write_result
 from ganforge import api
 from ganforge.config import save_config
 from ganforge.data.spec import load_training_data
-from ganforge.metrics.evaluate import evaluate, flatten_metrics
+from ganforge.metrics.evaluate import flatten_metrics
 from ganforge.training.launch import make_loop, prepare_run_dir
 from ganforge.training.run_dir import RunDir
 
@@ -74,7 +74,7 @@ def run_one(recipe: str, data: str, budget: float, root: Path, eval_n: int,
     trainer.fit(config.train.steps, progress=False, stop=Budget(budget))
     wall = time.perf_counter() - wall
     grid = trainer.write_samples(None)
-    values = flatten_metrics(evaluate(run.root, metrics="fid,kid,acc", n=eval_n, seed=0))
+    values = flatten_metrics(api.evaluate(run.root, metrics="fid,kid,acc", n=eval_n, seed=0))
     conditional = recipe in CONDITIONAL
     heldout = getattr(trainer.task.method, "heldout_accuracy", None)  # SGAN: D as a classifier
     return {

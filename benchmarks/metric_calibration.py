@@ -68,9 +68,10 @@ def calibrate(spec: str, name: str, run: Path | None, seed: int = 0) -> dict:
         "blur sigma 2px": (corrupt_blur(data.images[b], 2.0), data.labels[b]),
     }
     if run is not None:
-        from ganforge.api import load_generator
+        import ganforge
 
-        generator, _, names = load_generator(run)
+        generator = ganforge.load(run)
+        names = generator.class_names
         images, labels = generated_images(generator, half, len(names), None, seed)
         cases[f"trained run {run.name} (G_ema, no truncation)"] = (images, labels)
         images, labels = generated_images(generator, half, len(names), 1.0, seed)

@@ -365,3 +365,51 @@ def test_class_vectors_match_ids_and_mix_linearly() -> None:
         torch.testing.assert_close(model(z, one_hot, 0.7), model(z, ids, 0.7), rtol=0, atol=0)
         mixed = model(z[:1], mix[None], 0.7)
     assert mixed.shape == (1, 3, 128, 128) and torch.isfinite(mixed).all()
+
+
+# ---- (f) eval and sweep on a converted BigGAN-deep ---------------------------------------------------
+
+
+def test_eval_and_sweep_on_a_converted_biggan_deep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random weights in the public key layout -> convert -> eval and sweep, drawing z in
+    BigGAN-deep's own convention (t * TN(-2, 2), BN statistics chosen by t)."""
+    import ganforge
+    from ganforge import api
+    from ganforge.cli import main
+    from ganforge.metrics.evaluate import generated_images, quantise
+    from ganforge.sampling import truncated_normal
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    write_checkpoint(tmp_path / "deep", SMALL, public_state(SMALL))
+    assert main(["convert", "biggan-deep", str(tmp_path / "deep"), "--out",
+                 str(tmp_path / "converted")]) == 0
+    g = ganforge.load(tmp_path / "converted")
+    # eval's images: balanced shuffled labels, then z from the same stream in deep's convention
+    images, labels = generated_images(g, 6, 1000, 0.4, seed=3)
+    rng = torch.Generator().manual_seed(3)
+    expected_labels = (torch.arange(6) % 1000)[torch.randperm(6, generator=rng)]
+    z = 0.4 * truncated_normal((6, g.dim_z), 2.0, rng)
+    assert torch.equal(labels, expected_labels)
+    assert torch.equal(images, quantise(g.generator(z, expected_labels, 0.4)))
+
+    options = {"data": "digits", "features": "digits", "n_ref": 60}
+    result = api.evaluate(tmp_path / "converted", "fid,kid,pr,acc", n=12, truncation=0.4,
+                          seed=0, **options)
+    assert result["metrics"]["fid"] > 0 and "precision" in result["metrics"]
+    assert "classifier knows 10 classes" in result["missing"]["acc"]
+    assert result["protocol"]["source_kind"].startswith("exported generator")
+    assert result["protocol"]["resolution"] == 128
+    with pytest.raises(ganforge.GanforgeError, match="give the reference with --data"):
+        api.evaluate(tmp_path / "converted", "fid", n=4)  # no training data on record
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(tmp_path / "deep"), "--truncation", "0.4,1.0", "--n", "12",
+                 "--metrics", "fid,pr", "--data", "digits", "--features", "digits",
+                 "--n-ref", "60", "--out", str(out)]) == 0
+    rows = json.loads((out / "sweep.json").read_text())["rows"]
+    assert [r["truncation"] for r in rows] == [0.4, 1.0] and all(r["fid"] > 0 for r in rows)
+    assert (out / "strip.png").is_file()
+    assert main(["sweep", str(tmp_path / "converted"), "--truncation", "0.5,1.5", "--n", "12",
+                 "--data", "digits", "--features", "digits", "--out", str(tmp_path / "bad")]) == 2

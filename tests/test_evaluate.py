@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 from ganforge import api
+from ganforge.api import evaluate
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.metrics.evaluate import evaluate
 
 TINY = ["model.ch=4", "model.dim_z=32", "model.shared_dim=16", "train.log_every=10",
         "train.sample_every=20", "train.checkpoint_every=20", "eval.every=10", "eval.n=200",

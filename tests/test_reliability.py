@@ -209,7 +209,7 @@ def test_a_failing_write_leaves_every_earlier_file_intact(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(st, "save_file", failing_save_file)
-    monkeypatch.setattr("ganforge.hub.save_file", failing_save_file)
+    monkeypatch.setattr("ganforge.generators.export.save_file", failing_save_file)
     assert main(["export", str(run), "--out", str(export)]) == 1
     for path, digest in before.items():
         if path.name == "config.yaml":

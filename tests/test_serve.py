@@ -29,8 +29,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from ganforge.config import load_recipe  # noqa: E402
 from ganforge.errors import GanforgeError  # noqa: E402
+from ganforge.generators import PretrainedGenerator  # noqa: E402
 from ganforge.models import build_models  # noqa: E402
-from ganforge.pretrained import PretrainedGenerator  # noqa: E402
 from ganforge.serve import Limits, build_server, create_app, run_server  # noqa: E402
 from ganforge.serve.server import bind_socket  # noqa: E402
 

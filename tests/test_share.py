@@ -17,9 +17,9 @@ import ganforge
 from ganforge import api, latents
 from ganforge.config import load_recipe
 from ganforge.errors import GanforgeError
+from ganforge.generators import PretrainedGenerator
 from ganforge.models import build_models
 from ganforge.nn.layers import embed_classes
-from ganforge.pretrained import PretrainedGenerator
 
 TINY = ["model.ch=4", "model.dim_z=32", "model.shared_dim=16", "train.log_every=10",
         "train.sample_every=20", "train.checkpoint_every=20", "eval.every=20", "eval.n=200",
@@ -289,7 +289,7 @@ def test_converted_biggan_deep_samples_like_the_checkpoint(tmp_path: Path) -> No
 def test_imagenet_names_come_from_an_installed_timm_without_importing_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ganforge.convert import find_class_names
+    from ganforge.generators.convert import find_class_names
 
     info = tmp_path / "site" / "timm" / "data" / "_info"
     info.mkdir(parents=True)

@@ -117,10 +117,10 @@ CASES = [
         "trains for its config's epochs",
     ),
     ("sample from a translation run", ["sample", "{run}"], "ganforge translate {run}"),
-    (
-        "export a translation run",
-        ["export", "{run}", "{new}"],
-        "is an image-to-image translation run",
+    (  # a translation run exports like any generator (test_translation_cli); it draws nothing
+        "explore a translation run",
+        ["explore", "{run}", "--out", "{new}.png"],
+        "ganforge translate {run}",
     ),
     (
         "translate with a folder that is not a run",

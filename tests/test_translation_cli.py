@@ -217,3 +217,49 @@ def test_cyclegan_on_unpaired_folders(
         == 0
     )
     assert np.asarray(Image.open(out / "0.png")).shape == (16, 16, 3)
+    # both directions travel in one export and translate as from the run
+    export = tmp_path / "cg-export"
+    assert main(["export", str(run), str(export)]) == 0
+    again = tmp_path / "zebras-again"
+    assert main(["translate", str(export), str(unpaired_dir / "testB"), "--direction", "BtoA",
+                 "--out", str(again)]) == 0
+    assert (out / "0.png").read_bytes() == (again / "0.png").read_bytes()
+
+
+def test_export_load_translate_round_trip(
+    pix2pix_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import ganforge
+    from ganforge import api
+
+    edges = tmp_path / "edges"
+    for i in range(3):
+        _write(edges / f"e{i}.png", (np.eye(40, dtype=np.uint8) * 255)[:, ::-1 if i else 1])
+    folder, single = tmp_path / "p2p-export", tmp_path / "p2p.safetensors"
+    assert main(["export", str(pix2pix_run), str(folder)]) == 0
+    assert main(["export", str(pix2pix_run), "--out", str(single)]) == 0
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architecture"] == "translation" and config["directions"] == ["AtoB"]
+    assert "image-to-image" in (folder / "README.md").read_text()
+    written = {}
+    for name, source in (("run", pix2pix_run), ("folder", folder), ("file", single)):
+        g = ganforge.load(source)
+        assert isinstance(g, ganforge.PretrainedGenerator) and g.is_translator
+        assert g.directions == ("AtoB",) and g.resolution == 32
+        out = tmp_path / f"out-{name}"
+        assert main(["translate", str(source), str(edges), "--out", str(out)]) == 0
+        written[name] = [(out / f"e{i}.png").read_bytes() for i in range(3)]
+    assert written["folder"] == written["run"] and written["file"] == written["run"]
+    # the same translations in Python, in the run's inference mode, seeded
+    images = torch.from_numpy(np.stack([np.asarray(Image.open(edges / f"e{i}.png"))[None]
+                                        for i in range(3)]))
+    images = torch.nn.functional.interpolate(images.float(), size=32, mode="area").round().byte()
+    a, b = ganforge.load(pix2pix_run).translate(images), ganforge.load(folder).translate(images)
+    assert torch.equal(a, b)
+    # an export is evaluated on its data's test split like the run
+    from_run = api.evaluate(pix2pix_run)["metrics"]
+    from_export = api.evaluate(folder)["metrics"]
+    assert from_export["l1_AtoB"] == pytest.approx(from_run["l1_AtoB"])
+    capsys.readouterr()
+    assert main(["sample", str(folder)]) == 2
+    assert "ganforge translate" in capsys.readouterr().err

@@ -2,10 +2,11 @@
 
 from ganforge.api import info, load_generator, make_config, resume, sample, train
 from ganforge.errors import GanforgeError
-from ganforge.pretrained import PretrainedGenerator, load
+from ganforge.generator import Generator
+from ganforge.generators import PretrainedGenerator, load
 
 __all__ = [
-    "GanforgeError", "PretrainedGenerator", "info", "load", "load_generator", "make_config",
+    "GanforgeError", "Generator", "PretrainedGenerator", "info", "load", "load_generator", "make_config",
     "resume", "sample", "train",
 ]
 __version__ = "0.1.0"

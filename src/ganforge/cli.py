@@ -18,6 +18,7 @@ from ganforge.cli_translate import TRANSLATE_COMMANDS
 from ganforge.cli_translate import add_parsers as add_translate_parsers
 from ganforge.config import list_recipes, recipe_description
 from ganforge.errors import GanforgeError
+from ganforge.metrics.sweep import parse_truncations
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -80,7 +81,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "reference dataset. The JSON names every protocol choice.",
     )
     evaluate.add_argument("source", type=Path, metavar="SOURCE",
-                          help="run directory, exported .safetensors generator, image folder or .npz")
+                          help="run directory, exported generator, BigGAN-deep folder, hub id, "
+                          "image folder or .npz")
     _add_eval_options(evaluate, default_metrics="fid,is,kid,pr,dc,acc", default_n=10000)
     evaluate.add_argument("--truncation", type=_number, default=None,
                           help="truncation threshold of z (default: none)")
@@ -90,7 +92,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "sweep", help="metrics over truncation thresholds (table, plot, sample strip)",
         description="Evaluate a run at several truncation thresholds: the quality/diversity curve.",
     )
-    sweep.add_argument("source", type=Path, metavar="RUN_DIR_OR_EXPORT")
+    sweep.add_argument("source", type=Path, metavar="SOURCE",
+                       help="run directory, exported generator, BigGAN-deep folder or hub id")
     _add_eval_options(sweep, default_metrics="fid,is,pr,acc", default_n=5000)
     sweep.add_argument("--truncation", default="0.25,0.5,0.75,1.0,1.5,2.0,none",
                        help="comma list and/or start:stop:step ranges; 'none' = untruncated")
@@ -132,12 +135,8 @@ def _eval_kwargs(args: argparse.Namespace) -> dict:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from ganforge.metrics.evaluate import evaluate
-
-    if api.is_translation_run(args.source):  # pix2pix / CycleGAN: metrics on the test split
-        result = api.evaluate_translation(args.source, device=args.device)
-    else:
-        result = evaluate(args.source, args.metrics, n=args.n, truncation=args.truncation,
+    # pix2pix / CycleGAN (run or export): api.evaluate scores them on their data's test split
+    result = api.evaluate(args.source, args.metrics, n=args.n, truncation=args.truncation,
                           seed=args.seed, **_eval_kwargs(args))
     text = json.dumps(result, indent=1)
     if args.out:
@@ -148,15 +147,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from ganforge.metrics.sweep import parse_truncations, sweep
-
     if args.n <= 0:
         raise GanforgeError(f"--n must be a positive integer, got {args.n}")
     thresholds = parse_truncations(args.truncation)
     default = args.source.with_name(args.source.stem + "-sweep") if args.source.is_file() else args.source / "sweep"
     out = args.out or default
-    sweep(args.source, out, thresholds, metrics=args.metrics, n=args.n, seed=args.seed,
-          **_eval_kwargs(args))
+    api.sweep(args.source, out, thresholds, metrics=args.metrics, n=args.n, seed=args.seed,
+              **_eval_kwargs(args))
     print(f"wrote {out / 'sweep.json'}, sweep.csv, sweep.png and strip.png")
     return 0
 

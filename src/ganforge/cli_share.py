@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ganforge import api
 from ganforge.errors import GanforgeError
+from ganforge.serve import run_server
 
 SOURCE_HELP = "run directory, exported generator (folder or .safetensors), BigGAN-deep folder or hub id"
 
@@ -141,10 +142,6 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from ganforge.serve import run_server
-    except ImportError as exc:
-        raise GanforgeError(f"serve needs the serve extra: pip install 'ganforge[serve]' ({exc})") from None
     run_server(args.source, host=args.host, port=args.port)
     return 0
 

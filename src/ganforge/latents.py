@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ganforge.errors import GanforgeError
-from ganforge.pretrained import PretrainedGenerator
+from ganforge.generator import Generator
 from ganforge.sampling import make_grid
 
 MODES = ("z", "class", "both")
@@ -41,7 +41,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def interpolate(
-    g: PretrainedGenerator,
+    g: Generator,
     mode: str,
     seeds: Sequence[tuple[int, int]],
     classes: Sequence[int | str | None],
@@ -79,7 +79,7 @@ def interpolate(
 
 
 def _class_pair(
-    g: PretrainedGenerator, classes: Sequence[int | str | None], need_two: bool
+    g: Generator, classes: Sequence[int | str | None], need_two: bool
 ) -> list[int]:
     """Validated (start, end) class ids; unconditional generators have the single class 0."""
     if g.n_classes == 0:
@@ -169,7 +169,7 @@ def pick(latents: LatentSet, indices: Sequence[int], group: str) -> torch.Tensor
 
 
 def arithmetic(
-    g: PretrainedGenerator,
+    g: Generator,
     latents: LatentSet,
     a: Sequence[int],
     b: Sequence[int],
@@ -198,7 +198,7 @@ def arithmetic(
 
 
 def explore(
-    g: PretrainedGenerator,
+    g: Generator,
     label: int | str | None,
     seed: int,
     n: int = 15,
@@ -222,7 +222,7 @@ def explore(
     return g.generate(z, torch.full((z.shape[0],), y, dtype=torch.long), truncation)
 
 
-def _truncation_bound(g: PretrainedGenerator, truncation: float | None) -> float | None:
+def _truncation_bound(g: Generator, truncation: float | None) -> float | None:
     truncation = g.check_truncation(truncation)
     if g.takes_truncation:
         return 2.0 * truncation

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,15 +74,23 @@ def generate(
     seed: int = 0,
     batch_size: int = 256,
     z: torch.Tensor | None = None,
+    extra: tuple[Any, ...] = (),
+    convert: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Images in [-1, 1] for the given labels; the same seed gives the same images."""
+    """Images in [-1, 1] for the given labels; the same seed gives the same images.
+
+    The one batched generation loop (every generator type goes through it). `extra`: further
+    network inputs after (z, y), e.g. BigGAN-deep's truncation; `convert`: applied to each
+    batch on the CPU (e.g. quantising to uint8, so that large sets stay small).
+    """
     device = next(generator.parameters()).device
     if z is None:
         rng = torch.Generator().manual_seed(seed)
         z = truncated_normal((labels.shape[0], generator.dim_z), truncation, rng)
     out = []
     for zb, yb in zip(z.split(batch_size), labels.split(batch_size), strict=True):
-        out.append(generator(zb.to(device), yb.to(device)).float().cpu())
+        images = generator(zb.to(device), yb.to(device), *extra).float().cpu()
+        out.append(convert(images) if convert is not None else images)
     return torch.cat(out)
 
 

@@ -1,9 +1,11 @@
 """The Python API: every CLI command is a thin wrapper over one of these functions.
 
 `runs`: configs, training and resuming; `generators`: loading, sampling, sharing and exploring
-generators; `translation`: translating images with a translation run.
+generators; `evaluation`: eval and the truncation sweep; `translation`: translating images with a
+translation generator (run or export).
 """
 
+from ganforge.api.evaluation import evaluate, sweep
 from ganforge.api.generators import (
     arithmetic,
     code_sweep,
@@ -12,7 +14,6 @@ from ganforge.api.generators import (
     export,
     interpolate,
     load_generator,
-    load_run_generator,
     sample,
 )
 from ganforge.api.runs import (
@@ -26,11 +27,12 @@ from ganforge.api.runs import (
     train,
 )
 from ganforge.api.translation import evaluate_translation, translate
+from ganforge.generators import load
 from ganforge.training.launch import default_run_dir
 
 __all__ = [
-    "DEFAULT_RECIPE", "arithmetic", "code_sweep", "convert", "default_run_dir", "evaluate_translation",
-    "explore", "export", "info", "interpolate", "is_translation_run", "load_generator",
-    "load_run_generator", "make_config", "plot", "refuse_translation_run", "resume", "sample",
+    "DEFAULT_RECIPE", "arithmetic", "code_sweep", "convert", "default_run_dir", "evaluate",
+    "evaluate_translation", "explore", "export", "info", "interpolate", "is_translation_run", "load",
+    "load_generator", "make_config", "plot", "refuse_translation_run", "resume", "sample", "sweep",
     "train", "translate",
 ]

@@ -9,57 +9,25 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.api.runs import refuse_translation_run
-from ganforge.config import Config, load_config_file
+from ganforge import latents
+from ganforge.config import Config
 from ganforge.errors import GanforgeError
-from ganforge.models import build_models
+from ganforge.generator import Generator
+from ganforge.generators import load
+from ganforge.generators.convert import convert_biggan_deep
+from ganforge.generators.export import export_generator
+from ganforge.models.common import set_codes
 from ganforge.sampling import make_grid, save_image, to_uint8, truncated_normal
-from ganforge.training.checkpoint import (
-    load_checkpoint,
-    load_latest_checkpoint,
-)
-from ganforge.training.run_dir import RunDir
 
 
 def load_generator(
     source: Path | str, ema: bool = True, checkpoint: Path | str | None = None,
     device: str | torch.device = "cpu",
-) -> tuple[nn.Module, Config, list[str]]:
-    """(generator in eval mode, config, class names) from a run directory or exported file."""
-    from ganforge.hub import is_exported_generator, load_exported_generator
-
-    if is_exported_generator(source):
-        return load_exported_generator(source, device=device)
-    generator, config, names, _ = load_run_generator(source, ema, checkpoint)
-    return generator.to(device), config, names
-
-
-def load_run_generator(
-    source: Path | str, ema: bool = True, checkpoint: Path | str | None = None
-) -> tuple[nn.Module, Config, list[str], int]:
-    """(generator in eval mode, config, class names, training step) from a run directory."""
-    refuse_translation_run(source, "this command")
-    run = RunDir(Path(source))
-    if not run.config.is_file():
-        raise GanforgeError(
-            f"'{source}' is not a ganforge run directory (no config.yaml), an exported generator "
-            "(folder with config.json, or .safetensors) nor a BigGAN-deep checkpoint folder"
-        )
-    config = load_config_file(run.config)
-    if checkpoint is not None:
-        state = load_checkpoint(Path(checkpoint))
-    else:
-        _, state, _ = load_latest_checkpoint(run.checkpoints)
-    generator, _ = build_models(config.model)
-    key = "G_ema" if ema else "G"
-    try:
-        generator.load_state_dict(state[key])
-    except RuntimeError:
-        raise GanforgeError(
-            f"the checkpoint's generator does not match '{run.config}'; was the config edited?"
-        ) from None
-    names = run.read_classes() if run.classes.is_file() else list(state.get("class_names", []))
-    return generator.eval().requires_grad_(False), config, names, int(state.get("step", 0))
+) -> tuple[nn.Module, Config | None, list[str]]:
+    """(network in eval mode, config, class names): `load(...)` taken apart, for code that
+    drives the bare network."""
+    g = load(source, device=device, ema=ema, checkpoint=checkpoint)
+    return g.generator, g.config, g.class_names
 
 
 def sample(
@@ -81,14 +49,11 @@ def sample(
     `code` (InfoGAN): "catI" or "contJ" varies that code along each row (all k values of a
     categorical code, n values from -1 to 1 of a continuous one) with the rest of z fixed.
     """
-    from ganforge.pretrained import load
-
     if n <= 0:
         raise GanforgeError(f"--n must be a positive integer, got {n}")
     if truncation is not None and not truncation > 0:
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
-    refuse_translation_run(source, "sample")
-    pretrained = load(source)
+    pretrained = _drawing_generator(source, "sample")
     names = pretrained.class_names
     ids = pretrained.class_ids(classes)
     if code is None:
@@ -114,11 +79,8 @@ def sample(
             save_image(array, path)
             written.append(str(path))
     if save_latents:
-        from ganforge.latents import LatentSet
-        from ganforge.latents import save_latents as write_latents
-
         path = out_path.with_suffix(".latents.safetensors")
-        write_latents(path, LatentSet(z, labels, truncation, seed, str(source)))
+        latents.save_latents(path, latents.LatentSet(z, labels, truncation, seed, str(source)))
         written.append(str(path))
     return {"grid": str(out_path), "files": written, "classes": ids, "n": n,
             "truncation": truncation, "seed": seed, "code": code}
@@ -127,8 +89,6 @@ def sample(
 def code_sweep(code: str, config: Config, dim_z: int, rows: int, n: int,
                truncation: float | None, seed: int) -> tuple[torch.Tensor, int]:
     """Latents whose rows hold one z each and vary one InfoGAN code along the columns."""
-    from ganforge.models.common import set_codes
-
     mc = config.model
     match = re.fullmatch(r"(cat|cont)(\d+)", code.strip())
     if not (mc.codes_cat or mc.codes_cont):
@@ -151,17 +111,14 @@ def code_sweep(code: str, config: Config, dim_z: int, rows: int, n: int,
 def export(source: Path | str, out: Path | str, ema: bool = True,
            checkpoint: Path | str | None = None) -> dict[str, Any]:
     """A run's generator as a folder (model.safetensors, config.json, README.md model card) or,
-    for `out` ending in .safetensors, a single file."""
-    from ganforge.hub import export_generator
-
+    for `out` ending in .safetensors, a single file. Translation runs export their generator(s)
+    the same way."""
     return export_generator(source, out, ema=ema, checkpoint=checkpoint)
 
 
 def convert(kind: str, directory: Path | str, out: Path | str,
             class_names: Path | str | None = None) -> dict[str, Any]:
     """A published checkpoint folder -> a ganforge export folder (kinds: biggan-deep)."""
-    from ganforge.convert import convert_biggan_deep
-
     if kind != "biggan-deep":
         raise GanforgeError(f"unknown checkpoint kind '{kind}'; available: biggan-deep")
     if not Path(directory).is_dir():
@@ -184,11 +141,8 @@ def interpolate(
     gif: Path | str | None = None,
 ) -> dict[str, Any]:
     """An interpolation sheet (one row per seed pair) and optionally an animated GIF."""
-    from ganforge import latents
-    from ganforge.pretrained import load
-
     seeds = seeds or [(0, 1)]
-    g = load(source)
+    g = _drawing_generator(source, "interpolate")
     images = latents.interpolate(g, mode, seeds, classes or [], steps, truncation, spherical)
     written = [str(_write_png(images, steps, out))]
     if gif is not None:
@@ -204,12 +158,9 @@ def arithmetic(
     out: Path | str, label: int | str | None = None, n: int = 8, noise: float = 0.25, seed: int = 0,
 ) -> dict[str, Any]:
     """mean z(a) - mean z(b) + mean z(c) on samples saved with `sample(..., save_latents=True)`."""
-    from ganforge import latents
-    from ganforge.pretrained import load
-
     if n <= 0:
         raise GanforgeError(f"--n must be a positive integer, got {n}")
-    g = load(source)
+    g = _drawing_generator(source, "arithmetic")
     saved = latents.load_latents(latents_file, g.dim_z)
     images, result = latents.arithmetic(g, saved, a, b, c, label, n, noise, seed)
     path = _write_png(images, max(4, n // 2 if n > 4 else n), out)
@@ -221,10 +172,16 @@ def explore(
     n: int = 15, radius: float = 0.3, truncation: float | None = None,
 ) -> dict[str, Any]:
     """The sample of `seed` (top left) and n neighbours at distance ~radius in z."""
-    from ganforge import latents
-    from ganforge.pretrained import load
-
-    images = latents.explore(load(source), label, seed, n, radius, truncation)
+    images = latents.explore(_drawing_generator(source, "explore"), label, seed, n, radius, truncation)
     return {"grid": str(_write_png(images, 4 if n + 1 <= 16 else 8, out)), "n": n}
 
 
+def _drawing_generator(source: Path | str, command: str) -> Generator:
+    """The generator of `source`, which must draw from latents (not a translation generator)."""
+    g = load(source)
+    if g.is_translator:
+        raise GanforgeError(
+            f"'{source}' is an image-to-image translation generator; {command} draws from a GAN's "
+            f"generator; translate images with: ganforge translate {source} INPUT --out DIR"
+        )
+    return g

@@ -1,26 +1,77 @@
-"""The Python API for image-to-image translation runs."""
+"""The Python API for image-to-image translation generators (a run, or its export)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
 
-# ---- image-to-image translation ----------------------------------------------------------------
+from ganforge.errors import GanforgeError
+from ganforge.generator import Generator
+from ganforge.generators import load
+from ganforge.sampling import save_image, to_uint8
+from ganforge.translation.data import load_translation_data
+from ganforge.translation.evaluate import Evaluator
+from ganforge.translation.translate import checked_size, input_files, output_names, read_inputs
+
+
 def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "translated",
               direction: str | None = None, checkpoint: Path | str | None = None,
               size: int | None = None, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
-    """Translate image files (or folders of them) with a pix2pix or CycleGAN run's generator:
-    OUT/<name>.png per input. `direction` defaults to the run's (pix2pix) or AtoB (CycleGAN)."""
-    from ganforge.translation.translate import translate_files
-
-    return translate_files(source, inputs, out, direction, checkpoint, size, seed, device)
+    """Translate image files (or folders of them) with a pix2pix or CycleGAN generator (run
+    directory or export): OUT/<name>.png per input. `direction` defaults to the run's (pix2pix)
+    or AtoB (CycleGAN)."""
+    g = translation_generator(source, checkpoint, device)
+    direction = direction or g.directions[0]
+    g.network(direction)  # an unknown or missing direction fails before any file is read
+    tc = g.config.translation
+    size = checked_size(tc, size)
+    channels = tc.channels_a if direction == "AtoB" else tc.channels_b
+    files = input_files(inputs)
+    out_dir = Path(out)
+    if out_dir.suffix.lower() == ".png" or (out_dir.exists() and not out_dir.is_dir()):
+        raise GanforgeError(f"--out '{out}' must be a folder (one PNG per input is written there)")
+    outputs = g.translate(read_inputs(files, size, channels), direction, seed)
+    written = []
+    for array, name in zip(to_uint8(outputs), output_names(files), strict=True):
+        path = out_dir / name
+        save_image(array, path)
+        written.append(str(path))
+    return {"files": written, "direction": direction, "size": size,
+            "step": int(g.card.get("steps", 0)), "inference": tc.inference}
 
 
 def evaluate_translation(source: Path | str, checkpoint: Path | str | None = None,
                          device: str = "cpu") -> dict[str, Any]:
-    """L1/PSNR/SSIM (with ground truth), FID/KID and cycle error of a translation run on the
-    test split of its data, with the protocol."""
-    from ganforge.translation.translate import evaluate_run
+    """L1/PSNR/SSIM (with ground truth), FID/KID and cycle error of a translation generator on
+    the test split of its data, with the protocol."""
+    g = translation_generator(source, checkpoint, device)
+    data = load_translation_data(g.config.data.source, g.config.translation)
+    evaluator = Evaluator(g.config, data, torch.device(device))
+    metrics = evaluator(_Directions(g))
+    return {"run": str(source), "step": int(g.card.get("steps", 0)), "metrics": metrics,
+            "protocol": evaluator.protocol(), "source": data.source}
 
-    return evaluate_run(source, checkpoint, device)
+
+def translation_generator(source: Path | str, checkpoint: Path | str | None = None,
+                          device: str | torch.device = "cpu") -> Generator:
+    g = load(source, device=device, checkpoint=checkpoint)
+    if not g.is_translator:
+        raise GanforgeError(
+            f"'{source}' is not an image-to-image translation run (nor an export of one): it holds "
+            f"a {g.card.get('recipe') or g.architecture} generator; draw from it with: "
+            f"ganforge sample {source}"
+        )
+    return g
+
+
+class _Directions:
+    """What the translation evaluator asks of a model: its directions and each one's network."""
+
+    def __init__(self, g: Generator) -> None:
+        self.g, self.directions = g, g.directions
+
+    def generator(self, direction: str) -> nn.Module:
+        return self.g.network(direction)

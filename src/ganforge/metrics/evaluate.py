@@ -19,8 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganforge.data import ImageDataset, load_dataset
+from ganforge.data import ImageDataset, load_dataset, to_model_format
+from ganforge.data.folder import load_folder_dataset
 from ganforge.errors import GanforgeError
+from ganforge.generator import Generator
+from ganforge.metrics import (
+    builtin,  # noqa: F401 - registers fid, is, kid, pr, dc, acc
+    registry,
+)
 from ganforge.metrics.features import (
     DOMAIN_EXTRACTORS,
     Features,
@@ -29,21 +35,14 @@ from ganforge.metrics.features import (
     get_extractor,
     uint8_batches,
 )
-from ganforge.sampling import truncated_normal
+from ganforge.metrics.registry import LowerIsBetter, MetricInputs, MetricKeys, parse_metrics
 
-METRICS = ("fid", "is", "kid", "pr", "dc", "acc")
 BATCH_SIZE = 100
 REFERENCE_SUBSET_SEED = 0
-
-
-def parse_metrics(text: str | list[str]) -> list[str]:
-    names = [m.strip() for m in (text.split(",") if isinstance(text, str) else text) if m.strip()]
-    unknown = [m for m in names if m not in METRICS]
-    if unknown or not names:
-        raise GanforgeError(
-            f"unknown metric '{unknown[0] if unknown else text}'; choose from {', '.join(METRICS)}"
-        )
-    return names
+METRIC_KEYS = MetricKeys()  # metric name -> its result keys (from the registry)
+LOWER_IS_BETTER = LowerIsBetter()  # result keys for which lower is better (from the registry)
+__all__ = ["LOWER_IS_BETTER", "METRIC_KEYS", "build_setup", "flatten_metrics", "parse_metrics",
+           "run_eval"]
 
 
 def cache_dir() -> Path:
@@ -118,19 +117,21 @@ def quantise(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-@torch.no_grad()
+def as_generator(generator: nn.Module | Generator, class_names: list[str]) -> Generator:
+    """The one generator type for a bare network (G_ema during training)."""
+    return generator if isinstance(generator, Generator) else Generator(generator, list(class_names))
+
+
 def generated_images(
-    generator: nn.Module, n: int, n_classes: int, truncation: float | None, seed: int,
+    generator: nn.Module | Generator, n: int, n_classes: int, truncation: float | None, seed: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """n uint8 samples with balanced labels (i mod K, shuffled), seeded z."""
+    """n uint8 samples with balanced labels (i mod K, shuffled), seeded z in the generator's own
+    truncation convention."""
+    g = as_generator(generator, [])
     rng = torch.Generator().manual_seed(seed)
-    labels = (torch.arange(n) % n_classes)[torch.randperm(n, generator=rng)]
-    z = truncated_normal((n, generator.dim_z), truncation, rng)
-    device = next(generator.parameters()).device
-    out = []
-    for zb, yb in zip(z.split(BATCH_SIZE), labels.split(BATCH_SIZE), strict=True):
-        out.append(quantise(generator(zb.to(device), yb.to(device)).float().cpu()))
-    return torch.cat(out), labels
+    labels = (torch.arange(n) % max(n_classes, 1))[torch.randperm(n, generator=rng)]
+    z = g.draw_latents(n, truncation, rng)
+    return g.generate(z, labels, truncation, batch_size=BATCH_SIZE, convert=quantise), labels
 
 
 def images_from_path(path: Path, resolution: int | None, channels: int) -> ImageSet:
@@ -148,14 +149,10 @@ def images_from_path(path: Path, resolution: int | None, channels: int) -> Image
         tensor = torch.from_numpy(arr)
         if tensor.shape[-1] in (1, 3) and tensor.shape[1] not in (1, 3):
             tensor = tensor.permute(0, 3, 1, 2)
-        from ganforge.data import to_model_format
-
         tensor = to_model_format(tensor.contiguous(), resolution or tensor.shape[-1], channels)
         return ImageSet(tensor, labels, [], {"kind": "npz", "path": str(path)})
     if not path.is_dir():
         raise GanforgeError(f"'{path}' is neither a run directory, an image folder nor an .npz file")
-    from ganforge.data.folder import load_folder_dataset
-
     probe = resolution or _first_image_size(path)
     data: ImageDataset = load_folder_dataset(path, probe, channels)
     labels = data.labels if data.n_classes > 1 else None
@@ -179,72 +176,12 @@ def compute_metrics(
     metrics: list[str], gen: Features, ref: Reference, labels: torch.Tensor | None,
     classifier: nn.Module | None, class_logits: np.ndarray | None, class_count: int, seed: int,
 ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
-    """(values, missing reasons, warnings) for the requested metrics.
+    """(values, missing reasons, warnings) for the requested metrics (see `registry`).
 
     `class_logits` are the domain classifier's logits of the generated images (for `acc`).
     """
-    from ganforge.metrics.fid import fid_from_features
-    from ganforge.metrics.inception_score import inception_score
-    from ganforge.metrics.kid import kernel_inception_distance
-    from ganforge.metrics.prdc import precision_recall_density_coverage
-
-    values: dict[str, Any] = {}
-    missing: dict[str, str] = {}
-    warnings: list[str] = []
-    real, fake = ref.features.features, gen
-    if "fid" in metrics:
-        result = fid_from_features(real, fake.features)
-        values["fid"] = result["fid"]
-        warnings += result["warnings"]
-    if "is" in metrics:
-        if fake.logits is None:
-            missing["is"] = "the feature extractor has no class logits"
-        else:
-            splits = min(10, len(fake.logits))
-            mean, std = inception_score(fake.logits, splits=splits, from_logits=True)
-            values["is"] = {"mean": mean, "std": std, "splits": splits}
-    if "kid" in metrics:
-        result = kernel_inception_distance(real, fake.features, seed=seed)
-        values["kid"] = {k: result[k] for k in ("mean", "std", "subsets", "subset_size")}
-        warnings += result["warnings"]
-    if "pr" in metrics or "dc" in metrics:
-        result = precision_recall_density_coverage(real, fake.features)
-        if "pr" in metrics:
-            values["precision"], values["recall"] = result["precision"], result["recall"]
-        if "dc" in metrics:
-            values["density"], values["coverage"] = result["density"], result["coverage"]
-        warnings += result["warnings"]
-    if "acc" in metrics:
-        reason = _accuracy_unavailable(labels, classifier, class_count)
-        if reason:
-            missing["acc"] = reason
-        else:
-            from ganforge.metrics.classifiers import class_accuracy, class_coverage
-
-            logits = torch.from_numpy(class_logits)
-            count = class_count or len(classifier.class_names)
-            values["class_accuracy"] = class_accuracy(logits, labels)
-            values["class_coverage"] = class_coverage(logits, count)
-    return values, missing, sorted(set(warnings))
-
-
-def _accuracy_unavailable(
-    labels: torch.Tensor | None, classifier: nn.Module | None, class_count: int
-) -> str | None:
-    if labels is None:
-        return "the images carry no intended class (not a conditional generator or labelled folder)"
-    if classifier is None:
-        return "no domain classifier for this data (available: " + ", ".join(DOMAIN_EXTRACTORS) + ")"
-    if class_count == 0:  # labels without names (.npz): they must be the classifier's ids
-        if int(labels.max()) >= len(classifier.class_names) or int(labels.min()) < 0:
-            return f"labels exceed the '{classifier.name}' classifier's {len(classifier.class_names)} classes"
-        return None
-    if len(classifier.class_names) != class_count:
-        return (
-            f"the '{classifier.name}' classifier knows {len(classifier.class_names)} classes, "
-            f"the source has {class_count}"
-        )
-    return None
+    inputs = MetricInputs(gen, ref.features, labels, classifier, class_logits, class_count, seed)
+    return registry.compute(metrics, inputs)
 
 
 @dataclass
@@ -255,7 +192,7 @@ class EvalSetup:
     extractor: nn.Module
     reference: Reference
     classifier: nn.Module | None
-    generator: nn.Module | None
+    generator: Generator | None
     image_set: ImageSet | None
     class_names: list[str]
     source: str
@@ -264,60 +201,27 @@ class EvalSetup:
     channels: int
 
 
-def prepare(
-    source: Path | str, metrics: list[str] | str = "fid,is,kid,pr,dc,acc",
-    features: str | nn.Module | None = None, data: str | None = None,
-    inception_weights: str | Path | None = None, n_ref: int | None = None,
-    resolution: int | None = None, device: str = "cpu", use_cache: bool = True,
-) -> EvalSetup:
-    """Resolve a run directory or image set, the extractor, reference features and classifier."""
-    from ganforge.api import load_generator
-    from ganforge.hub import is_exported_generator
-    from ganforge.training.run_dir import RunDir
-
-    path = Path(source)
-    generator, image_set = None, None
-    exported = is_exported_generator(path)
-    if exported or RunDir(path).config.is_file():
-        generator, config, class_names = load_generator(path, device=device)
-        data = data or config.data.source
-        resolution, channels = config.model.resolution, config.model.img_channels
-        kind = "exported generator (eval mode)" if exported else "run directory (G_ema, eval mode)"
-    else:
-        if data is None:
-            raise GanforgeError(
-                f"'{source}' is not a run directory or exported generator: give the reference "
-                "with --data SPEC"
-            )
-        channels = 3
-        image_set = images_from_path(path, resolution, channels)
-        resolution = int(image_set.images.shape[-1])
-        class_names = image_set.class_names
-        kind = image_set.description["kind"]
-    return build_setup(
-        metrics, str(source), kind, data, resolution, channels, class_names, generator=generator,
-        image_set=image_set, features=features, inception_weights=inception_weights,
-        n_ref=n_ref, device=device, use_cache=use_cache,
-    )
-
-
 def build_setup(
     metrics: list[str] | str, source: str, kind: str, data: str, resolution: int, channels: int,
-    class_names: list[str], generator: nn.Module | None = None, image_set: ImageSet | None = None,
+    class_names: list[str], generator: nn.Module | Generator | None = None,
+    image_set: ImageSet | None = None,
     features: str | nn.Module | None = None, inception_weights: str | Path | None = None,
     n_ref: int | None = None, device: str | torch.device = "cpu", use_cache: bool = True,
 ) -> EvalSetup:
-    """The extractor, reference features and classifier for a generator or an image set."""
+    """The extractor, reference features and classifier for a generator (the one type, or a bare
+    network such as the training's G_ema) or an image set."""
     names = parse_metrics(metrics)
     name = features if features not in (None, "auto") else default_extractor(data)
     extractor = get_extractor(name, inception_weights, device)
     reference = reference_features(data, resolution, channels, extractor, n_ref, use_cache)
     classifier = None
-    if "acc" in names:
+    if any(registry.REGISTRY[m].needs_classifier for m in names):
         own = getattr(extractor, "name", "")
         domain = own if own in DOMAIN_EXTRACTORS else default_extractor(data)
         if domain in DOMAIN_EXTRACTORS:
             classifier = extractor if own == domain else get_extractor(domain, device=device)
+    if generator is not None:
+        generator = as_generator(generator, class_names)
     return EvalSetup(names, extractor, reference, classifier, generator, image_set, class_names,
                      source, kind, resolution, channels)
 
@@ -357,20 +261,11 @@ def run_eval(setup: EvalSetup, n: int = 10000, truncation: float | None = None, 
             "resolution": setup.resolution,
             "truncation": truncation,
             "seed": seed,
-            "kid_kernel": "polynomial degree 3, gamma 1/d, coef 1; unbiased MMD^2",
-            "pr_k": 3, "dc_k": 5, "is_splits": 10,
+            **registry.protocol(setup.metrics),
             "seconds": round(time.perf_counter() - start, 3),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     }
-
-
-LOWER_IS_BETTER = ("fid", "kid_mean")
-METRIC_KEYS = {
-    "fid": ["fid"], "is": ["is_mean", "is_std"], "kid": ["kid_mean", "kid_std"],
-    "pr": ["precision", "recall"], "dc": ["density", "coverage"],
-    "acc": ["class_accuracy", "class_coverage_classes_produced", "class_coverage_kl_to_uniform"],
-}
 
 
 def flatten_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -384,17 +279,3 @@ def flatten_metrics(result: dict[str, Any]) -> dict[str, float]:
         else:
             row[key] = value
     return row
-
-
-def evaluate(
-    source: Path | str, metrics: list[str] | str = "fid,is,kid,pr,dc,acc", n: int = 10000,
-    features: str | nn.Module | None = None, data: str | None = None,
-    truncation: float | None = None, seed: int = 0, inception_weights: str | Path | None = None,
-    n_ref: int | None = None, device: str = "cpu", use_cache: bool = True,
-) -> dict[str, Any]:
-    """The Python face of `ganforge eval`."""
-    if truncation is not None and not truncation > 0:
-        raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
-    setup = prepare(source, metrics, features, data, inception_weights, n_ref, device=device,
-                    use_cache=use_cache)
-    return run_eval(setup, n, truncation, seed)

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.classifiers import load_classifier
+from ganforge.metrics.inception import load_inception
 
 DOMAIN_EXTRACTORS = ("digits", "mnist")
 EXTRACTORS = ("inception", *DOMAIN_EXTRACTORS)
@@ -57,12 +59,8 @@ def get_extractor(
             else ModuleExtractor(name_or_module)
         )
     elif name_or_module == "inception":
-        from ganforge.metrics.inception import load_inception
-
         extractor = load_inception(inception_weights, device=device)
     elif name_or_module in DOMAIN_EXTRACTORS:
-        from ganforge.metrics.classifiers import load_classifier
-
         extractor = load_classifier(name_or_module, device=device)
     else:
         raise GanforgeError(

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics.evaluate import flatten_metrics, prepare, run_eval
-from ganforge.sampling import generate, make_grid, save_image, truncated_normal
+from ganforge.generator import Generator
+from ganforge.metrics.evaluate import EvalSetup, flatten_metrics, run_eval
+from ganforge.sampling import make_grid, save_image
 
 STRIP_COLUMNS = 10
 
@@ -52,13 +53,14 @@ def parse_truncations(text: str) -> list[float | None]:
 
 
 def sweep(
-    source: Path | str, out: Path | str, truncations: list[float | None],
-    metrics: str = "fid,is,pr,acc", n: int = 5000, seed: int = 0, **prepare_kwargs: Any,
+    setup: EvalSetup, out: Path | str, truncations: list[float | None], n: int = 5000, seed: int = 0,
 ) -> dict[str, Any]:
     """Evaluate every threshold; write sweep.json, sweep.csv, sweep.png and strip.png into `out`."""
-    setup = prepare(source, metrics, **prepare_kwargs)
     if setup.generator is None:
-        raise GanforgeError("sweep needs a generator: give a run directory or an exported .safetensors as SOURCE")
+        raise GanforgeError("sweep needs a generator: give a run directory or an exported generator "
+                            "as SOURCE")
+    for t in truncations:  # before any work: BigGAN-deep takes (0, 1] only
+        setup.generator.check_truncation(t)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     results, rows = [], []
@@ -76,18 +78,14 @@ def sweep(
         writer.writeheader()
         writer.writerows(rows)
     plot_sweep(rows, out_dir / "sweep.png", setup.extractor.name)
-    write_strip(setup.generator, len(setup.class_names), truncations, seed, out_dir / "strip.png")
+    write_strip(setup.generator, truncations, seed, out_dir / "strip.png")
     return {"dir": str(out_dir), "rows": rows}
 
 
-def write_strip(generator: torch.nn.Module, n_classes: int, truncations: list[float | None],
-                seed: int, path: Path) -> None:
+def write_strip(g: Generator, truncations: list[float | None], seed: int, path: Path) -> None:
     """One row per threshold: the same 10 classes and z seeds, truncated at that row's level."""
-    labels = torch.arange(STRIP_COLUMNS) % n_classes
-    rows = []
-    for t in truncations:
-        z = truncated_normal((STRIP_COLUMNS, generator.dim_z), t, torch.Generator().manual_seed(seed))
-        rows.append(generate(generator, labels, z=z))
+    labels = torch.arange(STRIP_COLUMNS) % max(len(g.class_names), 1)
+    rows = [g.generate(g.latents(STRIP_COLUMNS, t, seed), labels, t) for t in truncations]
     save_image(make_grid(torch.cat(rows), STRIP_COLUMNS), path)
 
 

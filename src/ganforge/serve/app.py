@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from ganforge.errors import GanforgeError
-from ganforge.pretrained import PretrainedGenerator
+from ganforge.generator import Generator
 from ganforge.serve.limits import MAX_SEED, Limits
 from ganforge.serve.params import (
     DEFAULT_N,
@@ -39,7 +39,7 @@ PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsaf
                "frame-ancestors 'none'")
 
 
-def create_app(g: PretrainedGenerator, limits: Limits | None = None) -> FastAPI:
+def create_app(g: Generator, limits: Limits | None = None) -> FastAPI:
     """A web app serving `g`; generator calls are serialized, so one app holds one model copy."""
     limits = limits or Limits()
     renderer = Renderer(g)
@@ -72,7 +72,7 @@ def create_app(g: PretrainedGenerator, limits: Limits | None = None) -> FastAPI:
     return app
 
 
-def generator_info(g: PretrainedGenerator, limits: Limits) -> dict[str, Any]:
+def generator_info(g: Generator, limits: Limits) -> dict[str, Any]:
     """What the page needs to build its inputs; the server enforces the same numbers."""
     allowed = truncation_range(g, limits)
     return {

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ganforge.errors import GanforgeError
+from ganforge.generator import Generator
 from ganforge.latents import MODES
-from ganforge.pretrained import PretrainedGenerator
 from ganforge.serve.limits import MAX_SEED, Limits
 
 SAMPLE_KEYS = ("class", "n", "truncation", "seed", "download")
@@ -50,13 +50,13 @@ class TruncationRange:
     none_allowed: bool  # ganforge generators sample without truncation; BigGAN-deep always truncates
 
 
-def truncation_range(g: PretrainedGenerator, limits: Limits) -> TruncationRange:
+def truncation_range(g: Generator, limits: Limits) -> TruncationRange:
     high = min(limits.max_truncation, 1.0) if g.takes_truncation else limits.max_truncation
     return TruncationRange(min(limits.min_truncation, high), high, not g.takes_truncation)
 
 
 def parse_sample(
-    items: Sequence[tuple[str, str]], g: PretrainedGenerator, limits: Limits
+    items: Sequence[tuple[str, str]], g: Generator, limits: Limits
 ) -> SampleRequest:
     q = _single(items, SAMPLE_KEYS, "/api/sample")
     return SampleRequest(
@@ -69,7 +69,7 @@ def parse_sample(
 
 
 def parse_interpolate(
-    items: Sequence[tuple[str, str]], g: PretrainedGenerator, limits: Limits
+    items: Sequence[tuple[str, str]], g: Generator, limits: Limits
 ) -> InterpolateRequest:
     q = _single(items, INTERPOLATE_KEYS, "/api/interpolate")
     mode = q.get("mode", "z").strip().lower()
@@ -118,7 +118,7 @@ def _int(q: dict[str, str], key: str, default: int, low: int, high: int) -> int:
     return int(text)
 
 
-def _truncation(q: dict[str, str], g: PretrainedGenerator, limits: Limits) -> float | None:
+def _truncation(q: dict[str, str], g: Generator, limits: Limits) -> float | None:
     allowed = truncation_range(g, limits)
     span = f"from {allowed.low:g} to {allowed.high:g}" + (" (or 'none')" if allowed.none_allowed else "")
     if "truncation" not in q:
@@ -136,7 +136,7 @@ def _truncation(q: dict[str, str], g: PretrainedGenerator, limits: Limits) -> fl
     return value
 
 
-def _class(q: dict[str, str], key: str, g: PretrainedGenerator, required: bool) -> int | None:
+def _class(q: dict[str, str], key: str, g: Generator, required: bool) -> int | None:
     text = q.get(key, "").strip()
     if g.n_classes == 0:
         if text:

@@ -9,8 +9,8 @@ import threading
 import torch
 from PIL import Image
 
+from ganforge.generator import Generator
 from ganforge.latents import interpolate
-from ganforge.pretrained import PretrainedGenerator
 from ganforge.sampling import make_grid
 from ganforge.serve.params import InterpolateRequest, SampleRequest
 
@@ -20,7 +20,7 @@ SAMPLE_COLUMNS = 8
 class Renderer:
     """Runs the generator for the web app, one request at a time."""
 
-    def __init__(self, g: PretrainedGenerator) -> None:
+    def __init__(self, g: Generator) -> None:
         self.g = g
         self._lock = threading.Lock()
 

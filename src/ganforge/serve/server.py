@@ -6,12 +6,12 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from ganforge.errors import GanforgeError
+from ganforge.generator import Generator
+from ganforge.generators import load
 from ganforge.serve.limits import Limits
 
 if TYPE_CHECKING:
     import uvicorn
-
-    from ganforge.pretrained import PretrainedGenerator
 
 
 def run_server(
@@ -19,11 +19,12 @@ def run_server(
 ) -> None:
     """Load `source` (run dir, exported folder, BigGAN-deep folder or Hub id) and serve it until
     Ctrl-C. `limits` are `Limits` fields (max_n, max_steps, max_request_bytes, ...)."""
-    import ganforge
-
     checked = Limits.from_options(**limits)  # before the slow load, so a typo fails at once
     _require_serve_extra()
-    g = ganforge.load(source, device=device)
+    g = load(source, device=device)
+    if g.is_translator:
+        raise GanforgeError(f"'{source}' is an image-to-image translation generator; the page draws "
+                            f"from latents; translate images with: ganforge translate {source} INPUT")
     server, sock = build_server(g, host, port, checked, log_level="info", access_log=True)
     bound = sock.getsockname()[1]
     print(f"ganforge: serving {source} at http://{_url_host(host)}:{bound}/ (Ctrl-C to stop)")
@@ -33,7 +34,7 @@ def run_server(
 
 
 def build_server(
-    g: PretrainedGenerator, host: str, port: int, limits: Limits | None = None,
+    g: Generator, host: str, port: int, limits: Limits | None = None,
     log_level: str = "warning", access_log: bool = False,
 ) -> tuple[uvicorn.Server, socket.socket]:
     """A uvicorn server for `g` and its already-bound socket (port 0: any free port).

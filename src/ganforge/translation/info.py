@@ -15,11 +15,12 @@ from ganforge.translation.models import build_model
 
 
 def parameter_counts(config: Config) -> dict[str, int]:
-    """Parameters of each network ("G", "D" or "G_AB", "G_BA", "D_A", "D_B")."""
+    """Parameters of each network ("G", "D" or "G_AB", "G_BA", "D_A", "D_B"), as pix2pix and
+    CycleGAN compose them: pix2pix's D judges the (input, output) pair, CycleGAN's one domain."""
     check_translation_config(config)
     with torch.device("meta"):
-        model = build_model(config, torch.device("meta"))
-    return {name: count_parameters(net) for name, net in model.networks.items()}
+        networks = build_model(config, "meta").networks
+    return {name: count_parameters(net) for name, net in networks.items()}
 
 
 def translation_info(config: Config) -> dict[str, Any]:

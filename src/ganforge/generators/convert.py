@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import GanforgeError
-from ganforge.pretrained import PretrainedGenerator
+from ganforge.generator import Generator
+from ganforge.generators.export import parameter_count, save_generator_folder
+from ganforge.models.biggan_deep_checkpoint import load_biggan_deep
 
 CLASS_FILES = ("class_names.txt", "imagenet_classes.txt", "imagenet_class_index.json")
 CLASSES_ENV = "GANFORGE_IMAGENET_CLASSES"
@@ -73,12 +75,17 @@ def find_class_names(directory: Path, n_classes: int, given: Path | str | None) 
     return [str(i) for i in range(n_classes)], "none: classes are known by index only"
 
 
+def is_biggan_deep_folder(path: Path) -> bool:
+    """pytorch_model.bin + config.json, or model.safetensors + a config.json of another format."""
+    return (path / "pytorch_model.bin").is_file() or (
+        (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+    )
+
+
 def biggan_deep_from_checkpoint(
     directory: Path | str, class_names: Path | str | None = None
-) -> PretrainedGenerator:
+) -> Generator:
     """A public BigGAN-deep checkpoint folder, strictly loaded, ready to sample."""
-    from ganforge.models.biggan_deep_checkpoint import load_biggan_deep
-
     directory = Path(directory)
     model, cfg = load_biggan_deep(directory)
     names, names_source = find_class_names(directory, cfg.num_classes, class_names)
@@ -90,17 +97,16 @@ def biggan_deep_from_checkpoint(
         "class_names_source": names_source,
         "weights": "published generator (EMA)",
     }
-    return PretrainedGenerator(model, names, "biggan-deep", model_config=cfg.to_dict(), card=card)
+    return Generator(model, names, "biggan-deep", model_config=cfg.to_dict(), card=card)
 
 
 def convert_biggan_deep(
     directory: Path | str, out: Path | str, class_names: Path | str | None = None
 ) -> dict[str, Any]:
-    pretrained = biggan_deep_from_checkpoint(directory, class_names)
-    folder = pretrained.save_pretrained(out)
-    return {"path": str(folder), "params": sum(p.numel() for p in pretrained.generator.parameters()),
-            "resolution": pretrained.resolution,
-            "class_names": pretrained.card["class_names_source"]}
+    g = biggan_deep_from_checkpoint(directory, class_names)
+    folder = save_generator_folder(g, Path(out))
+    return {"path": str(folder), "params": parameter_count(g), "resolution": g.resolution,
+            "class_names": g.card["class_names_source"]}
 
 
 def timm_imagenet_names() -> list[str] | None:

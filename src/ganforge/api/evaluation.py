@@ -1,0 +1,110 @@
+"""The Python API for `ganforge eval` and `ganforge sweep`: resolve the source (any generator
+`ganforge.load` takes, or a folder / .npz of images) and hand it to `ganforge.metrics`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ganforge.api.translation import evaluate_translation
+from ganforge.errors import GanforgeError
+from ganforge.generator import Generator
+from ganforge.generators import load
+from ganforge.generators.sources import source_kind
+from ganforge.metrics import sweep as sweeping
+from ganforge.metrics.evaluate import EvalSetup, build_setup, images_from_path, run_eval
+
+DEFAULT_METRICS = "fid,is,kid,pr,dc,acc"
+SOURCE_KINDS = {
+    "run": "run directory (G_ema, eval mode)",
+    "export": "exported generator (eval mode)",
+    "biggan-deep": "BigGAN-deep checkpoint folder (eval mode)",
+    "hub": "Hugging Face Hub generator (eval mode)",
+}
+
+
+def evaluate(
+    source: Path | str, metrics: list[str] | str = DEFAULT_METRICS, n: int = 10000,
+    features: str | nn.Module | None = None, data: str | None = None,
+    truncation: float | None = None, seed: int = 0, inception_weights: str | Path | None = None,
+    n_ref: int | None = None, device: str = "cpu", use_cache: bool = True,
+) -> dict[str, Any]:
+    """Metrics of a generator or an image set against reference data, with their protocol.
+
+    A translation generator (run or export) is evaluated on its data's test split instead
+    (L1/PSNR/SSIM, FID/KID, cycle error)."""
+    if truncation is not None and not truncation > 0:
+        raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
+
+    def check(g: Generator) -> None:  # before the reference features: BigGAN-deep takes (0, 1]
+        if not g.is_translator:
+            g.check_truncation(truncation)
+
+    setup = prepare(source, metrics, features, data, inception_weights, n_ref, device=device,
+                    use_cache=use_cache, check=check)
+    if setup is None:
+        return evaluate_translation(source, device=device)
+    return run_eval(setup, n, truncation, seed)
+
+
+def sweep(
+    source: Path | str, out: Path | str, truncations: list[float | None],
+    metrics: str = "fid,is,pr,acc", n: int = 5000, seed: int = 0, **options: Any,
+) -> dict[str, Any]:
+    """Evaluate every truncation threshold; write sweep.json, sweep.csv, sweep.png and strip.png
+    into `out`. `options`: those of `evaluate` (features, data, n_ref, device, ...)."""
+    if n <= 0:
+        raise GanforgeError(f"--n must be a positive integer, got {n}")
+
+    def check(g: Generator) -> None:  # before the reference features: BigGAN-deep takes (0, 1]
+        if g.is_translator:
+            raise GanforgeError("sweep varies the truncation of z; a translation generator has no z")
+        for t in truncations:
+            g.check_truncation(t)
+
+    setup = prepare(source, metrics, check=check, **options)
+    return sweeping.sweep(setup, out, truncations, n=n, seed=seed)
+
+
+def prepare(
+    source: Path | str, metrics: list[str] | str = DEFAULT_METRICS,
+    features: str | nn.Module | None = None, data: str | None = None,
+    inception_weights: str | Path | None = None, n_ref: int | None = None,
+    resolution: int | None = None, device: str = "cpu", use_cache: bool = True,
+    check: Callable[[Generator], None] | None = None,
+) -> EvalSetup | None:
+    """The evaluation setup of a generator or an image set (None: a translation generator).
+    `check` sees the generator before any reference work."""
+    kind = source_kind(source)
+    image_set, generator = None, None
+    if kind is not None:
+        generator = load(source, device=device)
+        if check is not None:
+            check(generator)
+        if generator.is_translator:
+            return None
+        data = data or (generator.config.data.source if generator.config is not None else None)
+        if data is None:
+            raise GanforgeError(f"'{source}' is a {generator.architecture} generator without a "
+                                "training dataset on record: give the reference with --data SPEC")
+        resolution = generator.resolution
+        channels = generator.config.model.img_channels if generator.config is not None else 3
+        class_names, description = generator.class_names, SOURCE_KINDS[kind]
+    else:
+        if data is None:
+            raise GanforgeError(
+                f"'{source}' is not a run directory or exported generator: give the reference "
+                "with --data SPEC"
+            )
+        channels = 3
+        image_set = images_from_path(Path(source), resolution, channels)
+        resolution = int(image_set.images.shape[-1])
+        class_names, description = image_set.class_names, image_set.description["kind"]
+    return build_setup(
+        metrics, str(source), description, data, resolution, channels, class_names,
+        generator=generator, image_set=image_set, features=features,
+        inception_weights=inception_weights, n_ref=n_ref, device=device, use_cache=use_cache,
+    )

@@ -1,0 +1,225 @@
+"""The one generator type: whatever it was loaded from, it draws its own latents and generates.
+
+    g = ganforge.load("runs/biggan-digits")      # run dir, exported folder/file, converted
+    images = g.sample(classes=["7"], n=8, truncation=0.5, seed=0)   # BigGAN-deep, or a hub id
+
+A `Generator` hides what differs between sources: how truncated noise is drawn (the ganforge
+resampling threshold, or BigGAN-deep's `t * TN(-2, 2)` with BN statistics chosen by t), whether
+the network takes the truncation, and how class names map to indices. A translation generator
+(pix2pix's G, CycleGAN's G_AB and G_BA) maps images to images with `translate` instead.
+
+It lives low (beside `sampling`) so that metrics and training use it without loading code:
+`ganforge.generators` builds it from files, `ganforge.metrics` evaluates it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import nn
+
+from ganforge.config import Config
+from ganforge.errors import GanforgeError
+from ganforge.sampling import class_ids, generate, to_uint8, truncated_normal
+from ganforge.translation.inference import run_generator
+
+ARCHITECTURES = ("ganforge", "biggan-deep", "translation")
+DIRECTIONS = ("AtoB", "BtoA")
+SAMPLE_BATCH = 64
+
+
+@dataclass
+class Generator:
+    """A generator in eval mode with everything needed to sample from it.
+
+    `architecture`: "ganforge" (any GAN recipe; `config` is its training config), "biggan-deep"
+    (the public pretrained generators; `model_config` holds their config.json fields) or
+    "translation" (`translators` maps each direction it has, "AtoB"/"BtoA", to its network;
+    `generator` is the first of them; `config` is the run's config).
+    """
+
+    generator: nn.Module | None
+    class_names: list[str]
+    architecture: str = "ganforge"
+    config: Config | None = None
+    model_config: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)  # provenance and evaluation, for the card
+    translators: dict[str, nn.Module] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise GanforgeError(f"unknown generator architecture '{self.architecture}'")
+        if self.architecture == "translation":
+            if self.config is None or not self.translators or set(self.translators) - set(DIRECTIONS):
+                raise GanforgeError("a translation generator needs its config and its networks "
+                                    "by direction (AtoB, BtoA)")
+            self.generator = self.generator or next(iter(self.translators.values()))
+        elif self.generator is None:
+            raise GanforgeError(f"a {self.architecture} generator needs its network")
+        for net in self.networks():
+            net.eval().requires_grad_(False)
+        if hasattr(self.generator, "bake"):  # BigGAN-deep: normalise its 100+ SN weights once
+            self.generator.bake()
+
+    # ---- what the generator is ------------------------------------------------------------------
+    @property
+    def is_translator(self) -> bool:
+        return self.architecture == "translation"
+
+    def networks(self) -> list[nn.Module]:
+        return list(self.translators.values()) if self.is_translator else [self.generator]
+
+    @property
+    def dim_z(self) -> int:
+        self._need_gan("latents")
+        return int(self.generator.dim_z)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes; 0 for an unconditional generator (and a translation generator)."""
+        if self.is_translator or (self.config is not None and not self.config.model.conditional):
+            return 0
+        return len(self.class_names)
+
+    @property
+    def resolution(self) -> int:
+        if self.is_translator:
+            return self.config.translation.crop_size
+        if self.config is not None:
+            return self.config.model.resolution
+        return int(self.generator.resolution)
+
+    @property
+    def takes_truncation(self) -> bool:
+        """BigGAN-deep picks BN statistics by truncation, so truncation is part of its input."""
+        return self.architecture == "biggan-deep"
+
+    @property
+    def soft_classes(self) -> bool:
+        """Whether float class vectors (mixes of classes) are understood: class interpolation."""
+        if self.architecture == "biggan-deep":
+            return True
+        return self.architecture == "ganforge" and self.config is not None and (
+            self.config.model.conditional and self.config.model.arch in ("biggan", "dcgan", "mlp")
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    def to(self, device: str | torch.device) -> Generator:
+        for net in self.networks():
+            net.to(device)
+        return self
+
+    def _need_gan(self, what: str) -> None:
+        if self.is_translator:
+            raise GanforgeError(f"this is an image-to-image translation generator: it has no {what}; "
+                                "translate images with it (ganforge translate SOURCE INPUT)")
+
+    # ---- inputs -----------------------------------------------------------------------------------
+    def check_truncation(self, truncation: float | None) -> float | None:
+        if truncation is None:
+            return 1.0 if self.takes_truncation else None
+        if not truncation > 0:
+            raise GanforgeError(f"truncation must be a positive number, got {truncation}")
+        if self.takes_truncation and truncation > 1:
+            raise GanforgeError(f"BigGAN-deep's truncation must be in (0, 1], got {truncation}")
+        return float(truncation)
+
+    def latents(self, count: int, truncation: float | None = None, seed: int = 0) -> torch.Tensor:
+        """`count` latent vectors; the same seed and truncation give the same vectors."""
+        return self.draw_latents(count, truncation, torch.Generator().manual_seed(seed))
+
+    def draw_latents(
+        self, count: int, truncation: float | None, rng: torch.Generator
+    ) -> torch.Tensor:
+        """`count` latents drawn from `rng` in this generator's own truncation convention."""
+        truncation = self.check_truncation(truncation)
+        if self.takes_truncation:  # the convention BigGAN-deep's BN statistics were stored for
+            return truncation * truncated_normal((count, self.dim_z), 2.0, rng)
+        return truncated_normal((count, self.dim_z), truncation, rng)
+
+    def class_ids(self, classes: Sequence[int | str] | None) -> list[int]:
+        """Names (exact, or case-insensitive synonym like "golden retriever") or ids -> ids."""
+        self._need_gan("classes")
+        if self.n_classes == 0:  # G ignores the label; given classes still make one row each
+            if classes and not self.class_names:
+                raise GanforgeError("this generator is unconditional: it takes no classes")
+            return class_ids(classes, self.class_names) if classes else [0]
+        if not classes:
+            return list(range(min(self.n_classes, 10)))
+        return class_ids(classes, self.class_names)
+
+    def class_vectors(self, ids: Sequence[int]) -> torch.Tensor:
+        return torch.nn.functional.one_hot(torch.tensor(list(ids)), self.n_classes).float()
+
+    # ---- generating -------------------------------------------------------------------------------
+    def generate(
+        self, z: torch.Tensor, y: torch.Tensor, truncation: float | None = None,
+        batch_size: int = SAMPLE_BATCH, convert: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Images in [-1, 1] (N, C, H, W) on the CPU for latents z and labels y (each batch passed
+        through `convert` when given, e.g. to uint8 so that large sets stay small).
+
+        y: class ids (N,) or float class vectors (N, n_classes) for generators that mix classes.
+        """
+        self._need_gan("latents")
+        if y.is_floating_point() and not self.soft_classes:
+            raise GanforgeError("this generator takes class ids only; mixing classes needs a "
+                                "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
+        truncation = self.check_truncation(truncation)
+        extra = (truncation,) if self.takes_truncation else ()
+        return generate(self.generator, y, z=z, batch_size=batch_size, extra=extra, convert=convert)
+
+    def sample(
+        self,
+        classes: Sequence[int | str] | None = None,
+        n: int = 1,
+        truncation: float | None = None,
+        seed: int = 0,
+    ) -> torch.Tensor:
+        """n images per class (class-major order), in [-1, 1]; same seed, same images."""
+        if n <= 0:
+            raise GanforgeError(f"n must be a positive integer, got {n}")
+        ids = self.class_ids(classes)
+        labels = torch.tensor(ids).repeat_interleave(n)
+        z = self.latents(labels.shape[0], truncation, seed)
+        return self.generate(z, labels, truncation)
+
+    def images(self, *args: Any, **kwargs: Any) -> list[Image.Image]:
+        """`sample(...)` as PIL images."""
+        arrays = to_uint8(self.sample(*args, **kwargs))
+        return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arrays]
+
+    # ---- translating ------------------------------------------------------------------------------
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return tuple(self.translators)
+
+    def network(self, direction: str | None = None) -> nn.Module:
+        """The translation network of `direction` (default: the first this generator has)."""
+        if not self.is_translator:
+            raise GanforgeError("this generator draws from latents; only translation generators "
+                                "(pix2pix, CycleGAN) translate images")
+        direction = direction or self.directions[0]
+        if direction not in DIRECTIONS:
+            raise GanforgeError(f"--direction must be AtoB or BtoA, got '{direction}'")
+        if direction not in self.translators:
+            raise GanforgeError(
+                f"this pix2pix run translates {self.directions[0]} only; it has no "
+                f"{direction} generator (train one with translation.direction={direction})"
+            )
+        return self.translators[direction]
+
+    def translate(
+        self, images: torch.Tensor, direction: str | None = None, seed: int = 0
+    ) -> torch.Tensor:
+        """Translations in [-1, 1] (CPU) of uint8 or [-1, 1] images, in the run's inference mode
+        (`translation.inference`: batch_stats, the pix2pix paper's, or running_stats), seeded."""
+        network = self.network(direction)
+        return run_generator(network, images, self.config.translation.inference, seed)

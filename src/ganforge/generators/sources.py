@@ -1,0 +1,25 @@
+"""What kind of source a path or name is, without loading it (eval tells generators from
+image sets this way)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ganforge.generators.convert import is_biggan_deep_folder
+from ganforge.generators.hub import looks_like_hub_id
+from ganforge.generators.layout import is_exported_generator, is_generator_folder
+from ganforge.generators.runs import is_run_dir
+
+
+def source_kind(source: Path | str) -> str | None:
+    """"run", "export", "biggan-deep", "hub", or None (not a generator: e.g. images)."""
+    path = Path(source)
+    if not path.exists():
+        return "hub" if looks_like_hub_id(str(source)) else None
+    if is_generator_folder(path) or (path.is_file() and is_exported_generator(path)):
+        return "export"
+    if path.is_dir() and is_run_dir(path):
+        return "run"
+    if path.is_dir() and is_biggan_deep_folder(path):
+        return "biggan-deep"
+    return None
