@@ -14,6 +14,7 @@ import pytest
 import torch
 from tests.test_translation_training import random_data, tiny_config
 
+import ganforge
 from ganforge import api
 from ganforge.cli import main
 from ganforge.config import Config
@@ -91,6 +92,9 @@ def test_bf16_accumulation_and_ema_resume_exactly(mode: str, tmp_path: Path) -> 
     view = straight.task.inference_model.generator(straight.task.model.directions[0])
     assert view is average
     assert "networks_ema" in load_checkpoint(next((tmp_path / "straight" / "checkpoints").glob("*.pt")))
+    loaded = ganforge.load(tmp_path / "straight").network(straight.task.model.directions[0])
+    for key, value in average.state_dict().items():  # ganforge.load, translate, export use it
+        assert torch.equal(loaded.state_dict()[key], value), key
 
 
 def test_guard_rolls_a_translation_run_back(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ from torch import nn
 from ganforge.errors import GanforgeError
 from ganforge.generator import Generator
 from ganforge.generators import load
+from ganforge.metrics.translation import Evaluator
 from ganforge.sampling import save_image, to_uint8
 from ganforge.translation.data import load_translation_data
-from ganforge.translation.evaluate import Evaluator
 from ganforge.translation.translate import checked_size, input_files, output_names, read_inputs
 
 

@@ -34,10 +34,11 @@ def generator_from_run(
     else:
         _, state, _ = load_latest_checkpoint(run.checkpoints)
     names = run.read_classes() if run.classes.is_file() else list(state.get("class_names", []))
-    if config.task == "translation":
+    if config.task == "translation":  # the EMA of the generators when the run kept one
+        key = "networks_ema" if ema and "networks_ema" in state else "networks"
         return Generator(None, names, "translation", config=config,
-                         card=_card(config, state, run, "G"),
-                         translators=_translation_networks(config, state, run))
+                         card=_card(config, state, run, "G_ema" if key == "networks_ema" else "G"),
+                         translators=_translation_networks(config, state, run, key))
     generator = gan_generator(config)
     key = "G_ema" if ema else "G"
     try:
@@ -49,14 +50,14 @@ def generator_from_run(
     return Generator(generator, names, "ganforge", config=config, card=_card(config, state, run, key))
 
 
-def _translation_networks(config: Config, state: dict[str, Any], run: RunDir) -> dict:
-    if "networks" not in state:
+def _translation_networks(config: Config, state: dict[str, Any], run: RunDir, key: str) -> dict:
+    if key not in state:
         raise GanforgeError(f"checkpoint of '{run.root}' is not a translation checkpoint")
     names = run_directions(config)
     networks = translation_networks(config, list(names))
     try:
         for direction, net in networks.items():
-            net.load_state_dict(state["networks"][names[direction]])
+            net.load_state_dict(state[key][names[direction]])
     except (RuntimeError, KeyError):
         raise GanforgeError(
             f"the checkpoint's networks do not match '{run.config}'; was the config edited?"

@@ -12,6 +12,7 @@ from pathlib import Path
 from ganforge.config import Config, load_config_file, save_config
 from ganforge.data.spec import load_training_data
 from ganforge.errors import GanforgeError
+from ganforge.metrics.features import EXTRACTORS
 from ganforge.training import distributed
 from ganforge.training.checkpoint import load_latest_checkpoint, remove_stale_temporaries
 from ganforge.training.guard import Guard
@@ -39,6 +40,10 @@ def check_settings(config: Config) -> None:
     check_loop_settings(config)
     if config.task == "translation":
         check_translation_config(config)
+        features = ("auto", "none", *EXTRACTORS)
+        if config.translation.features not in features:
+            raise GanforgeError(f"unknown translation.features '{config.translation.features}'; "
+                                f"available: {', '.join(features)}")
 
 
 def load_task_data(config: Config) -> tuple[Config, Data]:

@@ -7,7 +7,6 @@ import torch
 
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
-from ganforge.metrics.features import EXTRACTORS
 from ganforge.models.patchgan import patch_output_size
 from ganforge.translation.inference import INFERENCE_MODES
 from ganforge.translation.losses import adversarial_terms
@@ -15,7 +14,6 @@ from ganforge.translation.networks import build_discriminator, generator_kind, s
 
 MODES = ("pix2pix", "cyclegan")
 DIRECTIONS = ("AtoB", "BtoA")
-FEATURES = ("auto", "none", *EXTRACTORS)
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -29,7 +27,6 @@ def check_translation_config(config: Config) -> None:
     _choice("translation.mode", tc.mode, MODES)
     _choice("translation.direction", tc.direction, DIRECTIONS)
     _choice("translation.inference", tc.inference, INFERENCE_MODES)
-    _choice("translation.features", tc.features, FEATURES)
     generator_kind(tc.generator)
     with torch.device("meta"):  # checks D's settings (n_layers_d, norm) without memory
         build_discriminator(tc, 1)

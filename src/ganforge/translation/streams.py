@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from ganforge.data import ImageDataset
+from ganforge.data.batches import BatchStream
 from ganforge.errors import GanforgeError
-from ganforge.training.batches import BatchStream
 
 
 def _as_dataset(images: torch.Tensor, source: str) -> ImageDataset:

@@ -11,9 +11,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ganforge.data.batches import BatchStream
 from ganforge.data.dataset import ImageDataset, balanced_subset
 from ganforge.errors import GanforgeError
-from ganforge.training.batches import BatchStream
 from ganforge.training.context import StepContext
 from ganforge.training.methods.adversarial import Adversarial, DLoss
 

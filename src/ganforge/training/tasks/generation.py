@@ -17,6 +17,7 @@ from torch import nn
 from ganforge.augment import build_augment
 from ganforge.config import Config
 from ganforge.data import ImageDataset
+from ganforge.data.batches import BatchStream
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import (
     LOWER_IS_BETTER,
@@ -32,7 +33,6 @@ from ganforge.nn.fast_conv import CONV_ALGORITHMS, use_conv_algorithm
 from ganforge.objectives import get_objective, orthogonal_penalty
 from ganforge.sampling import generate, make_grid, truncated_normal
 from ganforge.training import distributed
-from ganforge.training.batches import BatchStream
 from ganforge.training.context import StepContext
 from ganforge.training.ema import EMA
 from ganforge.training.guard import Guard

@@ -23,6 +23,7 @@ from torch import nn
 
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
+from ganforge.metrics.translation import Evaluator
 from ganforge.nn.cross_replica_bn import convert_cross_replica
 from ganforge.sampling import make_grid
 from ganforge.training import distributed
@@ -34,7 +35,6 @@ from ganforge.training.run_dir import MetricsLog
 from ganforge.training.tasks.base import Task
 from ganforge.translation.cyclegan import CycleGAN
 from ganforge.translation.data import TranslationData
-from ganforge.translation.evaluate import Evaluator
 from ganforge.translation.inference import run_generator
 from ganforge.translation.models import build_model
 from ganforge.translation.pix2pix import Pix2Pix
