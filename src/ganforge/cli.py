@@ -19,6 +19,7 @@ from ganforge.cli_translate import add_parsers as add_translate_parsers
 from ganforge.config import list_recipes, recipe_description
 from ganforge.errors import GanforgeError
 from ganforge.metrics.sweep import parse_truncations
+from ganforge.training.distributed import current, teardown
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -173,8 +174,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, seed=args.seed, checkpoint_every=args.checkpoint_every,
         )
         run = api.train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
-    from ganforge.training.distributed import current
-
     if current().is_main:  # under torchrun every rank returns here; one line is enough
         hint = f"ganforge translate {run} INPUT --out DIR" if api.is_translation_run(run) \
             else f"ganforge sample {run}"
@@ -250,8 +249,6 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_OS_ERROR
     finally:
-        from ganforge.training.distributed import teardown
-
         teardown()  # under torchrun: leave the process group cleanly
 
 
