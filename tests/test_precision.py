@@ -67,12 +67,12 @@ def test_bf16_keeps_batchnorm_statistics_float32_and_close(tmp_path: Path) -> No
     for trainer in (fp32, bf16):
         trainer.task.d_step()
         trainer.task.g_step()
-    stats = [(n, b) for n, b in bf16.G.named_buffers() if "running" in n]
+    stats = [(n, b) for n, b in bf16.task.G.named_buffers() if "running" in n]
     assert stats and all(b.dtype == torch.float32 for _, b in stats)
-    reference = dict(fp32.G.named_buffers())
+    reference = dict(fp32.task.G.named_buffers())
     for name, value in stats:
         torch.testing.assert_close(value, reference[name], rtol=0.05, atol=0.02, msg=name)
-    assert all(p.dtype == torch.float32 for p in bf16.G.parameters())
+    assert all(p.dtype == torch.float32 for p in bf16.task.G.parameters())
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -102,9 +102,9 @@ def test_fp16_overflow_is_the_scalers_skip_not_a_guard_event(tmp_path: Path) -> 
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.task.D.parameters(), strict=True))
     state = trainer.state_dict()["precision"]
     fresh = _trainer(tmp_path / "fresh", "train.precision=fp16")
-    fresh.precision.load_state_dict(state)
-    assert float(fresh.precision.scalers["d"].get_scale()) == 2.0**119
-    assert fresh.precision.overflow_skips == 1
+    fresh.task.precision.load_state_dict(state)
+    assert float(fresh.task.precision.scalers["d"].get_scale()) == 2.0**119
+    assert fresh.task.precision.overflow_skips == 1
 
 
 def test_unknown_precision_is_a_clear_error(tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def _params(trainer: Loop) -> list[torch.Tensor]:
 
 def test_channels_last_trains_like_contiguous(tmp_path: Path) -> None:
     base, nhwc = _trainer(tmp_path / "a"), _trainer(tmp_path / "b", "train.channels_last=true")
-    conv = next(m for m in nhwc.D.modules() if isinstance(m, torch.nn.Conv2d))
+    conv = next(m for m in nhwc.task.D.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.parametrizations.weight.original.is_contiguous(memory_format=torch.channels_last)
     _losses(base, 2)
     _losses(nhwc, 2)
@@ -130,7 +130,7 @@ def test_channels_last_trains_like_contiguous(tmp_path: Path) -> None:
 
 def test_fused_adam_takes_the_same_steps(tmp_path: Path) -> None:
     base, fused = _trainer(tmp_path / "a"), _trainer(tmp_path / "b", "train.fused_adam=true")
-    assert fused.opt_g.defaults["fused"] is True
+    assert fused.task.opt_g.defaults["fused"] is True
     _losses(base, 2)
     _losses(fused, 2)
     for a, b in zip(_params(base), _params(fused), strict=True):
@@ -146,7 +146,7 @@ def test_compiled_steps_match_eager(tmp_path: Path) -> None:
         _losses(compiled, 2)
     except Exception as exc:  # noqa: BLE001 - inductor needs a working C++ toolchain
         pytest.skip(f"torch.compile is unavailable here: {type(exc).__name__}: {str(exc)[:200]}")
-    assert compiled.G_train is not compiled.G  # the compiled wrapper trains the same modules
+    assert compiled.task.G_train is not compiled.task.G  # the compiled wrapper trains the same modules
     _losses(eager, 2)
     for a, b in zip(_params(eager), _params(compiled), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)

@@ -12,22 +12,22 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.test_translation_training import random_data, tiny_config
 
 import ganforge
 from ganforge import api
 from ganforge.cli import main
-from ganforge.config import Config
+from ganforge.config import Config, save_config
 from ganforge.errors import GanforgeError
 from ganforge.training.checkpoint import load_checkpoint, load_latest_checkpoint
 from ganforge.training.launch import make_loop
 from ganforge.training.loop import Loop
 from ganforge.training.run_dir import RunDir, read_metrics
+from test_translation_training import random_data, tiny_config
 
 DEMO = [  # the built-in paired demo at its smallest
     "translation.ngf=4", "translation.ndf=4", "translation.eval_n=20", "translation.eval_every=0",
     "translation.epochs=1", "translation.epochs_decay=1", "translation.steps_per_epoch=3",
-    "train.log_every=1", "train.sample_every=100", "monitor.plot=false", "--no-progress",
+    "train.log_every=1", "train.sample_every=100", "monitor.plot=false",
 ]
 
 
@@ -92,6 +92,7 @@ def test_bf16_accumulation_and_ema_resume_exactly(mode: str, tmp_path: Path) -> 
     view = straight.task.inference_model.generator(straight.task.model.directions[0])
     assert view is average
     assert "networks_ema" in load_checkpoint(next((tmp_path / "straight" / "checkpoints").glob("*.pt")))
+    save_config(straight.config, RunDir(tmp_path / "straight").config)  # what `train` writes
     loaded = ganforge.load(tmp_path / "straight").network(straight.task.model.directions[0])
     for key, value in average.state_dict().items():  # ganforge.load, translate, export use it
         assert torch.equal(loaded.state_dict()[key], value), key
@@ -103,11 +104,11 @@ def test_guard_rolls_a_translation_run_back(tmp_path: Path) -> None:
                                      "translation.steps_per_epoch=2", "train.checkpoint_every=2"])
     loop = make_loop(config, random_data(config), RunDir(tmp_path / "run"))
     real_loss = loop.task.model.loss
-    poisoned = {"left": 2}  # the G losses of steps 3 and 4 are NaN: their steps are skipped
+    poisoned = {"left": 4}  # D's and G's losses of steps 3 and 4 are NaN: 4 skips in a row
 
     def loss(phase: str, out: dict) -> tuple[torch.Tensor, dict]:
         value, parts = real_loss(phase, out)
-        if loop.step in (2, 3) and phase == "g" and poisoned["left"]:
+        if loop.step in (2, 3) and poisoned["left"]:
             poisoned["left"] -= 1
             value = value * float("nan")
         return value, parts
@@ -121,17 +122,21 @@ def test_guard_rolls_a_translation_run_back(tmp_path: Path) -> None:
 
 
 def test_best_checkpoint_and_step_budget_from_the_cli(tmp_path: Path) -> None:
+    """--steps is the budget of a translation run too (its epochs give 2 x 2 = 4 steps)."""
     run = tmp_path / "run"
-    assert main(["train", "--recipe", "pix2pix", "--out", str(run), "--steps", "4", *DEMO,
+    assert main(["train", "--recipe", "pix2pix", "--out", str(run), "--steps", "3", *DEMO,
                  "translation.eval_every=1", "translation.steps_per_epoch=2",
-                 "eval.best_metric=l1_AtoB"]) == 0
-    assert max(r["step"] for r in read_metrics(run)) == 4  # --steps, not the 2 epochs' 4 ... x
+                 "eval.best_metric=l1_AtoB", "--no-progress"]) == 0
+    assert max(r["step"] for r in read_metrics(run)) == 3
+    evaluated = {r["step"]: r["l1_AtoB"] for r in read_metrics(run) if r["kind"] == "eval"}
+    assert set(evaluated) == {2, 3}  # the end of epoch 1, and the last step
     best = json.loads((run / "best.json").read_text())
-    assert best["metric"] == "l1_AtoB" and best["step"] in (2, 4)
+    assert best == {"metric": "l1_AtoB", "value": min(evaluated.values()),
+                    "step": min(evaluated, key=evaluated.get)}
     assert load_checkpoint(run / "checkpoints" / "best.pt")["step"] == best["step"]
-    assert main(["train", "--resume", str(run), "--steps", "6", "--no-progress"]) == 0
-    assert max(r["step"] for r in read_metrics(run)) == 6
-    with pytest.raises(GanforgeError, match="already at step 6 of 6"):
+    assert main(["train", "--resume", str(run), "--steps", "4", "--no-progress"]) == 0
+    assert max(r["step"] for r in read_metrics(run)) == 4
+    with pytest.raises(GanforgeError, match="already at step 4 of 4"):
         api.resume(run, progress=False)
 
 
@@ -156,10 +161,10 @@ def test_two_rank_translation_run_resumes_exactly(tmp_path: Path) -> None:
     """pix2pix with dropout on 2 gloo ranks: 4 steps straight equal 2 steps, a stop, and a
     resume to 4 (each rank's random streams travel in the checkpoint)."""
     common = ["--recipe", "pix2pix", *DEMO, "train.batch_size=4", "train.device=cpu",
-              "translation.steps_per_epoch=2", "train.checkpoint_every=2"]
+              "translation.steps_per_epoch=2", "train.checkpoint_every=2", "--no-progress"]
     _run(_torchrun("train", "--out", str(tmp_path / "straight"), "--steps", "4", *common))
     _run(_torchrun("train", "--out", str(tmp_path / "resumed"), "--steps", "2", *common))
-    _run(_torchrun("train", "--resume", str(tmp_path / "resumed"), "--steps", "4"))
+    _run(_torchrun("train", "--resume", str(tmp_path / "resumed"), "--steps", "4", "--no-progress"))
     a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "step_00000004.pt")
     b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "step_00000004.pt")
     assert len(a["ranks"]) == 2
