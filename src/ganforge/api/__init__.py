@@ -4,6 +4,7 @@
 generators; `translation`: translating images with a translation run.
 """
 
+from ganforge.api.checks import check_config, validate_config
 from ganforge.api.generators import (
     arithmetic,
     code_sweep,
@@ -32,5 +33,5 @@ __all__ = [
     "DEFAULT_RECIPE", "arithmetic", "code_sweep", "convert", "default_run_dir", "evaluate_translation",
     "explore", "export", "info", "interpolate", "is_translation_run", "load_generator",
     "load_run_generator", "make_config", "plot", "refuse_translation_run", "resume", "sample",
-    "train", "translate",
+    "train", "translate", "check_config", "validate_config",
 ]

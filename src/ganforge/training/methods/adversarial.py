@@ -12,10 +12,25 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ganforge.config import MethodConfig, register, setting
+from ganforge.config.sections import AT_LEAST_0
 from ganforge.objectives import gradient_penalty
 
 if TYPE_CHECKING:
     from ganforge.training.trainer import Trainer
+
+
+@register("adversarial")
+@dataclass
+class AdversarialMethodConfig(MethodConfig):
+    """`method.name=adversarial`; every other method's settings extend these."""
+
+    name: str = "adversarial"
+    # WGAN-GP: weight of the gradient penalty on real/fake interpolates (paper 10)
+    gp: float = setting(0.0, bounds=AT_LEAST_0)
+    # WGAN: clip every critic weight to [-clip, clip] after its step (paper 0.01)
+    clip: float = setting(0.0, bounds=AT_LEAST_0)
+    separate_d_calls: bool = False  # D sees real and fake as two batches (DCGAN) or one (BigGAN)
 
 
 @dataclass

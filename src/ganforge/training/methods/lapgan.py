@@ -8,10 +8,28 @@ same as training each level on its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
+from ganforge.config import register
+from ganforge.errors import GanforgeError
 from ganforge.models.lapgan import laplacian_pyramid
-from ganforge.training.methods.adversarial import Adversarial, DLoss
+from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+
+
+@register("lapgan")
+@dataclass
+class LapGANMethodConfig(AdversarialMethodConfig):
+    paired_arch = "lapgan"
+    single_process = True
+
+    name: str = "lapgan"
+
+    def check(self, config: Any) -> None:
+        if config.augment.kind != "none" or self.gp or self.clip:
+            raise GanforgeError("method.name=lapgan supports no augmentation, gradient penalty or clipping")
 
 
 class LapGAN(Adversarial):
