@@ -271,3 +271,29 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
     run_config = Path(__file__).parent / "fixtures" / "release_0_1" / "gan_run" / "config.yaml"
     assert main(["check-config", "--recipe", str(run_config)]) == 0  # a 0.1 run's config
     assert not any(tmp_path.iterdir())
+
+
+def test_fuzzed_settings_are_accepted_or_one_line_errors() -> None:
+    """Seeded draws over every setting of every shipped recipe -- in range, out of range, wrong
+    type, NaN/inf, empty lists, huge numbers: reading and validating either succeeds or raises
+    a one-line GanforgeError, never another exception."""
+    import random
+
+    rng = random.Random(0)
+    values = [0, -1, 1, 3, 10**12, 1.5, -0.5, 0.999, float("nan"), float("inf"), "x", "", [],
+              [0], [1, 2], [-1.0], None, True, {"a": 1}]
+    recipes = {name: load_recipe(name).to_dict() for name in list_recipes()}
+    messages, draws = set(), 0
+    for _ in range(1500):
+        name = rng.choice(sorted(recipes))
+        data = copy.deepcopy(recipes[name])
+        section = rng.choice([k for k, v in data.items() if isinstance(v, dict)])
+        key = rng.choice(sorted(data[section]))
+        data[section][key] = rng.choice(values)
+        draws += 1
+        try:
+            api.validate_config(config_from_dict(data))
+        except GanforgeError as exc:
+            assert "\n" not in str(exc) and str(exc), (section, key, data[section][key])
+            messages.add(str(exc).split(",")[0][:60])
+    assert draws == 1500 and len(messages) > 100

@@ -13,6 +13,7 @@ import ganforge.models  # noqa: F401  registers the architectures' settings
 import ganforge.training.methods  # noqa: F401  registers the methods' settings
 import ganforge.translation.settings  # noqa: F401  registers the translation modes' settings
 from ganforge.api.runs import make_config
+from ganforge.augment.diffaugment import parse_policy
 from ganforge.config import Config
 from ganforge.config.registry import COMPONENTS
 from ganforge.errors import GanforgeError
@@ -29,6 +30,8 @@ def validate_config(config: Config, world: int = 1) -> None:
     check_components(config)
     check_training(config, world)
     check_evaluation(config)
+    if config.augment.kind == "diffaug":
+        parse_policy(config.augment.policy)
 
 
 def check_components(config: Config) -> None:
