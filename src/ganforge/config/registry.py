@@ -42,7 +42,7 @@ class Dispatched:
                 return super().__new__(sub)
         return super().__new__(cls)
 
-    def check(self, config: Any) -> None:
+    def check(self, config: Any = None) -> None:
         """Rules among this component's settings and the rest of `config` (`validate_config`);
         they import nothing above the component and build nothing. Default: none."""
 
