@@ -58,7 +58,7 @@ CASES = [
     ("unknown augmentation op", ["train", "augment.kind=ada", "augment.ops=[xflip,zoom]"], "unknown augment.ops ['zoom']"),
     ("augmentation p above 1", ["train", "augment.kind=fixed", "augment.p=2"], "augment.p must lie in [0, 1]"),
     ("unknown DiffAugment policy", ["train", "augment.kind=diffaug", "augment.policy=color,blur"], "augment.policy 'color,blur'"),
-    ("guard remedy that raises the rate", ["train", "guard.lr_factor=2"], "guard.lr_factor must be in (0, 1]"),
+    ("guard remedy that raises the rate", ["train", "guard.lr_factor=2"], "guard.lr_factor must lie in (0, 1]"),
     ("negative data limit", ["train", "data.limit=-5"], "data.limit must be >= 0"),
     ("plot a non-run", ["plot", "{empty}"], "has no metrics.jsonl"),
     ("batch larger than the dataset", ["train", "--batch-size", "5000"], "larger than the dataset"),

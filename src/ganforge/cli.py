@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from ganforge import api
+from ganforge.cli_check import CHECK_COMMANDS
+from ganforge.cli_check import add_parsers as add_check_parsers
 from ganforge.cli_share import SHARE_COMMANDS, add_parsers
 from ganforge.cli_translate import TRANSLATE_COMMANDS
 from ganforge.cli_translate import add_parsers as add_translate_parsers
@@ -107,6 +109,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub.add_parser("recipes", help="list the recipes shipped with ganforge")
     add_parsers(sub)  # export, convert, interpolate, arithmetic, explore, serve
     add_translate_parsers(sub)  # translate
+    add_check_parsers(sub)  # check-config
 
     info = sub.add_parser("info", help="parameter counts and settings of a recipe")
     info.add_argument("recipe")
@@ -235,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        return {**COMMANDS, **SHARE_COMMANDS, **TRANSLATE_COMMANDS}[args.command](args)
+        commands = {**COMMANDS, **SHARE_COMMANDS, **TRANSLATE_COMMANDS, **CHECK_COMMANDS}
+        return commands[args.command](args)
     except GanforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

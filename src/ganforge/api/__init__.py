@@ -5,6 +5,7 @@ generators; `evaluation`: eval and the truncation sweep; `translation`: translat
 translation generator (run or export).
 """
 
+from ganforge.api.checks import check_config, validate_config
 from ganforge.api.evaluation import evaluate, sweep
 from ganforge.api.generators import (
     arithmetic,
@@ -31,8 +32,8 @@ from ganforge.generators import load
 from ganforge.training.launch import default_run_dir
 
 __all__ = [
-    "DEFAULT_RECIPE", "arithmetic", "code_sweep", "convert", "default_run_dir", "evaluate",
-    "evaluate_translation", "explore", "export", "info", "interpolate", "is_translation_run", "load",
-    "load_generator", "make_config", "plot", "refuse_translation_run", "resume", "sample", "sweep",
-    "train", "translate",
+    "DEFAULT_RECIPE", "arithmetic", "check_config", "code_sweep", "convert", "default_run_dir",
+    "evaluate", "evaluate_translation", "explore", "export", "info", "interpolate",
+    "is_translation_run", "load", "load_generator", "make_config", "plot", "refuse_translation_run",
+    "resume", "sample", "sweep", "train", "translate", "validate_config",
 ]

@@ -31,6 +31,7 @@ def build_models(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
             f"unknown model.arch '{cfg.arch}'; available: {', '.join(sorted(ARCHITECTURES))}"
         )
     g_cls, d_cls = ARCHITECTURES[cfg.arch]
+    cfg.check()  # the architecture's own rules (GanforgeError), the same as validate_config's
     try:
         return g_cls(cfg), d_cls(cfg)
     except ValueError as exc:

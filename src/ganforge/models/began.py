@@ -8,23 +8,41 @@ linear map to the `dim_z`-sized code. D(x) is the reconstruction of x; the loss 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.config import ModelConfig
+from ganforge.config import ModelConfig, register, setting
+from ganforge.config.sections import AT_LEAST_1
+from ganforge.errors import GanforgeError
 from ganforge.models.common import check_power_of_two
 
 
-def _stages(cfg: ModelConfig) -> int:
-    if cfg.conditional or cfg.d_heads:
-        raise ValueError("model.arch=began is unconditional: set model.conditional=false")
+@register("began")
+@dataclass
+class BEGANModelConfig(ModelConfig):
+    """`model.arch=began`: widths of the auto-encoder are multiples of `ch`."""
+
+    arch: str = "began"
+    ch: int = setting(64, bounds=AT_LEAST_1)
+
+    def check(self, config: Any = None) -> None:
+        _stages(self)
+
+
+def _stages(cfg: BEGANModelConfig) -> int:
+    if cfg.conditional or cfg.d_heads or cfg.codes_cat or cfg.codes_cont:
+        raise GanforgeError("model.arch=began is unconditional: set model.conditional=false "
+                            "(and no model.d_heads or InfoGAN codes)")
     stages = check_power_of_two(cfg.resolution, minimum=16)
     return stages - 1  # from 8x8
 
 
 class Decoder(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: BEGANModelConfig) -> None:
         super().__init__()
         self.ch, self.ups = cfg.ch, _stages(cfg)
         self.linear = nn.Linear(cfg.dim_z, 8 * 8 * cfg.ch)
@@ -45,7 +63,7 @@ class Decoder(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: BEGANModelConfig) -> None:
         super().__init__()
         downs = _stages(cfg)
         self.first = nn.Conv2d(cfg.img_channels, cfg.ch, 3, padding=1)
@@ -65,7 +83,7 @@ class Encoder(nn.Module):
 
 
 class BEGANGenerator(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: BEGANModelConfig) -> None:
         super().__init__()
         self.dim_z = cfg.dim_z
         self.decoder = Decoder(cfg)
@@ -77,7 +95,7 @@ class BEGANGenerator(nn.Module):
 class BEGANDiscriminator(nn.Module):
     """Auto-encoder: returns the reconstruction of its input."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: BEGANModelConfig) -> None:
         super().__init__()
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)

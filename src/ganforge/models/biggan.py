@@ -6,13 +6,45 @@ Widths are multipliers of `ch`; see REFERENCE.md for the per-resolution tables t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.config import ModelConfig
+from ganforge.config import ModelConfig, register, setting
+from ganforge.config.sections import AT_LEAST_0, AT_LEAST_1, POSITIVE, Init
+from ganforge.errors import GanforgeError
 from ganforge.nn import ConditionalBatchNorm2d, LayerFactory, SelfAttention
 from ganforge.nn.layers import embed_classes
+
+
+@register("biggan")
+@dataclass
+class BigGANModelConfig(ModelConfig):
+    """`model.arch=biggan`, also SNGAN and SAGAN (its ResNet ancestors) through these options.
+    Channel lists are multipliers of `ch`, as in BigGAN-PyTorch."""
+
+    arch: str = "biggan"
+    ch: int = setting(64, bounds=AT_LEAST_1)
+    # G: width entering the first block, then the width each block outputs (len = blocks + 1).
+    g_channels: list[int] = setting(factory=lambda: [4, 4, 4, 4], each=AT_LEAST_1, nonempty=True)
+    # D: width each block outputs; the first block reads the image.
+    d_channels: list[int] = setting(factory=lambda: [4, 4, 4, 4], each=AT_LEAST_1, nonempty=True)
+    d_downsample: list[bool] = setting(factory=lambda: [True, True, False, False], nonempty=True)
+    g_attention: list[int] = setting(factory=list, each=AT_LEAST_1)  # resolutions with self-attention
+    d_attention: list[int] = setting(factory=list, each=AT_LEAST_1)
+    # 0: per-class gain/bias embeddings in each CBN (BGP's CIFAR setting)
+    shared_dim: int = setting(0, bounds=AT_LEAST_0)
+    hierarchical_z: bool = False
+    sn_eps: float = setting(1e-6, bounds=POSITIVE)
+    bn_eps: float = setting(1e-5, bounds=POSITIVE)
+    init: Init = "ortho"
+    g_spectral_norm: bool = True  # SN in G too (BigGAN, SAGAN) or D only (SNGAN)
+
+    def check(self, config: Any = None) -> None:
+        _check_arch(self)
 
 
 def upsample_nearest(x: torch.Tensor) -> torch.Tensor:
@@ -78,25 +110,45 @@ class DBlock(nn.Module):
         return h + self._shortcut(x)
 
 
-def _check_arch(cfg: ModelConfig) -> None:
+def g_resolutions(cfg: BigGANModelConfig) -> list[int]:
+    """The size of the map each G block outputs (where g_attention can sit)."""
+    return [4 * 2 ** (i + 1) for i in range(len(cfg.g_channels) - 1)]
+
+
+def d_resolutions(cfg: BigGANModelConfig) -> list[int]:
+    """The size of the map each D block outputs (where d_attention can sit)."""
+    sizes, res = [], cfg.resolution
+    for down in cfg.d_downsample:
+        res = res // 2 if down else res
+        sizes.append(res)
+    return sizes
+
+
+def _check_arch(cfg: BigGANModelConfig) -> None:
     blocks = len(cfg.g_channels) - 1
     if blocks < 1 or 4 * 2**blocks != cfg.resolution:
-        raise ValueError(
+        raise GanforgeError(
             f"model.g_channels has {blocks} upsampling blocks, which makes "
             f"{4 * 2**max(blocks, 0)}px images, not model.resolution={cfg.resolution}"
         )
     if len(cfg.d_channels) != len(cfg.d_downsample):
-        raise ValueError("model.d_channels and model.d_downsample must have the same length")
+        raise GanforgeError("model.d_channels and model.d_downsample must have the same length")
+    for key, where, sizes in (("g_attention", "G", g_resolutions(cfg)),
+                              ("d_attention", "D", d_resolutions(cfg))):
+        missing = [r for r in getattr(cfg, key) if r not in sizes]
+        if missing:
+            raise GanforgeError(f"model.{key}={getattr(cfg, key)}: {where} has no block at {missing} px; "
+                                f"its blocks output {sorted(set(sizes))} px")
     if not cfg.conditional and (cfg.hierarchical_z or cfg.shared_dim):
-        raise ValueError("an unconditional model (model.conditional=false) has no class embedding: "
-                         "set model.shared_dim=0 and model.hierarchical_z=false")
+        raise GanforgeError("an unconditional model (model.conditional=false) has no class embedding: "
+                            "set model.shared_dim=0 and model.hierarchical_z=false")
     if cfg.d_heads or cfg.codes_cat or cfg.codes_cont:
-        raise ValueError("model.arch=biggan has no extra D heads or InfoGAN codes; use model.arch=dcgan")
+        raise GanforgeError("model.arch=biggan has no extra D heads or InfoGAN codes; use model.arch=dcgan")
     if cfg.hierarchical_z:
         if cfg.shared_dim <= 0:
-            raise ValueError("model.hierarchical_z needs a shared class embedding (model.shared_dim > 0)")
+            raise GanforgeError("model.hierarchical_z needs a shared class embedding (model.shared_dim > 0)")
         if cfg.dim_z % (blocks + 1):
-            raise ValueError(
+            raise GanforgeError(
                 f"model.dim_z={cfg.dim_z} must split evenly into {blocks + 1} chunks "
                 "(one per G block plus the input) when model.hierarchical_z is true"
             )
@@ -116,7 +168,7 @@ class Generator(nn.Module):
     generator (plain BN, no SN); with attention and SN, SAGAN's.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: BigGANModelConfig) -> None:
         super().__init__()
         _check_arch(cfg)
         self.cfg = cfg
@@ -174,7 +226,7 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """ResNet discriminator with a projection head: linear(h) + <embed(y), h>."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: BigGANModelConfig) -> None:
         super().__init__()
         _check_arch(cfg)
         layers = LayerFactory(init=cfg.init, spectral_norm=True, sn_eps=cfg.sn_eps)

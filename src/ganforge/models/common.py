@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.config import ModelConfig
+from ganforge.errors import GanforgeError
 from ganforge.nn.layers import spectral_norm
 
 HEADS = ("classes", "codes")
@@ -73,11 +74,12 @@ def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
 
 
 def check_heads(cfg: ModelConfig) -> None:
+    """For architectures whose D carries heads (dcgan, mlp)."""
     unknown = [h for h in cfg.d_heads if h not in HEADS]
     if unknown:
-        raise ValueError(f"unknown model.d_heads {unknown}; available: {', '.join(HEADS)}")
+        raise GanforgeError(f"unknown model.d_heads {unknown}; available: {', '.join(HEADS)}")
     if "codes" in cfg.d_heads and not (cfg.codes_cat or cfg.codes_cont):
-        raise ValueError("model.d_heads has 'codes' but model.codes_cat/codes_cont define none")
+        raise GanforgeError("model.d_heads has 'codes' but model.codes_cat/codes_cont define none")
 
 
 class Heads(nn.Module):
@@ -122,5 +124,5 @@ def check_power_of_two(resolution: int, minimum: int = 8) -> int:
     """Number of x2 stages from 4x4 to `resolution`."""
     stages = int(math.log2(resolution / 4)) if resolution >= minimum else -1
     if stages < 1 or 4 * 2**stages != resolution:
-        raise ValueError(f"model.resolution={resolution} must be a power of two, at least {minimum}")
+        raise GanforgeError(f"model.resolution={resolution} must be a power of two, at least {minimum}")
     return stages

@@ -10,10 +10,14 @@ Conditional variants concatenate the one-hot label to z (G); D conditions throug
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Literal
+
 import torch
 from torch import nn
 
-from ganforge.config import ModelConfig
+from ganforge.config import ModelConfig, register, setting
+from ganforge.config.sections import AT_LEAST_1
 from ganforge.models.common import (
     Heads,
     check_heads,
@@ -26,12 +30,28 @@ from ganforge.models.common import (
 )
 
 
+@register("dcgan")
+@dataclass
+class DCGANModelConfig(ModelConfig):
+    """`model.arch=dcgan`: widths are `ch` at the image end, doubling towards 4x4."""
+
+    supports_heads = True
+
+    arch: str = "dcgan"
+    ch: int = setting(64, bounds=AT_LEAST_1)
+    g_norm: Literal["batch", "none"] = "batch"
+    d_norm: Literal["batch", "layer", "none"] = "batch"  # WGAN-GP's critic has no batch norm
+    d_spectral_norm: bool = False  # spectral norm on every layer of D
+
+    def check(self, config: Any = None) -> None:
+        check_power_of_two(self.resolution)
+        check_heads(self)
+
+
 class DCGANGenerator(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: DCGANModelConfig) -> None:
         super().__init__()
         stages = check_power_of_two(cfg.resolution)
-        if cfg.g_norm not in ("batch", "none"):
-            raise ValueError(f"model.g_norm must be batch or none, got '{cfg.g_norm}'")
         self.cfg = cfg
         self.dim_z = latent_dim(cfg)
         width = cfg.ch * 2 ** (stages - 1)
@@ -62,13 +82,11 @@ def _d_norm(kind: str, width: int, size: int) -> list[nn.Module]:
         return [nn.BatchNorm2d(width)]
     if kind == "layer":  # normalises each sample on its own: safe with a gradient penalty
         return [nn.LayerNorm([width, size, size])]
-    if kind == "none":
-        return []
-    raise ValueError(f"model.d_norm must be batch, layer or none, got '{kind}'")
+    return []  # none
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: DCGANModelConfig) -> None:
         super().__init__()
         stages = check_power_of_two(cfg.resolution)
         check_heads(cfg)

@@ -9,12 +9,37 @@ Sampling runs the pyramid; training (method `lapgan`) trains every level on the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.config import ModelConfig
+from ganforge.config import ModelConfig, register, setting
+from ganforge.config.sections import AT_LEAST_1
+from ganforge.errors import GanforgeError
 from ganforge.models.common import check_power_of_two, one_hot
+
+
+@register("lapgan")
+@dataclass
+class LapGANModelConfig(ModelConfig):
+    """`model.arch=lapgan`: the pyramid's depth and each level's widths."""
+
+    arch: str = "lapgan"
+    ch: int = setting(64, bounds=AT_LEAST_1)  # conv width of the residual levels
+    hidden: list[int] = setting(factory=lambda: [1200, 1200], each=AT_LEAST_1)  # level 0 G's MLP
+    d_hidden: list[int] = setting(factory=lambda: [240, 240], each=AT_LEAST_1)  # level 0 D's MLP
+    dropout: float = setting(0.5, bounds="[0, 1)")  # in D
+    levels: int = setting(3, bounds="[2, inf)")  # pyramid levels (coarsest = resolution / 2^(levels - 1))
+
+    def check(self, config: Any = None) -> None:
+        if not self.conditional:
+            raise GanforgeError("model.arch=lapgan is class-conditional here: set model.conditional=true")
+        if self.d_heads or self.codes_cat or self.codes_cont:
+            raise GanforgeError("model.arch=lapgan has no extra D heads or InfoGAN codes; use model.arch=dcgan")
+        level_sizes(self)
 
 
 def downsample(x: torch.Tensor) -> torch.Tensor:
@@ -27,13 +52,13 @@ def upsample(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
-def level_sizes(cfg: ModelConfig) -> list[int]:
+def level_sizes(cfg: LapGANModelConfig) -> list[int]:
     if cfg.levels < 2:
-        raise ValueError(f"model.levels must be at least 2 for a pyramid, got {cfg.levels}")
+        raise GanforgeError(f"model.levels must be at least 2 for a pyramid, got {cfg.levels}")
     check_power_of_two(cfg.resolution)
     coarse = cfg.resolution // 2 ** (cfg.levels - 1)
     if coarse < 4:
-        raise ValueError(f"model.levels={cfg.levels} makes the coarsest level {coarse}px; need >= 4")
+        raise GanforgeError(f"model.levels={cfg.levels} makes the coarsest level {coarse}px; need >= 4")
     return [coarse * 2**level for level in range(cfg.levels)]
 
 
@@ -46,7 +71,7 @@ class CoarseGenerator(nn.Module):
     """Level 0: an MLP from (z, one-hot class) to the coarse image, one ReLU layer per entry of
     `model.hidden` (the paper: two of 1200)."""
 
-    def __init__(self, cfg: ModelConfig, size: int) -> None:
+    def __init__(self, cfg: LapGANModelConfig, size: int) -> None:
         super().__init__()
         self.cfg, self.size = cfg, size
         widths = [cfg.dim_z + cfg.n_classes, *(cfg.hidden or [1200, 1200])]
@@ -63,7 +88,7 @@ class CoarseGenerator(nn.Module):
 class ResidualGenerator(nn.Module):
     """Level l > 0: convs from (low, noise plane, class planes) to the residual."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: LapGANModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         c_in = cfg.img_channels + 1 + cfg.n_classes
@@ -82,7 +107,7 @@ class CoarseDiscriminator(nn.Module):
     """Level 0's D: an MLP on (coarse image, one-hot class), one ReLU + dropout layer per entry
     of `model.d_hidden` (the paper: two of 600)."""
 
-    def __init__(self, cfg: ModelConfig, size: int) -> None:
+    def __init__(self, cfg: LapGANModelConfig, size: int) -> None:
         super().__init__()
         self.cfg = cfg
         widths = [cfg.img_channels * size * size + cfg.n_classes, *(cfg.d_hidden or [600, 600])]
@@ -99,7 +124,7 @@ class CoarseDiscriminator(nn.Module):
 class ResidualDiscriminator(nn.Module):
     """Judges a residual together with the low-pass image it refines and the class."""
 
-    def __init__(self, cfg: ModelConfig, size: int) -> None:
+    def __init__(self, cfg: LapGANModelConfig, size: int) -> None:
         super().__init__()
         self.cfg = cfg
         c_in = 2 * cfg.img_channels + cfg.n_classes
@@ -117,10 +142,9 @@ class ResidualDiscriminator(nn.Module):
 class LapGANGenerator(nn.Module):
     """The pyramid as one generator: z holds level 0's noise, then one noise plane per level."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: LapGANModelConfig) -> None:
         super().__init__()
-        if not cfg.conditional:
-            raise ValueError("model.arch=lapgan is class-conditional here: set model.conditional=true")
+        cfg.check()
         self.sizes = level_sizes(cfg)
         self.chunks = [cfg.dim_z] + [s * s for s in self.sizes[1:]]
         self.dim_z = sum(self.chunks)
@@ -140,7 +164,7 @@ class LapGANGenerator(nn.Module):
 class LapGANDiscriminator(nn.Module):
     """One discriminator per pyramid level; forward scores a full image at every level."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: LapGANModelConfig) -> None:
         super().__init__()
         sizes = level_sizes(cfg)
         self.levels = nn.ModuleList(

@@ -7,11 +7,34 @@ image in D (CGAN's conditioning).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Literal
+
 import torch
 from torch import nn
 
-from ganforge.config import ModelConfig
+from ganforge.config import ModelConfig, register, setting
+from ganforge.config.sections import AT_LEAST_1
 from ganforge.models.common import Heads, check_heads, coded_input, latent_dim, maybe_sn, one_hot
+
+
+@register("mlp")
+@dataclass
+class MLPModelConfig(ModelConfig):
+    """`model.arch=mlp`: the fully connected G and maxout D of GAN and CGAN."""
+
+    supports_heads = True
+
+    arch: str = "mlp"
+    g_norm: Literal["batch", "none"] = "batch"
+    hidden: list[int] = setting(factory=lambda: [1200, 1200], each=AT_LEAST_1)  # G hidden widths
+    d_hidden: list[int] = setting(factory=lambda: [240, 240], each=AT_LEAST_1)  # D maxout units
+    maxout_pieces: int = setting(5, bounds=AT_LEAST_1)  # Goodfellow et al. 2014
+    dropout: float = setting(0.5, bounds="[0, 1)")  # D
+    d_spectral_norm: bool = False  # spectral norm on every layer of D
+
+    def check(self, config: Any = None) -> None:
+        check_heads(self)
 
 
 class Maxout(nn.Module):
@@ -26,15 +49,13 @@ class Maxout(nn.Module):
         return self.linear(x).view(x.shape[0], self.units, self.pieces).max(dim=2).values
 
 
-def _pixels(cfg: ModelConfig) -> int:
+def _pixels(cfg: MLPModelConfig) -> int:
     return cfg.img_channels * cfg.resolution * cfg.resolution
 
 
 class MLPGenerator(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: MLPModelConfig) -> None:
         super().__init__()
-        if cfg.g_norm not in ("batch", "none"):
-            raise ValueError(f"model.g_norm must be batch or none, got '{cfg.g_norm}'")
         self.cfg = cfg
         self.dim_z = latent_dim(cfg)
         width = latent_dim(cfg) + (cfg.n_classes if cfg.conditional else 0)
@@ -57,7 +78,7 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: MLPModelConfig) -> None:
         super().__init__()
         check_heads(cfg)
         self.cfg = cfg

@@ -12,17 +12,16 @@ from pathlib import Path
 from ganforge.config import Config, load_config_file, save_config
 from ganforge.data.spec import load_training_data
 from ganforge.errors import GanforgeError
-from ganforge.metrics.features import EXTRACTORS
 from ganforge.training import distributed
 from ganforge.training.checkpoint import load_latest_checkpoint, remove_stale_temporaries
 from ganforge.training.guard import Guard
-from ganforge.training.loop import Loop, check_loop_settings
+from ganforge.training.loop import Loop
 from ganforge.training.run_dir import RunDir
 from ganforge.training.signals import GracefulStop
 from ganforge.training.tasks.base import Task
 from ganforge.training.tasks.generation import GenerationTask
 from ganforge.training.tasks.translation import TranslationTask
-from ganforge.translation.checks import check_translation_config
+from ganforge.training.validation import validate_config
 from ganforge.translation.data import TranslationData, load_translation_data
 
 TASKS = ("generation", "translation")
@@ -35,15 +34,9 @@ def check_task(config: Config) -> None:
 
 
 def check_settings(config: Config) -> None:
-    """Every check that needs no data and builds nothing."""
+    """Every check that needs no data and builds nothing (`validate_config`)."""
     check_task(config)
-    check_loop_settings(config)
-    if config.task == "translation":
-        check_translation_config(config)
-        features = ("auto", "none", *EXTRACTORS)
-        if config.translation.features not in features:
-            raise GanforgeError(f"unknown translation.features '{config.translation.features}'; "
-                                f"available: {', '.join(features)}")
+    validate_config(config, distributed.current().world)
 
 
 def load_task_data(config: Config) -> tuple[Config, Data]:

@@ -38,24 +38,6 @@ from ganforge.training.run_dir import MetricsLog, NullLog, RunDir
 from ganforge.training.signals import GracefulStop
 from ganforge.training.tasks.base import Task
 
-POSITIVE_TRAIN_KEYS = ("d_steps", "accumulate", "steps", "log_every", "sample_every", "checkpoint_every")
-
-
-def check_loop_settings(config: Config) -> None:
-    """The loop's own settings, checked before anything is built."""
-    tc = config.train
-    for key in POSITIVE_TRAIN_KEYS:
-        if getattr(tc, key) <= 0:
-            raise GanforgeError(f"train.{key} must be a positive integer, got {getattr(tc, key)}")
-    if config.monitor.every < 0:
-        raise GanforgeError(f"monitor.every must be >= 0, got {config.monitor.every}")
-    world = distributed.current().world
-    if tc.batch_size % world:
-        raise GanforgeError(
-            f"train.batch_size={tc.batch_size} does not split evenly among {world} processes; "
-            f"use a multiple of {world} (it is the global batch)"
-        )
-
 
 @contextlib.contextmanager
 def preserved_rng() -> Any:

@@ -17,37 +17,9 @@ METHODS: dict[str, type[Adversarial]] = {
 }
 
 
-def method_class(name: str) -> type[Adversarial]:
-    if name not in METHODS:
-        raise GanforgeError(f"unknown method.name '{name}'; available: {', '.join(METHODS)}")
-    return METHODS[name]
-
-
-def check_method(name: str, arch: str, d_heads: list[str], world: int = 1) -> type[Adversarial]:
-    """What a method declares it needs (D heads, an architecture) and supports (ranks)."""
-    cls = method_class(name)
-    missing = [h for h in cls.required_heads if h not in d_heads]
-    if missing:
-        raise GanforgeError(
-            f"method.name={name} needs D heads {missing}: add them to model.d_heads "
-            f"(with model.arch=dcgan or mlp)"
-        )
-    owners = {c.required_arch: n for n, c in METHODS.items() if c.required_arch}
-    if cls.required_arch not in (None, arch) or (arch in owners and cls.required_arch != arch):
-        paired = cls.required_arch or arch
-        raise GanforgeError(f"method.name={paired} and model.arch={paired} go together: their "
-                            "D is trained only by their own method")
-    if world > 1 and not cls.supports_distributed:
-        raise GanforgeError(
-            f"method.name={name} trains on one process only; "
-            "run it without torchrun (or with --nproc_per_node 1)"
-        )
-    return cls
-
-
 def build_method(ctx: StepContext) -> Adversarial:
-    cfg = ctx.config
-    cls = check_method(cfg.method.name, cfg.model.arch, cfg.model.d_heads)
+    """The method `method.name` names, on `ctx` (its needs were checked by `validate_config`)."""
+    cls = METHODS[ctx.config.method.name]
     ctx.read_heads = cls.uses_heads
     try:
         return cls(ctx)
@@ -55,4 +27,4 @@ def build_method(ctx: StepContext) -> Adversarial:
         raise GanforgeError(str(exc)) from None
 
 
-__all__ = ["METHODS", "Adversarial", "DLoss", "build_method", "check_method", "method_class"]
+__all__ = ["METHODS", "Adversarial", "DLoss", "build_method"]

@@ -3,15 +3,27 @@ log-likelihood of the correct class, D on real and generated images, G on its ow
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from ganforge.training.methods.adversarial import Adversarial, DLoss
+from ganforge.config import register, setting
+from ganforge.config.sections import AT_LEAST_0
+from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+
+
+@register("acgan")
+@dataclass
+class ACGANMethodConfig(AdversarialMethodConfig):
+    required_heads = ("classes",)
+
+    name: str = "acgan"
+    aux_weight: float = setting(1.0, bounds=AT_LEAST_0)  # weight of the class log-likelihood terms
 
 
 class ACGAN(Adversarial):
     uses_heads = True
-    required_heads = ("classes",)
 
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, y_fake = self.latent(real.shape[0])

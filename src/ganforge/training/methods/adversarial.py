@@ -12,8 +12,23 @@ from typing import Any
 
 import torch
 
+from ganforge.config import MethodConfig, register, setting
+from ganforge.config.sections import AT_LEAST_0
 from ganforge.objectives import gradient_penalty
 from ganforge.training.context import StepContext
+
+
+@register("adversarial")
+@dataclass
+class AdversarialMethodConfig(MethodConfig):
+    """`method.name=adversarial`; every other method's settings extend these."""
+
+    name: str = "adversarial"
+    # WGAN-GP: weight of the gradient penalty on real/fake interpolates (paper 10)
+    gp: float = setting(0.0, bounds=AT_LEAST_0)
+    # WGAN: clip every critic weight to [-clip, clip] after its step (paper 0.01)
+    clip: float = setting(0.0, bounds=AT_LEAST_0)
+    separate_d_calls: bool = False  # D sees real and fake as two batches (DCGAN) or one (BigGAN)
 
 
 @dataclass
@@ -27,17 +42,12 @@ class DLoss:
 class Adversarial:
     """`method.name=adversarial`."""
 
-    uses_heads = False  # whether D's extra heads are read
-    required_heads: tuple[str, ...] = ()  # model.d_heads this method reads
-    required_arch: str | None = None  # the only model.arch it trains (BEGAN, LAPGAN)
-    supports_distributed = True  # False: extra state not yet reduced over ranks
+    uses_heads = False  # whether D's extra heads are read (what it needs and supports is
+    # declared on its settings class: required_heads, paired_arch, single_process)
 
     def __init__(self, ctx: StepContext) -> None:
         self.ctx = ctx
-        self.cfg = ctx.config.method
-        for key in ("gp", "clip"):
-            if getattr(self.cfg, key) < 0:
-                raise ValueError(f"method.{key} must be >= 0, got {getattr(self.cfg, key)}")
+        self.cfg = ctx.config.method  # this method's settings class (checked when read)
 
     # ---- hooks -----------------------------------------------------------------------------
     def prepare_dataset(self, dataset: Any) -> Any:

@@ -4,25 +4,38 @@ measure M = L(x) + |gamma L(x) - L(G(z))| is logged as `began_M`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from ganforge.config import register, setting
+from ganforge.config.sections import AT_LEAST_0
+from ganforge.errors import GanforgeError
 from ganforge.objectives import began_convergence, began_k_update, reconstruction_l1
 from ganforge.training.context import StepContext
-from ganforge.training.methods.adversarial import Adversarial, DLoss
+from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+
+
+@register("began")
+@dataclass
+class BEGANMethodConfig(AdversarialMethodConfig):
+    paired_arch = "began"
+    single_process = True
+
+    name: str = "began"
+    began_gamma: float = setting(0.5, bounds="(0, 1]")  # diversity ratio E[L(G(z))] / E[L(x)] to hold
+    began_lambda_k: float = setting(0.001, bounds=AT_LEAST_0)  # learning rate of k_t
+
+    def check(self, config: Any) -> None:
+        if config.augment.kind != "none":
+            raise GanforgeError("method.name=began reconstructs D's input; use augment.kind=none")
 
 
 class BEGAN(Adversarial):
-    required_arch = "began"
-    supports_distributed = False
 
     def __init__(self, ctx: StepContext) -> None:
         super().__init__(ctx)
-        if ctx.config.augment.kind != "none":
-            raise ValueError("method.name=began reconstructs D's input; use augment.kind=none")
-        if not 0 < self.cfg.began_gamma <= 1:
-            raise ValueError(f"method.began_gamma must lie in (0, 1], got {self.cfg.began_gamma}")
         self.k = 0.0
         self._losses = torch.zeros(2)
 

@@ -8,16 +8,28 @@ need nothing InfoGAN-specific.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from ganforge.config import register, setting
+from ganforge.config.sections import AT_LEAST_0
 from ganforge.models.common import set_codes, split_latent
 from ganforge.objectives import mutual_information_loss
-from ganforge.training.methods.adversarial import Adversarial, DLoss
+from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+
+
+@register("infogan")
+@dataclass
+class InfoGANMethodConfig(AdversarialMethodConfig):
+    required_heads = ("codes",)
+
+    name: str = "infogan"
+    info_weight: float = setting(1.0, bounds=AT_LEAST_0)  # lambda of the mutual-information term
 
 
 class InfoGAN(Adversarial):
     uses_heads = True
-    required_heads = ("codes",)
 
     def grid_latent(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Progress-grid rows show the first categorical code's values, continuous codes at 0."""

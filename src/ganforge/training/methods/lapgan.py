@@ -8,23 +8,33 @@ same as training each level on its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
+from ganforge.config import register
+from ganforge.errors import GanforgeError
 from ganforge.models.lapgan import laplacian_pyramid
-from ganforge.training.context import StepContext
-from ganforge.training.methods.adversarial import Adversarial, DLoss
+from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+
+
+@register("lapgan")
+@dataclass
+class LapGANMethodConfig(AdversarialMethodConfig):
+    paired_arch = "lapgan"
+    single_process = True
+
+    name: str = "lapgan"
+
+    def check(self, config: Any) -> None:
+        if config.augment.kind != "none" or self.gp or self.clip:
+            raise GanforgeError("method.name=lapgan supports no augmentation, gradient penalty or clipping")
 
 
 class LapGAN(Adversarial):
     """Each level's G and D go through `ctx.g_levels`/`ctx.d_levels`: compiled with the rest."""
 
-    required_arch = "lapgan"
-    supports_distributed = False
-
-    def __init__(self, ctx: StepContext) -> None:
-        super().__init__(ctx)
-        if ctx.config.augment.kind != "none" or self.cfg.gp or self.cfg.clip:
-            raise ValueError("method.name=lapgan supports no augmentation, gradient penalty or clipping")
 
     def _level_inputs(self, real: torch.Tensor, y: torch.Tensor) -> tuple[list, list]:
         """The real pyramid and one generated image or residual per level."""

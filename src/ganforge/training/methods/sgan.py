@@ -6,34 +6,46 @@ decision, and D's classification accuracy on held-out real images is the point o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from ganforge.config import register, setting
+from ganforge.config.sections import AT_LEAST_1
 from ganforge.data.batches import BatchStream
 from ganforge.data.dataset import ImageDataset, balanced_subset
 from ganforge.errors import GanforgeError
 from ganforge.training.context import StepContext
-from ganforge.training.methods.adversarial import Adversarial, DLoss
+from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+
+
+@register("sgan")
+@dataclass
+class SGANMethodConfig(AdversarialMethodConfig):
+    required_heads = ("classes",)
+    single_process = True
+
+    name: str = "sgan"
+    labelled: int = setting(100, bounds=AT_LEAST_1)  # labelled real images, class-balanced
+    # if > 0, this fraction of the training images are labelled instead
+    labelled_fraction: float = setting(0.0, bounds="[0, 1]", hint="0: use method.labelled")
+    holdout: float = setting(0.1, bounds="(0, 1)")  # fraction held out to measure D's classification
+
+    def check(self, config: Any) -> None:
+        if self.labelled_fraction == 0 and self.labelled < config.model.n_classes:
+            raise GanforgeError(f"method.labelled must be at least one image per class "
+                                f"({config.model.n_classes}), got {self.labelled}")
 
 HELDOUT_BATCH = 500
 
 
 class SemiSupervised(Adversarial):
     uses_heads = True
-    required_heads = ("classes",)
-    supports_distributed = False
 
     def __init__(self, ctx: StepContext) -> None:
         super().__init__(ctx)
-        if not 0 < self.cfg.holdout < 1:
-            raise ValueError(f"method.holdout must lie in (0, 1), got {self.cfg.holdout}")
-        if not 0 <= self.cfg.labelled_fraction <= 1:
-            raise ValueError("method.labelled_fraction must lie in [0, 1] (0: use method.labelled), "
-                             f"got {self.cfg.labelled_fraction}")
-        if self.cfg.labelled_fraction == 0 and self.cfg.labelled < ctx.config.model.n_classes:
-            raise ValueError(f"method.labelled must be at least one image per class, got {self.cfg.labelled}")
         self.heldout: ImageDataset | None = None
         self.labelled_stream: BatchStream | None = None
 

@@ -36,7 +36,7 @@ from ganforge.training import distributed
 from ganforge.training.context import StepContext
 from ganforge.training.ema import EMA
 from ganforge.training.guard import Guard
-from ganforge.training.methods import build_method, check_method
+from ganforge.training.methods import build_method
 from ganforge.training.monitors import (
     DECISION_KEYS,
     decision_stats,
@@ -86,7 +86,6 @@ class GenerationTask(Task):
         self.config, self.guard, self.run_root = config, guard, run_root
         tc = config.train
         self.dist = distributed.current()
-        check_method(config.method.name, config.model.arch, config.model.d_heads, self.dist.world)
         self.local_batch = tc.batch_size // self.dist.world  # this rank's share of every batch
         self.device = resolve_device(tc.device)
         torch.manual_seed(tc.seed)  # the same on every rank: identical initial networks
