@@ -26,7 +26,7 @@ from ganforge.training.launch import make_loop
 from ganforge.training.loop import Loop
 from ganforge.training.run_dir import RunDir
 
-FAMILY = ["gan", "cgan", "dcgan", "dcgan-64", "lsgan", "wgan", "wgan-gp", "acgan", "infogan",
+FAMILY = ["gan", "cgan", "dcgan", "dcgan-64", "lsgan", "wgan", "wgan-gp", "acgan", "infogan", "ragan",
           "sgan", "sngan", "sagan", "began", "lapgan"]
 SMALL = {  # narrower nets so that a step takes well under a second
     "mlp": ["model.hidden=[64,64]", "model.d_hidden=[32,32]"],

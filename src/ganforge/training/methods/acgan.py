@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from ganforge.config import register, setting
 from ganforge.config.sections import AT_LEAST_0
 from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+from ganforge.training.methods.registry import method
 
 
 @register("acgan")
@@ -22,6 +23,7 @@ class ACGANMethodConfig(AdversarialMethodConfig):
     aux_weight: float = setting(1.0, bounds=AT_LEAST_0)  # weight of the class log-likelihood terms
 
 
+@method("acgan")
 class ACGAN(Adversarial):
     uses_heads = True
 

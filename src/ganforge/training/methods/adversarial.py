@@ -16,6 +16,7 @@ from ganforge.config import MethodConfig, register, setting
 from ganforge.config.sections import AT_LEAST_0
 from ganforge.objectives import gradient_penalty
 from ganforge.training.context import StepContext
+from ganforge.training.methods.registry import method
 
 
 @register("adversarial")
@@ -39,6 +40,7 @@ class DLoss:
     extra: dict[str, torch.Tensor] = field(default_factory=dict)  # logged, averaged
 
 
+@method("adversarial")
 class Adversarial:
     """`method.name=adversarial`."""
 

@@ -15,6 +15,7 @@ from ganforge.errors import GanforgeError
 from ganforge.objectives import began_convergence, began_k_update, reconstruction_l1
 from ganforge.training.context import StepContext
 from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+from ganforge.training.methods.registry import method
 
 
 @register("began")
@@ -32,6 +33,7 @@ class BEGANMethodConfig(AdversarialMethodConfig):
             raise GanforgeError("method.name=began reconstructs D's input; use augment.kind=none")
 
 
+@method("began")
 class BEGAN(Adversarial):
 
     def __init__(self, ctx: StepContext) -> None:

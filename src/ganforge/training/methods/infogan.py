@@ -17,6 +17,7 @@ from ganforge.config.sections import AT_LEAST_0
 from ganforge.models.common import set_codes, split_latent
 from ganforge.objectives import mutual_information_loss
 from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+from ganforge.training.methods.registry import method
 
 
 @register("infogan")
@@ -28,6 +29,7 @@ class InfoGANMethodConfig(AdversarialMethodConfig):
     info_weight: float = setting(1.0, bounds=AT_LEAST_0)  # lambda of the mutual-information term
 
 
+@method("infogan")
 class InfoGAN(Adversarial):
     uses_heads = True
 

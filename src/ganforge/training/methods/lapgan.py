@@ -17,6 +17,7 @@ from ganforge.config import register
 from ganforge.errors import GanforgeError
 from ganforge.models.lapgan import laplacian_pyramid
 from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+from ganforge.training.methods.registry import method
 
 
 @register("lapgan")
@@ -32,6 +33,7 @@ class LapGANMethodConfig(AdversarialMethodConfig):
             raise GanforgeError("method.name=lapgan supports no augmentation, gradient penalty or clipping")
 
 
+@method("lapgan")
 class LapGAN(Adversarial):
     """Each level's G and D go through `ctx.g_levels`/`ctx.d_levels`: compiled with the rest."""
 

@@ -19,6 +19,7 @@ from ganforge.data.dataset import ImageDataset, balanced_subset
 from ganforge.errors import GanforgeError
 from ganforge.training.context import StepContext
 from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+from ganforge.training.methods.registry import method
 
 
 @register("sgan")
@@ -41,6 +42,7 @@ class SGANMethodConfig(AdversarialMethodConfig):
 HELDOUT_BATCH = 500
 
 
+@method("sgan")
 class SemiSupervised(Adversarial):
     uses_heads = True
 
