@@ -104,7 +104,7 @@ CHOICES = [
     ("translation.networks", "DISCRIMINATORS", S.PatchDiscriminator),
     ("translation.inference", "INFERENCE_MODES", S.InferenceMode),
     ("training.optimization", "OPTIMIZERS", S.Optimizer),
-    ("api.runs", "TASKS", S.Task),
+    ("training.launch", "TASKS", S.Task),
 ]
 
 
