@@ -145,7 +145,7 @@ def test_accumulating_two_half_batches_equals_one_full_batch(tmp_path: Path) -> 
     full = _train_steps(["train.batch_size=64"], tmp_path / "a")
     halves = _train_steps(["train.batch_size=32", "train.accumulate=2"], tmp_path / "b")
     for net in ("G", "D"):
-        for (name, a), b in zip(getattr(full, net).named_parameters(),
-                                getattr(halves, net).parameters(), strict=True):
+        for (name, a), b in zip(getattr(full.task, net).named_parameters(),
+                                getattr(halves.task, net).parameters(), strict=True):
             torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6, msg=f"{net} {name}")
     assert full.task.stream.position == halves.task.stream.position

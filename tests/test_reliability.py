@@ -233,16 +233,16 @@ def test_resume_flags(tmp_path: Path) -> None:
 def test_a_signal_during_set_up_still_ends_with_a_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ganforge.api as api_module
+    from ganforge.training import launch as launch_module
 
-    real_load = api_module.load_training_data
+    real_load = launch_module.load_training_data
 
     def load_then_get_preempted(*args: object, **kwargs: object) -> object:
         dataset = real_load(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGTERM)  # arrives while the run is still being set up
         return dataset
 
-    monkeypatch.setattr(api_module, "load_training_data", load_then_get_preempted)
+    monkeypatch.setattr(launch_module, "load_training_data", load_then_get_preempted)
     config = api.make_config(overrides=SMALL[:6], steps=50, batch_size=16)
     run = api.train(config, tmp_path / "r", progress=False)
     assert [p.name for p in list_checkpoints(run / "checkpoints")] == ["step_00000001.pt"]

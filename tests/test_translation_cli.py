@@ -163,7 +163,7 @@ def test_resume_a_translation_run_after_raising_its_epochs(
     run = tmp_path / "run"
     shutil.copytree(pix2pix_run, run)
     assert main(["train", "--resume", str(run)]) == 2
-    assert "already at epoch 2 of 2" in capsys.readouterr().err
+    assert "already at step 4 of 4" in capsys.readouterr().err
     config = yaml.safe_load((run / "config.yaml").read_text())
     config["translation"]["epochs_decay"] = 2
     (run / "config.yaml").write_text(yaml.safe_dump(config))
