@@ -25,9 +25,9 @@ import torch
 
 HERE = Path(__file__).resolve().parents[1] / "src"
 RUNS = {
-    "biggan-digits": (["--steps", "30", "train.log_every=10", "train.checkpoint_every=30"],
+    "biggan-digits": (["--steps", "30", "--", "train.log_every=10", "train.checkpoint_every=30"],
                       "step_00000030.pt", ("G", "D", "G_ema")),
-    "pix2pix": (["--recipe", "pix2pix", "translation.ngf=8", "translation.ndf=8",
+    "pix2pix": (["--recipe", "pix2pix", "--", "translation.ngf=8", "translation.ndf=8",
                  "translation.epochs=1", "translation.epochs_decay=2", "translation.steps_per_epoch=2",
                  "translation.eval_n=20", "train.log_every=1"], "step_00000006.pt", ("networks",)),
 }
@@ -35,8 +35,9 @@ RUNS = {
 
 def train(src: Path, out: Path, args: list[str]) -> None:
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "ganforge", "train", "--out", str(out), "--no-progress",
-           "monitor.plot=false", *args]
+    flags, overrides = args[:args.index("--")], args[args.index("--") + 1:]
+    cmd = [sys.executable, "-m", "ganforge", "train", "--out", str(out), "--no-progress", *flags,
+           "monitor.plot=false", *overrides]
     subprocess.run(cmd, env=env, check=True, capture_output=True)
 
 
