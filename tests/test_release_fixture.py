@@ -53,3 +53,19 @@ def test_eval_runs_on_the_release_run(tmp_path: Path, monkeypatch: pytest.Monkey
     assert result["metrics"]["fid"] > 0 and 0.0 <= result["metrics"]["class_accuracy"] <= 1.0
     assert result["protocol"]["source_kind"].startswith("run directory")
     assert result["protocol"]["features"]["name"] == "digits"  # shipped weights, no download
+
+
+def test_release_runs_resume_after_the_redesign(tmp_path: Path) -> None:
+    """The 0.1 GAN run (2 steps) and pix2pix run (4 steps) continue on the one loop."""
+    import shutil
+
+    from ganforge.cli import main
+    from ganforge.training.run_dir import read_metrics
+
+    for name, steps in (("gan_run", 3), ("pix2pix_run", 5)):
+        run = tmp_path / name
+        shutil.copytree(FIXTURE / name, run)
+        assert main(["train", "--resume", str(run), "--steps", str(steps), "--no-progress"]) == 0
+        rows = [r for r in read_metrics(run) if r["kind"] == "train"]
+        assert rows[-1]["step"] == steps and all(r["loss_d"] == r["loss_d"] for r in rows)
+        assert (run / "checkpoints" / f"step_{steps:08d}.pt").is_file()
