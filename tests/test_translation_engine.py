@@ -173,3 +173,36 @@ def test_two_rank_translation_run_resumes_exactly(tmp_path: Path) -> None:
         for key, value in state.items():
             assert torch.equal(value, b["networks"][name][key]), (name, key)
     assert _rows(tmp_path / "straight") == _rows(tmp_path / "resumed")
+
+
+def _params(loop: Loop) -> list[torch.Tensor]:
+    return [p.detach() for net in loop.task.model.networks.values() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("lever", ["train.channels_last=true", "train.compile=true"])
+def test_speed_levers_train_like_eager(lever: str, tmp_path: Path) -> None:
+    """channels_last and torch.compile reach the translation networks and take the same steps
+    (no norm layers, whose removal of per-channel constants leaves biases with zero gradient for
+    Adam to turn into round-off steps; no dropout: nothing random inside the networks)."""
+    plain = ["translation.norm=none", "translation.dropout=false"]
+    base_config = tiny_config("pix2pix", plain)
+    data = random_data(base_config)
+    base = make_loop(base_config, data, RunDir(tmp_path / "base"))
+    try:
+        fast = make_loop(tiny_config("pix2pix", [*plain, lever]), data, RunDir(tmp_path / "fast"))
+        for step in (1, 2):
+            fast.task.train_step(step)
+    except Exception as exc:  # noqa: BLE001 - inductor needs a working C++ toolchain
+        if "compile" not in lever:
+            raise
+        pytest.skip(f"torch.compile is unavailable here: {type(exc).__name__}: {str(exc)[:200]}")
+    if "channels_last" in lever:
+        conv = next(m for m in fast.task.model.G.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    else:
+        assert fast.task.model.fwd["G"] is not fast.task.model.G  # the compiled wrapper trains G
+        assert "_orig_mod" not in "".join(fast.task.state_dict()["networks"]["G"])
+    for step in (1, 2):
+        base.task.train_step(step)
+    for a, b in zip(_params(base), _params(fast), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=2e-4)

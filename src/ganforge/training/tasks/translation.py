@@ -14,6 +14,7 @@ import copy
 import itertools
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,10 @@ class TranslationTask(Task):
         largest = max(self.stream.sizes.values())
         self.steps_per_epoch = tc.steps_per_epoch or max(1, largest // train.batch_size)
         self.schedule_steps = (tc.epochs + tc.epochs_decay) * self.steps_per_epoch
+        if tc.steps > self.schedule_steps and self.dist.is_main:
+            print(f"warning: translation.steps={tc.steps} runs past the learning-rate schedule, which "
+                  f"reaches 0 at step {self.schedule_steps}; raise translation.epochs_decay (or epochs) "
+                  "to decay over more steps", file=sys.stderr)
         self.schedulers = {
             name: make_scheduler(opt, tc.epochs, tc.epochs_decay) for name, opt in self.optimizers.items()
         }
