@@ -22,7 +22,7 @@ from ganforge.training.checkpoint import load_checkpoint, load_latest_checkpoint
 from ganforge.training.launch import make_loop
 from ganforge.training.loop import Loop
 from ganforge.training.run_dir import RunDir, read_metrics
-from test_translation_training import random_data, tiny_config
+from test_translation_training import StopAfter, random_data, tiny_config
 
 DEMO = [  # the built-in paired demo at its smallest
     "translation.ngf=4", "translation.ndf=4", "translation.eval_n=20", "translation.eval_every=0",
@@ -34,15 +34,6 @@ DEMO = [  # the built-in paired demo at its smallest
 @pytest.fixture(autouse=True)
 def _one_thread() -> None:
     torch.set_num_threads(1)
-
-
-class StopAfter:
-    def __init__(self, loop: Loop, step: int) -> None:
-        self.loop, self.step = loop, step
-
-    @property
-    def requested(self) -> str | None:
-        return "SIGTERM" if self.loop.step >= self.step else None
 
 
 def _straight_and_resumed(config: Config, tmp_path: Path, stop_at: int) -> tuple[Loop, Loop]:
