@@ -12,9 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganforge import api
 from ganforge.cli import main
 from ganforge.config import list_recipes, load_recipe
+from ganforge.data import load_dataset
 from ganforge.training.checkpoint import load_checkpoint
+from ganforge.training.launch import make_loop
+from ganforge.training.run_dir import RunDir
 
 SHRINK = {  # per architecture or mode: the narrowest nets each recipe's settings allow
     "mlp": ["model.hidden=[32,32]", "model.d_hidden=[16,16]"],
@@ -94,3 +98,15 @@ def test_recipe_trains_and_resumes_exactly(recipe: str, tmp_path: Path) -> None:
     different = [k for k in ta if not torch.equal(ta[k], tb[k])]
     assert different == []
     assert _losses(straight) == _losses(resumed)
+
+
+def test_lapgan_levels_go_through_the_compile_path(tmp_path: Path) -> None:
+    """LAPGAN's method calls its per-level networks through the context, which compiles them
+    with `train.compile` like G and D (torch.compile wraps lazily: nothing is compiled here)."""
+    config = api.make_config("lapgan", [*SHRINK["lapgan"], "train.compile=true"])
+    loop = make_loop(config, load_dataset("digits", 32, 1), RunDir(tmp_path))
+    ctx, G, D = loop.task.context, loop.task.G, loop.task.D
+    assert len(ctx.g_levels) == len(G.levels) == len(ctx.d_levels) == len(D.levels) == 3
+    for wrapped, level in zip([*ctx.g_levels, *ctx.d_levels], [*G.levels, *D.levels], strict=True):
+        assert isinstance(wrapped, torch._dynamo.eval_frame.OptimizedModule)
+        assert wrapped._orig_mod is level
