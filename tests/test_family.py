@@ -233,7 +233,7 @@ def test_sample_code_varies_one_infogan_code_along_each_row(tmp_path: Path) -> N
     from ganforge.api import code_sweep
     from ganforge.cli import main
 
-    config = api.make_config(recipe="infogan", overrides=SMALL["dcgan"] + COMMON)
+    config = api.make_config(recipe="infogan", overrides=SMALL["dcgan"] + COMMON, steps=2)  # codes, not quality
     run = api.train(config, tmp_path / "info", progress=False, overwrite=False)
     z, columns = code_sweep("cat0", config, 74, rows=3, n=8, truncation=None, seed=0)
     assert columns == 10 and z.shape == (30, 74)
