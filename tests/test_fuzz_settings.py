@@ -18,14 +18,14 @@ from typing import Any, Literal
 import pytest
 import torch
 import yaml
-from fuzz_support import error_line, key_of, run_cli, untouched_or_resumable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fuzz_support import error_line, key_of, run_cli, untouched_or_resumable
 from ganforge import api
 from ganforge.config import list_recipes
-from ganforge.config.fields import interval
 from ganforge.config.coerce import type_hints
+from ganforge.config.fields import interval
 
 TINY_ARCH = {  # narrow nets (tests/test_family.py's SMALL), and BigGAN at 32 px
     "mlp": ["model.hidden=[16]", "model.d_hidden=[16]", "model.dim_z=8"],
@@ -79,7 +79,7 @@ def in_range(hint: Any, meta: dict) -> st.SearchStrategy:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Literal:
         return st.sampled_from(args)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+    if origin in (typing.Union, __import__("types").UnionType):
         inner = [a for a in args if a is not type(None)]
         return st.one_of(st.none(), *(in_range(a, meta) for a in inner))
     if origin is list:
