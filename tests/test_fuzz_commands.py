@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from fuzz_support import error_line, key_of, run_cli
@@ -173,6 +173,7 @@ def _one_thread() -> None:
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+          phases=(Phase.explicit, Phase.generate),  # a failure names its argv: no costly shrinking
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzzed_flags_work_or_fail_in_one_line(command: str, data: st.DataObject, world: dict[str, Path],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +19,7 @@ from typing import Any, Literal
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from fuzz_support import error_line, key_of, run_cli, untouched_or_resumable
@@ -45,7 +46,7 @@ COMMON = ["train.batch_size=4", "train.log_every=1", "train.sample_every=1000",
           "monitor.diversity=false", "data.limit=40"]
 SKIP = {"train.steps", "train.device", "train.compile", "train.fused_adam", "train.sync_bn",
         "data.source", "data.limit"}  # --steps decides; no GPU/compiler on the test machine
-EXAMPLES = 10  # per recipe
+EXAMPLES = 15  # per recipe
 SEEN: dict[str, int] = {}  # distinct one-line messages (values removed) -> draws that hit them
 DRAWS: list[int] = [0]
 
@@ -154,6 +155,7 @@ def test_tiny_base_trains(recipe: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("recipe", RECIPES)
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+          phases=(Phase.explicit, Phase.generate),  # a failure names its argv: no costly shrinking
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzzed_settings_train_or_fail_in_one_line(recipe: str, data: st.DataObject, tmp_path: Path) -> None:
@@ -161,6 +163,8 @@ def test_fuzzed_settings_train_or_fail_in_one_line(recipe: str, data: st.DataObj
     out = tmp_path / f"run{next(COUNTER)}"
     argv = ["train", "--recipe", recipe, "--steps", "1", "--no-progress", "--out", str(out),
             *base(recipe), *drawn]
+    if os.environ.get("GANFORGE_FUZZ_LOG"):
+        print("draw:", " ".join(drawn), flush=True)
     status, err = run_cli(argv)
     message = error_line(status, err, argv)
     DRAWS[0] += 1

@@ -41,6 +41,7 @@ AT_LEAST_0 = "[0, inf)"
 UNIT = "[0, 1]"
 # image sides: 8x BigGAN-deep's largest; beyond, one image alone would not fit in memory
 PIXELS = "[1, 4096]"
+TRUNCATION = "[0.001, inf)"  # sampling.MIN_TRUNCATION: re-drawing z below it never ends
 
 
 @dataclass
@@ -110,7 +111,7 @@ class TrainConfig:
     checkpoint_every: int = setting(250, bounds=AT_LEAST_1)
     keep_checkpoints: int = setting(3, bounds=AT_LEAST_1)
     # threshold of z for the progress grids; null: none
-    sample_truncation: float | None = setting(None, bounds=POSITIVE)
+    sample_truncation: float | None = setting(None, bounds=TRUNCATION)
 
 
 @dataclass
@@ -135,7 +136,7 @@ class EvalConfig:
     metrics: list[str] = setting(factory=lambda: ["fid", "is", "acc"], nonempty=True)
     n: int = setting(1000, bounds="[1, 1000000]")  # generated images per evaluation
     features: Features = "auto"  # auto: domain classifier for digits/MNIST, else inception
-    truncation: float | None = setting(None, bounds=POSITIVE)
+    truncation: float | None = setting(None, bounds=TRUNCATION)
     seed: int = 0
     best_metric: str = ""  # e.g. fid or class_accuracy: keeps checkpoints/best.pt
 
