@@ -13,8 +13,8 @@ from PIL import Image
 
 from ganforge.errors import GanforgeError
 
-
 MIN_TRUNCATION = 0.001  # 1 draw in 1250 lands inside: still fast; below, z is ~0 anyway
+
 
 def truncated_normal(
     shape: Sequence[int], threshold: float | None, generator: torch.Generator | None = None
