@@ -40,6 +40,8 @@ def validate_config(config: Config, world: int = 1) -> None:
 def check_components(config: Config) -> None:
     """The architecture's and the method's own rules, and whether they fit each other."""
     model, method = config.model, config.method
+    if model.img_channels not in (1, 3):  # the data readers make grey or RGB images only
+        raise GanforgeError(f"model.img_channels must be 1 (grey) or 3 (RGB), got {model.img_channels}")
     model.check(config)
     missing = [h for h in type(method).required_heads if h not in model.d_heads]
     if missing:
