@@ -101,6 +101,16 @@ CASES = [
     ("GIF path not a .gif", ["interpolate", "{run}", "--out", "{new}.png", "--gif", "{new}.mp4"], "must be a .gif file"),
     ("explore with radius zero", ["explore", "{run}", "--radius", "0", "--out", "{new}.png"], "--radius must be a positive number"),
     ("info of an unknown recipe", ["info", "biggan-99"], "unknown recipe 'biggan-99'"),
+    ("networks too large to build", ["train", "model.ch=1000000000000"], "above ganforge's limit of 2,000,000,000"),
+    ("D steps beyond the limit", ["train", "train.d_steps=1000000000"], "train.d_steps must lie in [1, 1000]"),
+    ("image side beyond the limit", ["train", "model.resolution=8192"], "model.resolution must lie in [1, 4096]"),
+    ("ResNet generator with too many blocks", ["train", "--recipe", "cyclegan", "translation.generator=resnet_1000blocks"],
+     "has 1000 blocks; use 1 to 64"),
+    ("unknown evaluation device", ["eval", "{run}", "--device", "tpu"], "unknown --device 'tpu'"),
+    ("too many samples", ["sample", "{run}", "--n", "1000000000000", "--out", "{new}.png"], "--n must be at most 100,000"),
+    ("interpolation with too many steps", ["interpolate", "{run}", "--steps", "1000000000000", "--out", "{new}.png"],
+     "--steps must be at most 1,000"),
+    ("an image given as a recipe", ["info", "{binary}"], "is not a text (YAML) file"),
 ]
 
 
@@ -143,6 +153,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     w["names"].write_text("a\nb\nc\n")
     w["bogus_export"] = root / "bogus.safetensors"
     w["bogus_export"].write_bytes(b"not safetensors")
+    w["binary"] = root / "photo.png"
+    Image.new("L", (8, 8)).save(w["binary"])
     config = api.make_config(overrides=["model.ch=4", "model.dim_z=32", "model.shared_dim=16",
                                         "eval.every=0"], steps=2, batch_size=16)
     w["run"] = api.train(config, root / "run", progress=False)

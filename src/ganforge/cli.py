@@ -151,8 +151,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    if args.n <= 0:
-        raise GanforgeError(f"--n must be a positive integer, got {args.n}")
     thresholds = parse_truncations(args.truncation)
     default = args.source.with_name(args.source.stem + "-sweep") if args.source.is_file() else args.source / "sweep"
     out = args.out or default

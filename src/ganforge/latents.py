@@ -17,9 +17,13 @@ from PIL import Image
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, check_count
 from ganforge.generator import Generator
 from ganforge.sampling import make_grid
+
+# one sheet's images and an interpolation's columns: far beyond a readable grid, far below memory
+MAX_IMAGES = 100_000
+MAX_STEPS = 1_000
 
 MODES = ("z", "class", "both")
 LATENTS_FORMAT = "ganforge-latents-v1"
@@ -57,8 +61,7 @@ def interpolate(
     """
     if mode not in MODES:
         raise GanforgeError(f"unknown interpolation mode '{mode}'; choose one of {', '.join(MODES)}")
-    if steps < 2:
-        raise GanforgeError(f"--steps must be at least 2, got {steps}")
+    check_count("--steps", steps, MAX_STEPS, least=2)
     if not seeds:
         raise GanforgeError("give at least one seed (or seed pair a:b) to interpolate")
     t = torch.linspace(0, 1, steps)
@@ -209,8 +212,7 @@ def explore(
     truncation range where there is one)."""
     if not radius > 0:
         raise GanforgeError(f"--radius must be a positive number, got {radius}")
-    if n <= 0:
-        raise GanforgeError(f"--n must be a positive integer, got {n}")
+    check_count("--n", n, MAX_IMAGES)
     centre = g.latents(1, truncation, seed)
     rng = torch.Generator().manual_seed(seed + 1)
     neighbours = centre + radius * torch.randn(n, centre.shape[1], generator=rng)

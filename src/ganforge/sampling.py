@@ -13,6 +13,8 @@ from PIL import Image
 
 from ganforge.errors import GanforgeError
 
+MIN_TRUNCATION = 0.001  # 1 draw in 1250 lands inside: still fast; below, z is ~0 anyway
+
 
 def truncated_normal(
     shape: Sequence[int], threshold: float | None, generator: torch.Generator | None = None
@@ -28,6 +30,8 @@ def truncated_normal(
         return z
     if not (threshold > 0 and math.isfinite(threshold)):
         raise GanforgeError(f"truncation must be a positive number, got {threshold}")
+    if threshold < MIN_TRUNCATION:  # re-drawing would almost never land inside: an endless loop
+        raise GanforgeError(f"truncation must be at least {MIN_TRUNCATION}, got {threshold}")
     outside = z.abs() > threshold
     while bool(outside.any()):
         z[outside] = torch.randn(int(outside.sum()), generator=generator)

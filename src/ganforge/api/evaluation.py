@@ -10,12 +10,15 @@ from typing import Any
 from torch import nn
 
 from ganforge.api.translation import evaluate_translation
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, check_count
 from ganforge.generator import Generator
 from ganforge.generators import load
 from ganforge.generators.sources import source_kind
 from ganforge.metrics import sweep as sweeping
 from ganforge.metrics.evaluate import EvalSetup, build_setup, images_from_path, run_eval
+from ganforge.nn.device import parse_device
+
+MAX_EVAL_IMAGES = 1_000_000  # eval.n's upper end too: 20x the usual FID sample of 50k
 
 DEFAULT_METRICS = "fid,is,kid,pr,dc,acc"
 SOURCE_KINDS = {
@@ -36,6 +39,7 @@ def evaluate(
 
     A translation generator (run or export) is evaluated on its data's test split instead
     (L1/PSNR/SSIM, FID/KID, cycle error)."""
+    check_count("--n", n, MAX_EVAL_IMAGES)
     if truncation is not None and not truncation > 0:
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
 
@@ -56,8 +60,7 @@ def sweep(
 ) -> dict[str, Any]:
     """Evaluate every truncation threshold; write sweep.json, sweep.csv, sweep.png and strip.png
     into `out`. `options`: those of `evaluate` (features, data, n_ref, device, ...)."""
-    if n <= 0:
-        raise GanforgeError(f"--n must be a positive integer, got {n}")
+    check_count("--n", n, MAX_EVAL_IMAGES)
 
     def check(g: Generator) -> None:  # before the reference features: BigGAN-deep takes (0, 1]
         if g.is_translator:
@@ -78,6 +81,7 @@ def prepare(
 ) -> EvalSetup | None:
     """The evaluation setup of a generator or an image set (None: a translation generator).
     `check` sees the generator before any reference work."""
+    parse_device(device)  # image sets too: the feature extractor runs there
     kind = source_kind(source)
     image_set, generator = None, None
     if kind is not None:

@@ -11,7 +11,7 @@ from torch import nn
 
 from ganforge import latents
 from ganforge.config import Config
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, check_count
 from ganforge.generator import Generator
 from ganforge.generators import load
 from ganforge.generators.convert import convert_biggan_deep
@@ -49,8 +49,7 @@ def sample(
     `code` (InfoGAN): "catI" or "contJ" varies that code along each row (all k values of a
     categorical code, n values from -1 to 1 of a continuous one) with the rest of z fixed.
     """
-    if n <= 0:
-        raise GanforgeError(f"--n must be a positive integer, got {n}")
+    check_count("--n", n, latents.MAX_IMAGES)
     if truncation is not None and not truncation > 0:
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
     pretrained = _drawing_generator(source, "sample")
@@ -158,8 +157,7 @@ def arithmetic(
     out: Path | str, label: int | str | None = None, n: int = 8, noise: float = 0.25, seed: int = 0,
 ) -> dict[str, Any]:
     """mean z(a) - mean z(b) + mean z(c) on samples saved with `sample(..., save_latents=True)`."""
-    if n <= 0:
-        raise GanforgeError(f"--n must be a positive integer, got {n}")
+    check_count("--n", n, latents.MAX_IMAGES)
     g = _drawing_generator(source, "arithmetic")
     saved = latents.load_latents(latents_file, g.dim_z)
     images, result = latents.arithmetic(g, saved, a, b, c, label, n, noise, seed)

@@ -17,6 +17,7 @@ from ganforge.training.dashboard import plot_dashboard
 from ganforge.training.launch import check_task
 from ganforge.training.run_dir import RunDir
 from ganforge.training.signals import GracefulStop
+from ganforge.training.size import check_size
 from ganforge.translation.info import translation_info
 
 DEFAULT_RECIPE = "biggan-digits"
@@ -105,6 +106,7 @@ def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:
     """
     config = apply_overrides(load_recipe(recipe), list(overrides or []))
     check_task(config)
+    check_size(config)  # counts what would be too large to build, rather than overflowing
     if config.task == "translation":
         return translation_info(config)
     start = time.perf_counter()

@@ -17,6 +17,14 @@ from ganforge.errors import GanforgeError
 RECIPE_DIR = "recipes"
 
 
+def _text_of(path: Path, what: str) -> str:
+    """A YAML file's text; a binary file (an image given as a recipe) is one line, not a decode error."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GanforgeError(f"{what} is not a text (YAML) file; give a recipe name or a .yaml path") from None
+
+
 def _recipe_files() -> dict[str, Any]:
     root = resources.files("ganforge") / RECIPE_DIR
     return {p.name[: -len(".yaml")]: p for p in root.iterdir() if p.name.endswith(".yaml")}
@@ -58,7 +66,7 @@ def load_recipe(name_or_path: str) -> Config:
     if name_or_path.endswith((".yaml", ".yml")) or path.is_file():
         if not path.is_file():
             raise GanforgeError(f"recipe file '{name_or_path}' does not exist")
-        data = _read_yaml_text(path.read_text(encoding="utf-8"), f"recipe file '{path}'")
+        data = _read_yaml_text(_text_of(path, f"recipe file '{path}'"), f"recipe file '{path}'")
         data.setdefault("name", path.stem)
     else:
         data = _read_yaml_text(_recipe_path_text(name_or_path), f"recipe '{name_or_path}'")
@@ -135,5 +143,5 @@ def load_config_file(path: Path) -> Config:
     """A run directory's config.yaml; one written by ganforge 0.1 is migrated (`migrate.py`)."""
     if not path.is_file():
         raise GanforgeError(f"config file '{path}' does not exist")
-    return config_from_dict(_read_yaml_text(path.read_text(encoding="utf-8"), f"'{path}'"))
+    return config_from_dict(_read_yaml_text(_text_of(path, f"'{path}'"), f"'{path}'"))
 

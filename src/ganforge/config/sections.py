@@ -39,6 +39,9 @@ POSITIVE = "(0, inf)"
 AT_LEAST_1 = "[1, inf)"
 AT_LEAST_0 = "[0, inf)"
 UNIT = "[0, 1]"
+# image sides: 8x BigGAN-deep's largest; beyond, one image alone would not fit in memory
+PIXELS = "[1, 4096]"
+TRUNCATION = "[0.001, inf)"  # sampling.MIN_TRUNCATION: re-drawing z below it never ends
 
 
 @dataclass
@@ -51,7 +54,7 @@ class ModelConfig(Dispatched):
     supports_heads: ClassVar[bool] = False  # whether D can carry model.d_heads / InfoGAN codes
 
     arch: str = "biggan"
-    resolution: int = setting(32, bounds=AT_LEAST_1)
+    resolution: int = setting(32, bounds=PIXELS)
     img_channels: int = setting(3, bounds=AT_LEAST_1)
     n_classes: int = setting(10, bounds=AT_LEAST_1)  # replaced by the dataset's class count
     dim_z: int = setting(128, bounds=AT_LEAST_1)
@@ -85,9 +88,9 @@ class TrainConfig:
     betas_g: list[float] = setting(factory=lambda: [0.0, 0.999], each="[0, 1)", length=2)
     betas_d: list[float] = setting(factory=lambda: [0.0, 0.999], each="[0, 1)", length=2)
     adam_eps: float = setting(1e-6, bounds=POSITIVE)
-    d_steps: int = setting(2, bounds=AT_LEAST_1)  # discriminator steps per generator step
+    d_steps: int = setting(2, bounds="[1, 1000]")  # discriminator steps per generator step
     # micro-batches accumulated per optimizer step (BigGAN's num_accumulations)
-    accumulate: int = setting(1, bounds=AT_LEAST_1)
+    accumulate: int = setting(1, bounds="[1, 1024]")
     loss: Loss = "hinge"
     optimizer: Optimizer = "adam"  # rmsprop: WGAN's
     # BigGAN's off-diagonal orthogonal regularisation strength (paper 1e-4)
@@ -108,7 +111,7 @@ class TrainConfig:
     checkpoint_every: int = setting(250, bounds=AT_LEAST_1)
     keep_checkpoints: int = setting(3, bounds=AT_LEAST_1)
     # threshold of z for the progress grids; null: none
-    sample_truncation: float | None = setting(None, bounds=POSITIVE)
+    sample_truncation: float | None = setting(None, bounds=TRUNCATION)
 
 
 @dataclass
@@ -131,9 +134,9 @@ class EvalConfig:
 
     every: int = setting(0, bounds=AT_LEAST_0, hint="0: off")  # G steps between evaluations
     metrics: list[str] = setting(factory=lambda: ["fid", "is", "acc"], nonempty=True)
-    n: int = setting(1000, bounds=AT_LEAST_1)  # generated images per evaluation
+    n: int = setting(1000, bounds="[1, 1000000]")  # generated images per evaluation
     features: Features = "auto"  # auto: domain classifier for digits/MNIST, else inception
-    truncation: float | None = setting(None, bounds=POSITIVE)
+    truncation: float | None = setting(None, bounds=TRUNCATION)
     seed: int = 0
     best_metric: str = ""  # e.g. fid or class_accuracy: keeps checkpoints/best.pt
 
@@ -201,7 +204,7 @@ class TranslationConfig(Dispatched):
              "(resnet_6blocks, resnet_9blocks)",
     )
     discriminator: PatchDiscriminator = "basic"  # basic (70x70 PatchGAN) | n_layers | pixel
-    n_layers_d: int = setting(3, bounds=AT_LEAST_1)
+    n_layers_d: int = setting(3, bounds="[1, 16]")
     ngf: int = setting(64, bounds=AT_LEAST_1)  # generator width (filters of its first layer)
     ndf: int = setting(64, bounds=AT_LEAST_1)  # discriminator width
     norm: TranslationNorm = "batch"
@@ -209,8 +212,8 @@ class TranslationConfig(Dispatched):
     init_gain: float = setting(0.02, bounds=AT_LEAST_0)  # weights ~ N(0, init_gain)
     channels_a: int = setting(3, bounds=AT_LEAST_1)
     channels_b: int = setting(3, bounds=AT_LEAST_1)
-    load_size: int = setting(286, bounds=AT_LEAST_1)  # training images are resized to this ...
-    crop_size: int = setting(256, bounds=AT_LEAST_1)  # ... and randomly cropped to this
+    load_size: int = setting(286, bounds=PIXELS)  # training images are resized to this ...
+    crop_size: int = setting(256, bounds=PIXELS)  # ... and randomly cropped to this
     # history of generated images D trains on (CycleGAN: 50; 0: none)
     pool_size: int = setting(0, bounds=AT_LEAST_0)
     # the run's budget in steps (`--steps`); 0: the epochs below

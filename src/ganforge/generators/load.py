@@ -19,6 +19,7 @@ from ganforge.generators.hub import download_from_hub, looks_like_hub_id, push_f
 from ganforge.generators.layout import is_generator_folder
 from ganforge.generators.read import read_export, read_folder
 from ganforge.generators.runs import generator_from_run
+from ganforge.nn.device import parse_device
 
 
 class PretrainedGenerator(Generator):
@@ -58,6 +59,7 @@ def load(
     (or the given) checkpoint. Translation runs keep no EMA today: their generators load as
     trained whatever `ema` says.
     """
+    device = parse_device(device)  # before reading: a typo costs no load
     return PretrainedGenerator.of(_read(source, ema, checkpoint)).to(device)
 
 

@@ -32,7 +32,7 @@ class LapGANModelConfig(ModelConfig):
     hidden: list[int] = setting(factory=lambda: [1200, 1200], each=AT_LEAST_1)  # level 0 G's MLP
     d_hidden: list[int] = setting(factory=lambda: [240, 240], each=AT_LEAST_1)  # level 0 D's MLP
     dropout: float = setting(0.5, bounds="[0, 1)")  # in D
-    levels: int = setting(3, bounds="[2, inf)")  # pyramid levels (coarsest = resolution / 2^(levels - 1))
+    levels: int = setting(3, bounds="[2, 12]")  # pyramid levels (coarsest = resolution / 2^(levels - 1))
 
     def check(self, config: Any = None) -> None:
         if not self.conditional:

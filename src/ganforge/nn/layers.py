@@ -63,6 +63,8 @@ class LayerFactory:
     sn_eps: float = 1e-6
 
     def _finish(self, module: nn.Module, sn: bool | None = None) -> nn.Module:
+        if module.weight.is_meta:  # shapes only (counting parameters): init and SN change no shape
+            return module
         init_weight(module.weight, self.init)
         if self.spectral_norm if sn is None else sn:
             module = spectral_norm(module, eps=self.sn_eps)

@@ -17,26 +17,31 @@ from ganforge.config import Config
 from ganforge.config.registry import COMPONENTS
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import METRIC_KEYS, parse_metrics
+from ganforge.training.size import check_size
 from ganforge.translation.checks import check_translation_config
 
 
 def validate_config(config: Config, world: int = 1) -> None:
     """Raise the first GanforgeError found; `world`: the number of processes (torchrun) the run
-    will use. Reads nothing from disk and builds nothing."""
+    will use. Reads nothing from disk and allocates nothing (the size check builds on the meta
+    device)."""
     check_loop(config, world)
     if config.task == "translation":
         check_translation_config(config)
-        return
-    check_components(config)
-    check_training(config, world)
-    check_evaluation(config)
-    if config.augment.kind == "diffaug":
-        parse_policy(config.augment.policy)
+    else:
+        check_components(config)
+        check_training(config, world)
+        check_evaluation(config)
+        if config.augment.kind == "diffaug":
+            parse_policy(config.augment.policy)
+    check_size(config)  # last: a build on the meta device, once every single rule holds
 
 
 def check_components(config: Config) -> None:
     """The architecture's and the method's own rules, and whether they fit each other."""
     model, method = config.model, config.method
+    if model.img_channels not in (1, 3):  # the data readers make grey or RGB images only
+        raise GanforgeError(f"model.img_channels must be 1 (grey) or 3 (RGB), got {model.img_channels}")
     model.check(config)
     missing = [h for h in type(method).required_heads if h not in model.d_heads]
     if missing:

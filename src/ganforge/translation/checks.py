@@ -16,6 +16,8 @@ def check_translation_config(config: Config) -> None:
     tc, train = config.translation, config.train
     generator_kind(tc.generator)
     adversarial_terms(train.loss)
+    if tc.eval_n == 1:  # FID/KID need a covariance of the test images' features
+        raise GanforgeError("translation.eval_n=1 is too few for FID; use 0 (all test images) or 2 or more")
     for key in ("channels_a", "channels_b"):
         if getattr(tc, key) not in (1, 3):
             raise GanforgeError(

@@ -23,6 +23,9 @@ GENERATOR_FORMS = (
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
 
 
+MAX_RESNET_BLOCKS = 64
+
+
 def generator_kind(name: str) -> tuple[str, int]:
     """("unet", downsamplings) or ("resnet", blocks) from a generator name."""
     if match := re.fullmatch(r"unet_(\d+)", name):
@@ -31,7 +34,11 @@ def generator_kind(name: str) -> tuple[str, int]:
         if side >= 4 and 2**downs == side:
             return "unet", downs
     elif match := re.fullmatch(r"resnet_(\d+)blocks", name):
-        return "resnet", int(match.group(1))
+        blocks = int(match.group(1))
+        if not 1 <= blocks <= MAX_RESNET_BLOCKS:  # a typo's extra digits would build for hours
+            raise GanforgeError(f"translation.generator '{name}' has {blocks} blocks; use 1 to "
+                                f"{MAX_RESNET_BLOCKS} (the papers use 6 or 9)")
+        return "resnet", blocks
     raise GanforgeError(f"unknown translation.generator '{name}'; use {GENERATOR_FORMS}")
 
 

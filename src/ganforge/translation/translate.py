@@ -57,10 +57,15 @@ def output_names(files: list[Path]) -> list[str]:
     return names
 
 
+MAX_SIZE = 4096
+
+
 def checked_size(tc: TranslationConfig, size: int | None) -> int:
     """`size`, or the run's crop size; it must fit the generator's downsamplings."""
     size = size or tc.crop_size
     multiple = size_multiple(tc)
+    if size > MAX_SIZE:  # translation.crop_size's upper end: one image would not fit in memory
+        raise GanforgeError(f"--size must be at most {MAX_SIZE}, got {size}")
     if size <= 0 or size % multiple:
         raise GanforgeError(
             f"--size {size} does not fit the run's {tc.generator} generator; "
