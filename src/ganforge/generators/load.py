@@ -56,8 +56,8 @@ def load(
     """The generator of `source`, on `device`, in eval mode.
 
     `ema` and `checkpoint` apply to run directories: the EMA generator (or G) of the newest
-    (or the given) checkpoint. Translation runs keep no EMA today: their generators load as
-    trained whatever `ema` says.
+    (or the given) checkpoint; for a translation run that kept one (`translation.ema=true`) the
+    EMA generators, else its generators as trained.
     """
     device = parse_device(device)  # before reading: a typo costs no load
     return PretrainedGenerator.of(_read(source, ema, checkpoint)).to(device)
