@@ -197,3 +197,15 @@ def test_speed_levers_train_like_eager(lever: str, tmp_path: Path) -> None:
         base.task.train_step(step)
     for a, b in zip(_params(base), _params(fast), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=2e-4)
+
+
+def test_fp16_translation_scales_losses_and_checkpoints_the_scalers(tmp_path: Path) -> None:
+    config = tiny_config("pix2pix", ["train.precision=fp16", "translation.epochs=1",
+                                     "translation.epochs_decay=0", "translation.steps_per_epoch=2"])
+    loop = make_loop(config, random_data(config), RunDir(tmp_path / "run"))
+    assert set(loop.task.precision.scalers) == {"g", "d"}
+    loop.fit(progress=False)
+    rows = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
+    assert [r["step"] for r in rows] == [1, 2] and "fp16_overflow_skips" in rows[-1]
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_00000002.pt")
+    assert state["precision"]["scalers"]["g"]["scale"] > 0
