@@ -23,7 +23,6 @@ from ganforge.api.runs import (
     is_translation_run,
     make_config,
     plot,
-    refuse_translation_run,
     resume,
     train,
 )
@@ -34,6 +33,6 @@ from ganforge.training.launch import default_run_dir
 __all__ = [
     "DEFAULT_RECIPE", "arithmetic", "check_config", "code_sweep", "convert", "default_run_dir",
     "evaluate", "evaluate_translation", "explore", "export", "info", "interpolate",
-    "is_translation_run", "load", "load_generator", "make_config", "plot", "refuse_translation_run",
+    "is_translation_run", "load", "load_generator", "make_config", "plot",
     "resume", "sample", "sweep", "train", "translate", "validate_config",
 ]

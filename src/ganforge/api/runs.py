@@ -65,15 +65,6 @@ def is_translation_run(source: Path | str) -> bool:
         return False
 
 
-def refuse_translation_run(source: Path | str, command: str) -> None:
-    """`sample`, `export`, ... draw from a GAN's generator; a translation run needs an input."""
-    if is_translation_run(source):
-        raise GanforgeError(
-            f"'{source}' is an image-to-image translation run; {command} draws from a GAN's "
-            f"generator; translate images with: ganforge translate {source} INPUT --out DIR"
-        )
-
-
 def train(
     config: Config,
     out: Path | str | None = None,
