@@ -70,8 +70,6 @@ class Generator:
     translators: dict[str, nn.Module] = field(default_factory=dict)
     truncation_convention: str = ""  # "" = the source's own: "tfhub" for BigGAN-deep, else "resample"
     bn_mode: BNMode = field(default_factory=lambda: BNMode("running"))
-    _standing_for: tuple[Any, ...] | None = field(default=None, init=False, repr=False)
-    _running: dict[int, Any] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -168,20 +166,13 @@ class Generator:
             raise GanforgeError(f"--bn {parsed.name} needs BatchNorm layers with statistics; this "
                                 f"{self.architecture} generator has none (BigGAN-deep stores its "
                                 "statistics per truncation: use --bn running)")
-        if self._running is not None:  # back to the statistics the generator was loaded with
-            restore_buffers(self.generator, self._running)
-            self._standing_for = None
         self.bn_mode = parsed
         return self
 
     @torch.no_grad()
     def _standing_statistics(self, truncation: float | None) -> None:
-        """Re-estimate BN statistics at this truncation (once per truncation and convention)."""
-        key = (truncation, self.truncation_convention, self.bn_mode)
-        if self._standing_for == key:
-            return
-        if self._running is None:
-            self._running = running_buffers(self.generator)
+        """Replace BN's stored statistics by standing statistics at this truncation (seeded:
+        the same every time). The caller restores the stored ones afterwards."""
         rng = torch.Generator().manual_seed(STANDING_SEED)
         count, device = self.bn_mode.batch_size, self.device
         extra = (truncation,) if self.takes_truncation else ()
@@ -193,7 +184,6 @@ class Generator:
                 self.generator(z.to(device), y.to(device), *extra)
                 stats.step()
         stats.store()
-        self._standing_for = key
 
     def check_truncation(self, truncation: float | None) -> float | None:
         if truncation is None:
@@ -245,10 +235,16 @@ class Generator:
                                 "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
         truncation = self.check_truncation(truncation)
         extra = (truncation,) if self.takes_truncation else ()
-        if self.bn_mode.kind == "standing":
-            self._standing_statistics(truncation)
-        if self.bn_mode.kind != "batch":
+        if self.bn_mode.kind == "running":
             return generate(self.generator, y, z=z, batch_size=batch_size, extra=extra, convert=convert)
+        if self.bn_mode.kind == "standing":  # the network's own statistics are put back after:
+            saved = running_buffers(self.generator)  # training's G_ema keeps averaging them
+            try:
+                self._standing_statistics(truncation)
+                return generate(self.generator, y, z=z, batch_size=batch_size, extra=extra,
+                                convert=convert)
+            finally:
+                restore_buffers(self.generator, saved)
         # batch statistics: batches mix the requested samples in a fixed order (a class-major grid
         # would otherwise normalise each class on its own), then the order is put back
         order = torch.randperm(y.shape[0], generator=torch.Generator().manual_seed(BATCH_ORDER_SEED))
