@@ -63,3 +63,16 @@ class MappingNetwork(nn.Module):
             head = torch.lerp(self.w_avg.to(x.dtype), x[:, :end], psi)
             x = torch.cat([head, x[:, end:]], dim=1)
         return x
+
+
+def mixing_cutoff(num_ws: int, prob: float, device: torch.device | None = None) -> int:
+    """Style mixing's crossover: with probability `prob` an index uniform in 1 .. num_ws - 1
+    (styles from it on come from a second latent), else num_ws (no mixing)."""
+    if num_ws < 2 or float(torch.rand((), device=device)) >= prob:
+        return num_ws
+    return int(torch.randint(1, num_ws, (), device=device))
+
+
+def mix_styles(ws: torch.Tensor, other: torch.Tensor, cutoff: int) -> torch.Tensor:
+    """ws[:, :cutoff] followed by other[:, cutoff:] (N, num_ws, w_dim)."""
+    return torch.cat([ws[:, :cutoff], other[:, cutoff:]], dim=1)
