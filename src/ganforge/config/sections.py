@@ -22,7 +22,7 @@ Optimizer = Literal["adam", "rmsprop"]
 Precision = Literal["fp32", "bf16", "fp16"]
 ConvAlgorithm = Literal["torch", "winograd"]
 Init = Literal["ortho", "normal", "xavier"]
-TruncationConvention = Literal["resample", "scale", "tfhub"]
+TruncationConvention = Literal["resample", "scale", "tfhub", "psi"]
 Head = Literal["classes", "codes"]
 AugmentKind = Literal["none", "ada", "fixed", "diffaug"]
 AugmentOp = Literal[
@@ -54,6 +54,7 @@ class ModelConfig(Dispatched):
     section: ClassVar[str] = "model"
     key: ClassVar[str] = "arch"
     supports_heads: ClassVar[bool] = False  # whether D can carry model.d_heads / InfoGAN codes
+    style_based: ClassVar[bool] = False  # G truncates its own W by psi (eval.truncation_convention=psi)
 
     arch: str = "biggan"
     resolution: int = setting(32, bounds=PIXELS)

@@ -35,6 +35,8 @@ class StyleGAN2ModelConfig(ModelConfig):
     G and D alike (train.py's --cfg presets differ in channel_base, mapping depth, D arch and
     the minibatch-std group)."""
 
+    style_based = True
+
     arch: str = "stylegan2"
     dim_z: int = setting(512, bounds=AT_LEAST_1)
     w_dim: int = setting(512, bounds=AT_LEAST_1)
@@ -80,14 +82,16 @@ def class_input(y: torch.Tensor | None, n_classes: int, conditional: bool) -> to
 
 class StyleGAN2Generator(nn.Module):
     """G(z, y) = synthesis(mapping(z, y)). `psi` and `cutoff` truncate in W; `noise_mode`
-    (random, const, none) picks the per-pixel noise, by default the attribute `noise_mode`."""
+    (random, const, none) picks the per-pixel noise; by default the attribute `noise_mode`, and
+    when that is None: random in training, const in eval mode (official generate.py's default,
+    so that a seed always gives the same image)."""
 
     def __init__(self, cfg: StyleGAN2ModelConfig) -> None:
         super().__init__()
         self.dim_z, self.resolution = cfg.dim_z, cfg.resolution
         self.n_classes, self.conditional = cfg.n_classes, cfg.conditional
         self.modconv = cfg.modconv
-        self.noise_mode = "random"
+        self.noise_mode: str | None = None
         clamp = cfg.conv_clamp or None
         self.synthesis = SynthesisNetwork(cfg.w_dim, cfg.resolution, cfg.img_channels,
                                           cfg.channel_base, cfg.channel_max, clamp)
@@ -107,7 +111,7 @@ class StyleGAN2Generator(nn.Module):
 
     def render(self, ws: torch.Tensor, noise_mode: str | None = None) -> torch.Tensor:
         """Images in (about) [-1, 1] for styles ws; no tanh, as the official networks."""
-        mode = noise_mode or self.noise_mode
+        mode = noise_mode or self.noise_mode or ("random" if self.training else "const")
         if mode not in NOISE_MODES:
             raise GanforgeError(f"unknown noise mode '{mode}'; choose from {', '.join(NOISE_MODES)}")
         return self.synthesis(ws, mode, self.fused())
