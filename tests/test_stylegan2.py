@@ -331,3 +331,42 @@ def test_sample_with_psi_export_and_load(tmp_path: Path) -> None:
     assert torch.equal(exported.sample([1], 2, 0.5), api.load(run).sample([1], 2, 0.5))
     with pytest.raises(GanforgeError, match="cutoff"):
         g.use_cutoff(g.generator.num_ws + 1)
+
+
+# ---- StyleGAN (v1) as the AdaIN variant --------------------------------------------------------
+def test_adain_layer_is_noise_bias_lrelu_then_adaptive_instance_norm() -> None:
+    from ganforge.models.stylegan.adain import AdaINLayer
+
+    torch.manual_seed(0)
+    layer = AdaINLayer(0, 4, 6, 5, conv=False)
+    layer.noise_strength.data.normal_()
+    layer.bias.data.normal_()
+    x, w = torch.randn(2, 4, 5, 5), torch.randn(2, 6)
+    h = x + layer.noise_const * layer.noise_strength.view(1, 4, 1, 1) + layer.bias.view(1, 4, 1, 1)
+    h = F.leaky_relu(h, 0.2) * math.sqrt(2)
+    h = (h - h.mean((2, 3), keepdim=True)) / torch.sqrt(h.var((2, 3), unbiased=False, keepdim=True) + 1e-8)
+    y = layer.affine(w)
+    expected = h * (1 + y[:, :4, None, None]) + y[:, 4:, None, None]
+    assert torch.allclose(layer(x, w, "const"), expected, atol=1e-5)
+
+
+def test_stylegan_v1_recipe_builds_the_adain_model() -> None:
+    config = api.make_config("stylegan-1024")
+    with torch.device("meta"):
+        G, _ = build_models(config.model)
+    # the StyleGAN paper reports 26.2M generator parameters (not checked against NVlabs/stylegan's
+    # TensorFlow networks, which this machine cannot run)
+    assert count_parameters(G) == 26_219_627 and G.num_ws == 18
+
+
+def test_stylegan_v1_r1_in_every_d_step_without_lr_correction(tmp_path: Path) -> None:
+    from ganforge.data import load_dataset
+    from ganforge.training.launch import make_loop
+    from ganforge.training.run_dir import RunDir
+
+    config = api.make_config("stylegan-digits", TINY + COMMON)
+    loop = make_loop(config, load_dataset("digits", 32, 1), RunDir(tmp_path / "run"))
+    task = loop.task
+    assert task.reg_intervals == {} and task.opt_g.param_groups[0]["lr"] == 0.002
+    loop.fit(1, progress=False)
+    assert task.method.monitor()["r1_penalty"] > 0

@@ -23,7 +23,7 @@ from ganforge.errors import GanforgeError
 from ganforge.models.common import check_power_of_two
 from ganforge.models.stylegan.discriminator import DiscriminatorNetwork
 from ganforge.models.stylegan.mapping import MappingNetwork
-from ganforge.models.stylegan.synthesis import NOISE_MODES, SynthesisNetwork
+from ganforge.models.stylegan.synthesis import NOISE_MODES, Style, SynthesisNetwork
 
 ModConv = Literal["auto", "fused", "unfused"]
 
@@ -54,6 +54,9 @@ class StyleGAN2ModelConfig(ModelConfig):
     # auto: the official choice, grouped convolution in eval mode and the per-sample scaling
     # path in training; fused/unfused force one (the same values up to float rounding)
     modconv: ModConv = "auto"
+    # adain: StyleGAN (v1)'s layers (AdaIN after noise, bias and lrelu; constant init ones;
+    # plain ToRGB) in the same skip G, instead of modulated/demodulated convolutions
+    style: Style = "demod"
 
     def check(self, config: Any = None) -> None:
         check_power_of_two(self.resolution)
@@ -94,7 +97,7 @@ class StyleGAN2Generator(nn.Module):
         self.noise_mode: str | None = None
         clamp = cfg.conv_clamp or None
         self.synthesis = SynthesisNetwork(cfg.w_dim, cfg.resolution, cfg.img_channels,
-                                          cfg.channel_base, cfg.channel_max, clamp)
+                                          cfg.channel_base, cfg.channel_max, clamp, cfg.style)
         self.num_ws = self.synthesis.num_ws
         c_dim = cfg.n_classes if cfg.conditional else 0
         self.mapping = MappingNetwork(cfg.dim_z, c_dim, cfg.w_dim, self.num_ws, cfg.mapping_layers,

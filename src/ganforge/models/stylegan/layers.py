@@ -50,6 +50,10 @@ class EqualLinear(nn.Module):
         self.weight_gain = lr_mul / math.sqrt(in_features)
         self.bias_gain = lr_mul
 
+    def effective_weight(self) -> torch.Tensor:
+        """The weight as it acts (stored N(0, 1) times its gain), for the monitors."""
+        return self.weight * self.weight_gain
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain
         b = self.bias.to(x.dtype) * self.bias_gain
@@ -73,6 +77,9 @@ class EqualConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel * kernel)
         self.register_buffer("fir", fir_filter(), persistent=False)
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight * self.weight_gain
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         w = (self.weight * self.weight_gain).to(x.dtype)

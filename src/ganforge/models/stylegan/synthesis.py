@@ -10,11 +10,14 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ganforge.models.stylegan.layers import EqualLinear, bias_act, modulated_conv2d
+from ganforge.models.stylegan.adain import AdaINLayer
+from ganforge.models.stylegan.layers import EqualConv2d, EqualLinear, bias_act, modulated_conv2d
 from ganforge.models.stylegan.resample import fir_filter, upsample2d
 
 NoiseMode = Literal["random", "const", "none"]
 NOISE_MODES = ("random", "const", "none")
+Style = Literal["demod", "adain"]
+STYLES = ("demod", "adain")
 
 
 class SynthesisLayer(nn.Module):
@@ -65,30 +68,46 @@ class ToRGB(nn.Module):
 
 class SynthesisBlock(nn.Module):
     """One resolution: conv0 (x2 up; the 4x4 block starts from `const` instead), conv1, ToRGB.
-    It reads num_conv + 1 styles; its ToRGB's style is the next block's conv0's."""
+    It reads num_conv + 1 styles; its ToRGB's style is the next block's conv0's.
+
+    style=adain (StyleGAN v1's layers): the 4x4 block's conv0 is v1's styled epilogue of the
+    constant (initialised to ones), every layer reads its own style, and ToRGB is a plain 1x1
+    convolution that reads none."""
 
     def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, img_channels: int,
-                 clamp: float | None = None) -> None:
+                 clamp: float | None = None, style: Style = "demod") -> None:
         super().__init__()
-        self.in_ch, self.resolution = in_ch, resolution
-        if in_ch == 0:
-            self.const = nn.Parameter(torch.randn(out_ch, resolution, resolution))
+        self.in_ch, self.resolution, self.style = in_ch, resolution, style
+        if style == "adain":
+            if in_ch == 0:
+                self.const = nn.Parameter(torch.ones(out_ch, resolution, resolution))
+            self.conv0 = AdaINLayer(in_ch, out_ch, w_dim, resolution, up=True, conv=in_ch > 0, clamp=clamp)
+            self.conv1 = AdaINLayer(out_ch, out_ch, w_dim, resolution, clamp=clamp)
+            self.torgb = EqualConv2d(out_ch, img_channels, 1, clamp=clamp)
+            self.num_conv, self.num_torgb = 2, 0
         else:
-            self.conv0 = SynthesisLayer(in_ch, out_ch, w_dim, resolution, up=True, clamp=clamp)
-        self.conv1 = SynthesisLayer(out_ch, out_ch, w_dim, resolution, clamp=clamp)
-        self.torgb = ToRGB(out_ch, img_channels, w_dim, clamp=clamp)
-        self.num_conv = 1 if in_ch == 0 else 2
+            if in_ch == 0:
+                self.const = nn.Parameter(torch.randn(out_ch, resolution, resolution))
+            else:
+                self.conv0 = SynthesisLayer(in_ch, out_ch, w_dim, resolution, up=True, clamp=clamp)
+            self.conv1 = SynthesisLayer(out_ch, out_ch, w_dim, resolution, clamp=clamp)
+            self.torgb = ToRGB(out_ch, img_channels, w_dim, clamp=clamp)
+            self.num_conv, self.num_torgb = (1 if in_ch == 0 else 2), 1
         self.register_buffer("fir", fir_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
                 noise_mode: NoiseMode, fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if self.in_ch == 0:
             x = self.const.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
-            x = self.conv1(x, ws[:, 0], noise_mode, fused)
-        else:
+        i = 0
+        if self.in_ch > 0 or self.style == "adain":
             x = self.conv0(x, ws[:, 0], noise_mode, fused)
-            x = self.conv1(x, ws[:, 1], noise_mode, fused)
-        rgb = self.torgb(x, ws[:, self.num_conv], fused).float()
+            i = 1
+        x = self.conv1(x, ws[:, i], noise_mode, fused)
+        if self.num_torgb:
+            rgb = self.torgb(x, ws[:, self.num_conv], fused).float()
+        else:
+            rgb = self.torgb(x).float()
         img = rgb if img is None else upsample2d(img, self.fir) + rgb
         return x, img
 
@@ -103,7 +122,7 @@ class SynthesisNetwork(nn.Module):
     the last ToRGB's)."""
 
     def __init__(self, w_dim: int, resolution: int, img_channels: int, channel_base: int,
-                 channel_max: int, clamp: float | None = None) -> None:
+                 channel_max: int, clamp: float | None = None, style: Style = "demod") -> None:
         super().__init__()
         self.w_dim, self.resolution = w_dim, resolution
         self.resolutions = [2**i for i in range(2, int(math.log2(resolution)) + 1)]
@@ -111,10 +130,10 @@ class SynthesisNetwork(nn.Module):
         for res in self.resolutions:
             in_ch = channels_at(res // 2, channel_base, channel_max) if res > 4 else 0
             block = SynthesisBlock(in_ch, channels_at(res, channel_base, channel_max), w_dim, res,
-                                   img_channels, clamp)
+                                   img_channels, clamp, style)
             self.add_module(f"b{res}", block)
             self.num_ws += block.num_conv
-        self.num_ws += 1  # the last ToRGB
+        self.num_ws += block.num_torgb  # the last ToRGB's (demod)
 
     def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "random", fused: bool = False) -> torch.Tensor:
         ws = ws.float()
@@ -122,6 +141,6 @@ class SynthesisNetwork(nn.Module):
         start = 0
         for res in self.resolutions:
             block = getattr(self, f"b{res}")
-            x, img = block(x, img, ws[:, start: start + block.num_conv + 1], noise_mode, fused)
+            x, img = block(x, img, ws[:, start: start + block.num_conv + block.num_torgb], noise_mode, fused)
             start += block.num_conv
         return img

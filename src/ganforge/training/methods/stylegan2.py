@@ -38,7 +38,9 @@ class StyleGAN2MethodConfig(AdversarialMethodConfig):
     # D steps between R1 steps; 0: R1 in every D step's own loss (StyleGAN v1's, not lazy)
     r1_interval: int = setting(16, bounds=AT_LEAST_0)
     pl_weight: float = setting(2.0, bounds=AT_LEAST_0, hint="0: off (the cifar preset)")
-    pl_interval: int = setting(4, bounds=AT_LEAST_1)  # G steps between path-length steps
+    # G steps between path-length steps; 0: G has no regulariser step and no lr correction
+    # (StyleGAN v1; with pl_weight 0 and an interval, the official loop still corrects G's lr)
+    pl_interval: int = setting(4, bounds=AT_LEAST_0)
     pl_decay: float = setting(0.01, bounds=UNIT)  # of the running mean path length
     pl_batch_shrink: int = setting(2, bounds=AT_LEAST_1)  # the penalty's batch: batch / this
     style_mixing: float = setting(0.9, bounds=UNIT, hint="0: off")  # probability per batch
@@ -50,6 +52,9 @@ class StyleGAN2MethodConfig(AdversarialMethodConfig):
                                 f"(got {config.train.loss})")
         if config is not None and config.train.d_steps != 1:
             raise GanforgeError("method.name=stylegan2 alternates one D and one G step: set train.d_steps=1")
+        if self.pl_weight > 0 and self.pl_interval == 0:
+            raise GanforgeError("method.pl_weight > 0 needs method.pl_interval >= 1 (the path-length "
+                                "penalty runs as a lazy regulariser only)")
         if not self.separate_d_calls:
             raise GanforgeError("method.stylegan2 needs separate_d_calls: true (minibatch std "
                                 "groups must not mix real and generated images)")
