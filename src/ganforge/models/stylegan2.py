@@ -26,6 +26,7 @@ from ganforge.models.stylegan.mapping import MappingNetwork
 from ganforge.models.stylegan.synthesis import NOISE_MODES, Style, SynthesisNetwork
 
 ModConv = Literal["auto", "fused", "unfused"]
+LAYERS = "[1, 64]"  # mapping depth (official: 8; 2 in the cifar and auto presets)
 
 
 @register("stylegan2")
@@ -40,7 +41,7 @@ class StyleGAN2ModelConfig(ModelConfig):
     arch: str = "stylegan2"
     dim_z: int = setting(512, bounds=AT_LEAST_1)
     w_dim: int = setting(512, bounds=AT_LEAST_1)
-    mapping_layers: int = setting(8, bounds=AT_LEAST_1)
+    mapping_layers: int = setting(8, bounds=LAYERS)
     mapping_lr_mul: float = setting(0.01, bounds=POSITIVE)
     w_avg_beta: float = setting(0.995, bounds=UNIT)  # decay of the tracked mean of w
     channel_base: int = setting(32768, bounds=AT_LEAST_1)
@@ -48,8 +49,8 @@ class StyleGAN2ModelConfig(ModelConfig):
     conv_clamp: float = setting(256.0, bounds=AT_LEAST_0, hint="0: no clamping")
     d_arch: Literal["resnet", "orig"] = "resnet"  # orig: no residual skips (the cifar preset)
     mbstd_group: int = setting(4, bounds=AT_LEAST_0, hint="0: the whole batch")
-    mbstd_channels: int = setting(1, bounds=AT_LEAST_0)
-    d_mapping_layers: int = setting(8, bounds=AT_LEAST_1)  # conditional D's label mapping
+    mbstd_channels: int = setting(1, bounds="[0, 64]")
+    d_mapping_layers: int = setting(8, bounds=LAYERS)  # conditional D's label mapping
     cmap_dim: int = setting(0, bounds=AT_LEAST_0, hint="0: D's width at 4x4")
     # auto: the official choice, grouped convolution in eval mode and the per-sample scaling
     # path in training; fused/unfused force one (the same values up to float rounding)
@@ -60,6 +61,10 @@ class StyleGAN2ModelConfig(ModelConfig):
 
     def check(self, config: Any = None) -> None:
         check_power_of_two(self.resolution)
+        if self.channel_base < self.resolution:
+            raise GanforgeError(f"model.channel_base={self.channel_base} leaves no channels at "
+                                f"{self.resolution} px (channel_base / resolution); use at least "
+                                f"{self.resolution}")
         if self.mbstd_channels and min(self.channel_base // 4, self.channel_max) % self.mbstd_channels:
             raise GanforgeError("model.mbstd_channels must divide D's width at 4x4 "
                                 "(min(channel_base / 4, channel_max))")
