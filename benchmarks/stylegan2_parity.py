@@ -39,7 +39,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cifar-cond": dict(recipe="stylegan2-cifar", res=32, c_dim=10, fmaps=1.0, map=2, arch="orig", mbstd=32),
     "paper256": dict(recipe="stylegan2-256", res=256, c_dim=0, fmaps=0.5, map=8, arch="resnet", mbstd=8),
     "stylegan2": dict(recipe="stylegan2-1024", res=1024, c_dim=0, fmaps=1.0, map=8, arch="resnet", mbstd=4),
+    # not a train.py preset: stylegan2-digits' small networks built by the official classes
+    "digits": dict(recipe="stylegan2-digits", res=32, c_dim=10, fmaps=512 / 32768, map=2, arch="resnet",
+                   mbstd=4, z=64, w=128, cmax=128, ch=1, dmap=2),
 }
+DEFAULTS = dict(z=512, w=512, cmax=512, ch=3, dmap=8)
 
 
 def import_official(root: Path) -> Any:
@@ -59,14 +63,15 @@ def import_official(root: Path) -> Any:
 
 def official_networks(networks: Any, p: dict[str, Any]) -> tuple[torch.nn.Module, torch.nn.Module]:
     """G and D with the kwargs train.py's setup_training_loop_kwargs gives for the preset."""
+    p = {**DEFAULTS, **p}
     base = int(p["fmaps"] * 32768)
-    common = dict(c_dim=p["c_dim"], img_resolution=p["res"], img_channels=3)
-    G = networks.Generator(z_dim=512, w_dim=512, **common,
+    common = dict(c_dim=p["c_dim"], img_resolution=p["res"], img_channels=p["ch"])
+    G = networks.Generator(z_dim=p["z"], w_dim=p["w"], **common,
                            mapping_kwargs=dict(num_layers=p["map"]),
-                           synthesis_kwargs=dict(channel_base=base, channel_max=512, num_fp16_res=4,
+                           synthesis_kwargs=dict(channel_base=base, channel_max=p["cmax"], num_fp16_res=4,
                                                  conv_clamp=256))
-    D = networks.Discriminator(**common, architecture=p["arch"], channel_base=base, channel_max=512,
-                               num_fp16_res=4, conv_clamp=256,
+    D = networks.Discriminator(**common, architecture=p["arch"], channel_base=base, channel_max=p["cmax"],
+                               num_fp16_res=4, conv_clamp=256, mapping_kwargs=dict(num_layers=p["dmap"]),
                                epilogue_kwargs=dict(mbstd_group_size=p["mbstd"]))
     return G, D
 
@@ -117,13 +122,13 @@ def compare(networks: Any, name: str, p: dict[str, Any], batch: int) -> dict[str
     }
     counts["equal"] = counts["official"] == counts["ganforge"]
     # a random w_avg and nonzero noise strengths, so that psi and the const noise matter
-    G_off.mapping.w_avg.copy_(torch.randn(512) * 0.5)
+    G_off.mapping.w_avg.copy_(torch.randn(G_off.w_dim) * 0.5)
     for module in G_off.modules():
         if hasattr(module, "noise_strength"):
             module.noise_strength.fill_(0.1)
     mapping = {"G": copy_strict(G_off, G), "D": copy_strict(D_off, D)}
     G_off.eval(), D_off.eval(), G.eval(), D.eval()
-    z = torch.randn(batch, 512)
+    z = torch.randn(batch, G_off.z_dim)
     c = torch.nn.functional.one_hot(torch.arange(batch) % max(p["c_dim"], 1), max(p["c_dim"], 1)).float()
     y = torch.arange(batch) % max(p["c_dim"], 1)
     c_off = c if p["c_dim"] else torch.zeros(batch, 0)

@@ -39,9 +39,10 @@ LOSS = {  # train.py's loss settings per preset
     "cifar-cond": dict(r1_gamma=0.01, pl_weight=0, style_mixing_prob=0),
     "paper256": dict(r1_gamma=1.0),
     "stylegan2": dict(r1_gamma=10.0),
+    "digits": dict(r1_gamma=0.01),
 }
-LR = {"cifar": 0.0025, "cifar-cond": 0.0025, "paper256": 0.0025, "stylegan2": 0.002}
-EMA_KIMG = {"cifar": 500, "cifar-cond": 500, "paper256": 20, "stylegan2": 10}
+LR = {"cifar": 0.0025, "cifar-cond": 0.0025, "paper256": 0.0025, "stylegan2": 0.002, "digits": 0.0025}
+EMA_KIMG = {"cifar": 500, "cifar-cond": 500, "paper256": 20, "stylegan2": 10, "digits": 10}
 
 
 def official_iteration(root: Path, preset: str, batch: int, images: torch.Tensor, labels: torch.Tensor
@@ -59,7 +60,7 @@ def official_iteration(root: Path, preset: str, batch: int, images: torch.Tensor
     phases = []
     for name, module, interval in (("G", G, 4), ("D", D, 16)):
         c = interval / (interval + 1)
-        opt = torch.optim.Adam(module.parameters(), lr=LR[preset] * c, betas=[0, 0.99**c], eps=1e-8)
+        opt = torch.optim.Adam(module.parameters(), lr=LR[preset] * c, betas=(0.0, 0.99**c), eps=1e-8)
         phases += [(name + "main", module, opt, 1), (name + "reg", module, opt, interval)]
     state = {"batch_idx": 0, "nimg": 0, "pos": 0}
     c_dim = p["c_dim"]
@@ -74,7 +75,7 @@ def official_iteration(root: Path, preset: str, batch: int, images: torch.Tensor
                 continue
             opt.zero_grad(set_to_none=True)
             module.requires_grad_(True)
-            gen_z = torch.randn(batch, 512)
+            gen_z = torch.randn(batch, G.z_dim)
             gen_c = real_c[torch.randperm(batch)]
             loss.accumulate_gradients(phase=name, real_img=real, real_c=real_c, gen_z=gen_z,
                                       gen_c=gen_c, sync=True, gain=interval)
@@ -125,7 +126,8 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     n = args.batch * 16
     res = PRESETS[args.preset]["res"]
-    images = torch.randint(0, 256, (n, 3, res, res), dtype=torch.uint8, generator=gen)
+    channels = PRESETS[args.preset].get("ch", 3)
+    images = torch.randint(0, 256, (n, channels, res, res), dtype=torch.uint8, generator=gen)
     labels = torch.arange(n) % 10
     runs: dict[str, tuple[Callable[[], None], dict[str, Any]]] = {
         "official": official_iteration(args.official, args.preset, args.batch, images, labels),
