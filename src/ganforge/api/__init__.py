@@ -8,6 +8,8 @@ translation generator (run or export).
 from ganforge.api.checks import check_config, validate_config
 from ganforge.api.evaluation import evaluate, sweep
 from ganforge.api.generators import (
+    BIGGAN_PYTORCH_PRESETS,
+    CONVERT_KINDS,
     arithmetic,
     code_sweep,
     convert,
@@ -31,7 +33,7 @@ from ganforge.generators import load
 from ganforge.training.launch import default_run_dir
 
 __all__ = [
-    "DEFAULT_RECIPE", "arithmetic", "check_config", "code_sweep", "convert", "default_run_dir",
+    "BIGGAN_PYTORCH_PRESETS", "CONVERT_KINDS", "DEFAULT_RECIPE", "arithmetic", "check_config", "code_sweep", "convert", "default_run_dir",
     "evaluate", "evaluate_translation", "explore", "export", "info", "interpolate",
     "is_translation_run", "load", "load_generator", "make_config", "plot",
     "resume", "sample", "sweep", "train", "translate", "validate_config",

@@ -14,8 +14,11 @@ from ganforge.config import Config
 from ganforge.errors import GanforgeError, check_count
 from ganforge.generator import Generator
 from ganforge.generators import load
+from ganforge.generators.biggan_pytorch import PRESETS as BGP_PRESETS
+from ganforge.generators.biggan_pytorch import convert_biggan_pytorch
 from ganforge.generators.convert import convert_biggan_deep
 from ganforge.generators.export import export_generator
+from ganforge.generators.tfhub_biggan import convert_tfhub_biggan
 from ganforge.models.common import set_codes
 from ganforge.sampling import make_grid, save_image, to_uint8, truncated_normal
 
@@ -115,14 +118,33 @@ def export(source: Path | str, out: Path | str, ema: bool = True,
     return export_generator(source, out, ema=ema, checkpoint=checkpoint)
 
 
+CONVERT_KINDS = ("biggan-deep", "biggan-pytorch", "tfhub-biggan")
+BIGGAN_PYTORCH_PRESETS = tuple(BGP_PRESETS)
+
+
 def convert(kind: str, directory: Path | str, out: Path | str,
-            class_names: Path | str | None = None) -> dict[str, Any]:
-    """A published checkpoint folder -> a ganforge export folder (kinds: biggan-deep)."""
-    if kind != "biggan-deep":
-        raise GanforgeError(f"unknown checkpoint kind '{kind}'; available: biggan-deep")
+            class_names: Path | str | None = None, *, overrides: list[str] | None = None,
+            flags: dict[str, Any] | None = None, preset: str | None = None, run: bool = False,
+            data: str | None = None, ema: bool = True) -> dict[str, Any]:
+    """A published checkpoint folder -> a ganforge export folder (or, biggan-pytorch with
+    `run`, a run directory that `resume` continues).
+
+    biggan-deep: pytorch_model.bin + config.json. biggan-pytorch: BigGAN-PyTorch's weights
+    folder; `flags` (BGP names: resolution, G_ch, D_ch, G_attn, D_attn, SN_eps, BN_eps) and
+    `preset` (a launch script) are checked against the weights or fill what they lack; `data`
+    is what a converted run trains on. tfhub-biggan: an unpacked TF-Hub module biggan-128/256/
+    512, EMA weights unless `ema` is false. `overrides`: dotted config settings."""
+    if kind not in CONVERT_KINDS:
+        raise GanforgeError(f"unknown checkpoint kind '{kind}'; available: {', '.join(CONVERT_KINDS)}")
     if not Path(directory).is_dir():
-        raise GanforgeError(f"'{directory}' is not a folder (expected pytorch_model.bin + config.json)")
-    return convert_biggan_deep(directory, out, class_names)
+        raise GanforgeError(f"'{directory}' is not a folder (a {kind} checkpoint folder)")
+    if kind == "biggan-deep":
+        if overrides:
+            raise GanforgeError("biggan-deep conversion takes no KEY=VALUE settings")
+        return convert_biggan_deep(directory, out, class_names)
+    if kind == "biggan-pytorch":
+        return convert_biggan_pytorch(directory, out, flags, preset, class_names, overrides, run, data)
+    return convert_tfhub_biggan(directory, out, class_names, ema, overrides)
 
 
 def _write_png(images: torch.Tensor, columns: int, out: Path | str) -> Path:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.nn.spectral import spectral_keys, vectors_after_one_iteration
+from ganforge.nn.spectral import vectors_after_one_iteration
 
 BUFFER_LEAVES = ("stored_mean", "stored_var", "accumulation_counter", "running_mean",
                  "running_var", "num_batches_tracked")

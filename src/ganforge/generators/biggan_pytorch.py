@@ -47,6 +47,12 @@ FLAGS = {"resolution": "--resolution", "G_ch": "--ch", "D_ch": "--ch", "G_attn":
          "D_attn": "--attention"}
 
 
+def is_biggan_pytorch_folder(path: Path | str) -> bool:
+    """A folder with BigGAN-PyTorch's G_ema.pth or G.pth (and no ganforge config.yaml)."""
+    path = Path(path)
+    return path.is_dir() and any((path / f"{n}.pth").is_file() for n in ("G_ema", "G"))
+
+
 def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -190,7 +196,7 @@ def convert_optimizer(reference: dict[str, Any], ref_state: dict[str, Any], mode
     if len(groups[0].get("params", [])) != len(names):
         raise GanforgeError(f"{file}: {len(groups[0].get('params', []))} parameters, but its network "
                             f"has {len(names)}; is it the optimizer of these weights?")
-    index = {name: i for name, i in zip(names, groups[0]["params"])}
+    index = dict(zip(names, groups[0]["params"], strict=True))
     state = {}
     for position, (name, param) in enumerate(model.named_parameters()):
         _, ref_key = source_of(name)
