@@ -101,7 +101,7 @@ def balanced_one_hot(k: int, per_class_per_split: int, splits: int, seed: int = 
 
 
 def test_is_of_uniform_confident_predictions_is_the_class_count() -> None:
-    mean, std = inception_score(balanced_one_hot(10, 7, 10), splits=10)
+    mean, std = inception_score(balanced_one_hot(10, 7, 10), splits=10, shuffle_seed=None)
     assert mean == pytest.approx(10.0, rel=1e-12)
     assert std == pytest.approx(0.0, abs=1e-12)
 
@@ -112,19 +112,33 @@ def test_is_of_identical_predictions_is_one() -> None:
     assert mean == pytest.approx(1.0, abs=1e-12) and std == pytest.approx(0.0, abs=1e-12)
 
 
-def test_is_splits_are_consecutive_equal_chunks() -> None:
+def test_is_splits_are_uneven_chunks_and_drop_nothing() -> None:
     diverse = balanced_one_hot(10, 10, 1)  # IS 10
-    collapsed = np.eye(10)[np.zeros(100, dtype=int)]  # IS 1
-    probs = np.concatenate([diverse, collapsed, np.eye(10)[:1]])  # 201 rows: the last is dropped
-    mean, std = inception_score(probs, splits=2)
+    collapsed = np.eye(10)[np.zeros(101, dtype=int)]  # IS 1
+    probs = np.concatenate([diverse, collapsed])  # 201 rows: chunks [0, 100) and [100, 201)
+    mean, std = inception_score(probs, splits=2, shuffle_seed=None)
     assert mean == pytest.approx(5.5) and std == pytest.approx(4.5)  # ddof=0 over splits
-    # One split: one-hot predictions give exp(H(p(y))), p(y) = (0.55, 0.05 x 9).
-    marginal = np.array([0.55] + [0.05] * 9)
-    mean, std = inception_score(probs[:200], splits=1)
-    assert mean == pytest.approx(np.exp(-(marginal * np.log(marginal)).sum()), rel=1e-12)
-    assert std == 0.0
+    # 3 splits of 201 rows: [0, 67), [67, 134), [134, 201): the middle one mixes 33 + 34 rows
+    mid = probs[67:134]
+    marginal = mid.mean(axis=0)
+    expected_mid = np.exp(-(marginal[marginal > 0] * np.log(marginal[marginal > 0])).sum())
+    scores = [inception_score(probs[a:b], splits=1)[0] for a, b in ((0, 67), (67, 134), (134, 201))]
+    assert scores[1] == pytest.approx(expected_mid, rel=1e-12)
+    mean, std = inception_score(probs, splits=3, shuffle_seed=None)
+    assert (mean, std) == pytest.approx((np.mean(scores), np.std(scores)), rel=1e-12)
     with pytest.raises(ValueError, match="splits"):
         inception_score(probs[:5], splits=10)
+
+
+def test_is_shuffles_like_torch_fidelity() -> None:
+    """Class-sorted predictions: consecutive splits see one class each (IS ~1); torch-fidelity's
+    RandomState(2020) permutation before splitting restores the true score."""
+    sorted_probs = np.eye(10)[np.repeat(np.arange(10), 50)]  # 500 rows, class-sorted
+    assert inception_score(sorted_probs, splits=10, shuffle_seed=None)[0] == pytest.approx(1.0)
+    permuted = sorted_probs[np.random.RandomState(2020).permutation(500)]
+    expected = inception_score(permuted, splits=10, shuffle_seed=None)
+    assert inception_score(sorted_probs, splits=10) == expected  # the default seed is 2020
+    assert expected[0] > 8.0
 
 
 def test_is_from_logits_equals_softmax_path() -> None:

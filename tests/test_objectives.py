@@ -50,11 +50,23 @@ def test_unknown_loss_is_a_clear_error() -> None:
 
 def test_orthogonal_penalty_closed_form() -> None:
     w = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
-    # W W^T = [[1, 1], [1, 2]] -> off-diagonal squares: 1 + 1
-    assert orthogonal_penalty([w]).item() == pytest.approx(2.0)
+    # W W^T = [[1, 1], [1, 2]] -> off-diagonal squares: 1 + 1, halved
+    assert orthogonal_penalty([w]).item() == pytest.approx(1.0)
     q, _ = torch.linalg.qr(torch.randn(6, 6))
     assert orthogonal_penalty([q]).item() == pytest.approx(0.0, abs=1e-9)
     conv = torch.randn(4, 3, 3, 3)
     flat = conv.view(4, -1)
     gram = flat @ flat.t()
-    assert orthogonal_penalty([conv]).item() == pytest.approx(((gram - torch.diag(gram.diag())) ** 2).sum().item(), rel=1e-5)
+    assert orthogonal_penalty([conv]).item() == pytest.approx(0.5 * ((gram - torch.diag(gram.diag())) ** 2).sum().item(), rel=1e-5)
+
+
+def test_orthogonal_penalty_gradient_is_biggan_pytorchs() -> None:
+    """BigGAN-PyTorch's utils.ortho adds beta * 2 (W W^T * (1 - I)) W to the gradient: the
+    penalty's gradient must be exactly that (per unit beta), for matrices and conv kernels."""
+    torch.manual_seed(0)
+    for shape in [(5, 7), (4, 3, 3, 3)]:
+        w = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+        orthogonal_penalty([w]).backward()
+        flat = w.detach().reshape(shape[0], -1)
+        reference = 2 * ((flat @ flat.t()) * (1.0 - torch.eye(shape[0], dtype=torch.float64))) @ flat
+        torch.testing.assert_close(w.grad, reference.view(shape), rtol=1e-12, atol=1e-12)

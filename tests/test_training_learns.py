@@ -31,12 +31,20 @@ def test_default_recipe_learns_the_classes_in_200_steps(tmp_path: Path) -> None:
     assert all(torch.isfinite(torch.tensor(r["loss_d"])) for r in records if r["kind"] == "train")
 
 
-def test_ortho_reg_covers_convs_and_linears_but_not_embeddings() -> None:
+def test_ortho_reg_covers_every_matrix_but_the_shared_embedding() -> None:
+    """BigGAN-PyTorch's utils.ortho: all parameters with >= 2 axes except G.shared's; per-class
+    CBN embeddings (no shared embedding, the CIFAR setting) are regularised."""
     config = api.make_config()
     generator, _ = build_models(config.model)
     weights = regularised_weights(generator)
-    shapes = {tuple(w.shape) for w in weights}
-    assert tuple(generator.shared.weight.shape) not in shapes
+    ids = {id(w) for w in weights}
+    assert id(generator.shared.weight) not in ids
+    expected = [p for n, p in generator.named_parameters() if p.ndim >= 2 and not n.startswith("shared.")]
+    assert len(weights) == len(expected) and all(id(p) in ids for p in expected)
     n_convs = sum(1 for m in generator.modules() if isinstance(m, torch.nn.Conv2d))
     n_linears = sum(1 for m in generator.modules() if isinstance(m, torch.nn.Linear))
-    assert len(weights) == n_convs + n_linears
+    assert len(weights) >= n_convs + n_linears
+    cifar = api.make_config("biggan-32", ["model.ch=8"])
+    g32, _ = build_models(cifar.model)
+    embeddings = [m.weight for m in g32.modules() if isinstance(m, torch.nn.Embedding)]
+    assert embeddings and all(id(e) in {id(w) for w in regularised_weights(g32)} for e in embeddings)

@@ -21,6 +21,7 @@ from ganforge.cli_translate import add_parsers as add_translate_parsers
 from ganforge.config import list_recipes, recipe_description
 from ganforge.errors import GanforgeError
 from ganforge.metrics.sweep import parse_truncations
+from ganforge.sampling import TRUNCATION_CONVENTIONS
 from ganforge.training.distributed import current, teardown
 
 EXIT_USER_ERROR = 2
@@ -68,7 +69,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="class to draw (repeatable; default: the first 10 classes)")
     sample.add_argument("--n", type=int, default=8, help="samples per class (default 8)")
     sample.add_argument("--truncation", type=_number, default=None,
-                        help="re-draw z values beyond this threshold (default: no truncation)")
+                        help="truncation threshold of z (default: none; 1.0 for BigGAN-deep and "
+                        "other tfhub-convention generators)")
+    _add_drawing_options(sample)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, default=Path("samples.png"), help="grid PNG path")
     sample.add_argument("--individual", action="store_true",
@@ -88,7 +91,8 @@ def _build_parser() -> argparse.ArgumentParser:
                           "image folder or .npz")
     _add_eval_options(evaluate, default_metrics="fid,is,kid,pr,dc,acc", default_n=10000)
     evaluate.add_argument("--truncation", type=_number, default=None,
-                          help="truncation threshold of z (default: none)")
+                          help="truncation threshold of z (default: none; 1.0 for BigGAN-deep)")
+    _add_drawing_options(evaluate)
     evaluate.add_argument("--out", type=Path, help="write the result JSON here (also printed)")
 
     sweep = sub.add_parser(
@@ -101,6 +105,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--truncation", default="0.25,0.5,0.75,1.0,1.5,2.0,none",
                        help="comma list and/or start:stop:step ranges; 'none' = untruncated")
     sweep.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/sweep)")
+    _add_drawing_options(sweep)
 
     plot = sub.add_parser("plot", help="dashboard PNG of a run's training curves and metrics")
     plot.add_argument("source", type=Path, metavar="RUN_DIR")
@@ -116,6 +121,21 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     info.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _add_drawing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--truncation-convention", choices=list(TRUNCATION_CONVENTIONS),
+                        help="resample: values beyond t re-drawn (the paper's; default); scale: "
+                        "z ~ N(0, t^2) (BigGAN-PyTorch's sampling); tfhub: t * TN(-2, 2) (TF-Hub, "
+                        "BigGAN-deep's own)")
+    parser.add_argument("--bn", metavar="MODE",
+                        help="BatchNorm statistics: running (default), batch[:B] (each batch's own, "
+                        "as BigGAN-PyTorch's CIFAR evaluation) or standing:N[xB] (re-estimated "
+                        "over N batches of B at the truncation)")
+
+
+def _drawing_kwargs(args: argparse.Namespace) -> dict:
+    return {"truncation_convention": args.truncation_convention, "bn": args.bn}
 
 
 def _add_eval_options(parser: argparse.ArgumentParser, default_metrics: str, default_n: int) -> None:
@@ -135,7 +155,8 @@ def _eval_kwargs(args: argparse.Namespace) -> dict:
     if args.n_ref is not None and args.n_ref <= 0:
         raise GanforgeError(f"--n-ref must be a positive integer, got {args.n_ref}")
     return {"features": args.features, "data": args.data, "inception_weights": args.inception_weights,
-            "n_ref": args.n_ref, "device": args.device, "use_cache": not args.no_cache}
+            "n_ref": args.n_ref, "device": args.device, "use_cache": not args.no_cache,
+            **_drawing_kwargs(args)}
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -186,6 +207,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     result = api.sample(
         args.source, args.out, classes=args.classes, n=args.n, truncation=args.truncation,
         seed=args.seed, individual=args.individual, code=args.code, save_latents=args.save_latents,
+        **_drawing_kwargs(args),
     )
     extra = f" and {len(result['files']) - 1} images" if args.individual else ""
     print(f"wrote {result['grid']}{extra}")

@@ -3,9 +3,10 @@
     g = ganforge.load("runs/biggan-digits")      # run dir, exported folder/file, converted
     images = g.sample(classes=["7"], n=8, truncation=0.5, seed=0)   # BigGAN-deep, or a hub id
 
-A `Generator` hides what differs between sources: how truncated noise is drawn (the ganforge
-resampling threshold, or BigGAN-deep's `t * TN(-2, 2)` with BN statistics chosen by t), whether
-the network takes the truncation, and how class names map to indices. A translation generator
+A `Generator` hides what differs between sources: how truncated noise is drawn (its
+`truncation_convention`: the paper's re-drawing by default, BigGAN-PyTorch's std scaling, or the
+TF-Hub modules' `t * TN(-2, 2)`, which BigGAN-deep's per-truncation BN statistics require),
+whether the network takes the truncation, and how class names map to indices. A translation generator
 (pix2pix's G, CycleGAN's G_AB and G_BA) maps images to images with `translate` instead.
 
 It lives low (beside `sampling`) so that metrics and training use it without loading code:
@@ -24,12 +25,30 @@ from torch import nn
 
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
-from ganforge.sampling import class_ids, generate, to_uint8, truncated_normal
+from ganforge.nn.bn_modes import (
+    BNMode,
+    StandingStatistics,
+    batch_statistics,
+    batchnorms,
+    parse_bn_mode,
+    restore_buffers,
+    running_buffers,
+)
+from ganforge.sampling import (
+    DEFAULT_CONVENTION,
+    check_convention,
+    class_ids,
+    draw_latents,
+    generate,
+    to_uint8,
+)
 from ganforge.translation.inference import run_generator
 
 ARCHITECTURES = ("ganforge", "biggan-deep", "translation")
 DIRECTIONS = ("AtoB", "BtoA")
 SAMPLE_BATCH = 64
+STANDING_SEED = 0  # latents and labels of the standing-statistics passes
+BATCH_ORDER_SEED = 0  # the order in which `--bn batch` groups samples into batches
 
 
 @dataclass
@@ -49,6 +68,8 @@ class Generator:
     model_config: dict[str, Any] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)  # provenance and evaluation, for the card
     translators: dict[str, nn.Module] = field(default_factory=dict)
+    truncation_convention: str = ""  # "" = the source's own: "tfhub" for BigGAN-deep, else "resample"
+    bn_mode: BNMode = field(default_factory=lambda: BNMode("running"))
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -62,6 +83,8 @@ class Generator:
             raise GanforgeError(f"a {self.architecture} generator needs its network")
         for net in self.networks():
             net.eval().requires_grad_(False)
+        self.use_truncation_convention(self.truncation_convention or self.card.get(
+            "truncation_convention", "tfhub" if self.takes_truncation else DEFAULT_CONVENTION))
         if hasattr(self.generator, "bake"):  # BigGAN-deep: normalise its 100+ SN weights once
             self.generator.bake()
 
@@ -122,9 +145,49 @@ class Generator:
                                 "translate images with it (ganforge translate SOURCE INPUT)")
 
     # ---- inputs -----------------------------------------------------------------------------------
+    def use_truncation_convention(self, name: str | None) -> Generator:
+        """Draw truncated latents in the named convention from now on (None: keep the current)."""
+        if name is None:
+            return self
+        check_convention(name)
+        if self.takes_truncation and name != "tfhub":
+            raise GanforgeError("BigGAN-deep's BN statistics are stored for the 'tfhub' truncation "
+                                f"convention (t * TN(-2, 2)); '{name}' would not match them")
+        self.truncation_convention = name
+        return self
+
+    def use_bn(self, mode: str | BNMode | None) -> Generator:
+        """Sample with BN's running statistics, each batch's own, or standing statistics (see
+        `ganforge.nn.bn_modes`); None keeps the current mode."""
+        if mode is None:
+            return self
+        parsed = parse_bn_mode(mode)
+        if parsed.kind != "running" and not (self.generator is not None and batchnorms(self.generator)):
+            raise GanforgeError(f"--bn {parsed.name} needs BatchNorm layers with statistics; this "
+                                f"{self.architecture} generator has none (BigGAN-deep stores its "
+                                "statistics per truncation: use --bn running)")
+        self.bn_mode = parsed
+        return self
+
+    @torch.no_grad()
+    def _standing_statistics(self, truncation: float | None) -> None:
+        """Replace BN's stored statistics by standing statistics at this truncation (seeded:
+        the same every time). The caller restores the stored ones afterwards."""
+        rng = torch.Generator().manual_seed(STANDING_SEED)
+        count, device = self.bn_mode.batch_size, self.device
+        extra = (truncation,) if self.takes_truncation else ()
+        stats = StandingStatistics(self.generator)
+        with batch_statistics(self.generator):
+            for _ in range(self.bn_mode.accumulations):
+                z = self.draw_latents(count, truncation, rng)
+                y = torch.randint(0, max(self.n_classes, 1), (count,), generator=rng)
+                self.generator(z.to(device), y.to(device), *extra)
+                stats.step()
+        stats.store()
+
     def check_truncation(self, truncation: float | None) -> float | None:
         if truncation is None:
-            return 1.0 if self.takes_truncation else None
+            return 1.0 if self.truncation_convention == "tfhub" else None
         if not truncation > 0:
             raise GanforgeError(f"truncation must be a positive number, got {truncation}")
         if self.takes_truncation and truncation > 1:
@@ -140,9 +203,7 @@ class Generator:
     ) -> torch.Tensor:
         """`count` latents drawn from `rng` in this generator's own truncation convention."""
         truncation = self.check_truncation(truncation)
-        if self.takes_truncation:  # the convention BigGAN-deep's BN statistics were stored for
-            return truncation * truncated_normal((count, self.dim_z), 2.0, rng)
-        return truncated_normal((count, self.dim_z), truncation, rng)
+        return draw_latents((count, self.dim_z), truncation, self.truncation_convention, rng)
 
     def class_ids(self, classes: Sequence[int | str] | None) -> list[int]:
         """Names (exact, or case-insensitive synonym like "golden retriever") or ids -> ids."""
@@ -174,7 +235,23 @@ class Generator:
                                 "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
         truncation = self.check_truncation(truncation)
         extra = (truncation,) if self.takes_truncation else ()
-        return generate(self.generator, y, z=z, batch_size=batch_size, extra=extra, convert=convert)
+        if self.bn_mode.kind == "running":
+            return generate(self.generator, y, z=z, batch_size=batch_size, extra=extra, convert=convert)
+        if self.bn_mode.kind == "standing":  # the network's own statistics are put back after:
+            saved = running_buffers(self.generator)  # training's G_ema keeps averaging them
+            try:
+                self._standing_statistics(truncation)
+                return generate(self.generator, y, z=z, batch_size=batch_size, extra=extra,
+                                convert=convert)
+            finally:
+                restore_buffers(self.generator, saved)
+        # batch statistics: batches mix the requested samples in a fixed order (a class-major grid
+        # would otherwise normalise each class on its own), then the order is put back
+        order = torch.randperm(y.shape[0], generator=torch.Generator().manual_seed(BATCH_ORDER_SEED))
+        with batch_statistics(self.generator):
+            images = generate(self.generator, y[order], z=z[order], extra=extra, convert=convert,
+                              batch_size=self.bn_mode.batch_size or batch_size)
+        return images[torch.argsort(order)]
 
     def sample(
         self,

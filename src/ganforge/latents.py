@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 from ganforge.errors import GanforgeError, check_count
 from ganforge.generator import Generator
-from ganforge.sampling import make_grid
+from ganforge.sampling import make_grid, truncation_bound
 
 # one sheet's images and an interpolation's columns: far beyond a readable grid, far below memory
 MAX_IMAGES = 100_000
@@ -225,7 +225,4 @@ def explore(
 
 
 def _truncation_bound(g: Generator, truncation: float | None) -> float | None:
-    truncation = g.check_truncation(truncation)
-    if g.takes_truncation:
-        return 2.0 * truncation
-    return truncation
+    return truncation_bound(g.check_truncation(truncation), g.truncation_convention)

@@ -82,8 +82,13 @@ def get_objective(name: str) -> Objective:
 
 
 def orthogonal_penalty(weights: Iterable[torch.Tensor]) -> torch.Tensor:
-    """BigGAN's R(W) = sum ||W W^T * (1 - I)||_F^2 over weights flattened to (out, -1).
+    """BigGAN's orthogonal regulariser as BigGAN-PyTorch applies it (utils.ortho):
 
+        R(W) = 1/2 sum_W ||W W^T * (1 - I)||_F^2,   dR/dW = 2 (W W^T * (1 - I)) W,
+
+    over weights flattened to (out, -1). BigGAN-PyTorch adds beta times that gradient, so the
+    same beta means the same update here. (The paper writes beta ||.||_F^2 without the 1/2,
+    whose gradient is twice as large; users copy the reference's beta, so ganforge matches it.)
     Only off-diagonal terms are penalised, so filters are pushed apart without constraining
     their norms (paper section 3.1).
     """
@@ -92,7 +97,7 @@ def orthogonal_penalty(weights: Iterable[torch.Tensor]) -> torch.Tensor:
         w = weight.reshape(weight.shape[0], -1)
         gram = w @ w.t()
         off = gram - torch.diag_embed(torch.diagonal(gram))
-        term = (off**2).sum()
+        term = 0.5 * (off**2).sum()
         total = term if total is None else total + term
     if total is None:
         return torch.zeros(())

@@ -39,6 +39,48 @@ def truncated_normal(
     return z
 
 
+TRUNCATION_CONVENTIONS = {
+    "resample": "values beyond +-t re-drawn from N(0, 1): the BigGAN paper's truncation trick",
+    "scale": "z ~ N(0, t^2), the std scaled by t: BigGAN-PyTorch's sample.py (utils.prepare_z_y)",
+    "tfhub": "z = t * TN(-2, 2): the TF-Hub BigGAN and BigGAN-deep modules (t = 1 when not given)",
+}
+DEFAULT_CONVENTION = "resample"
+
+
+def check_convention(name: str) -> str:
+    if name not in TRUNCATION_CONVENTIONS:
+        raise GanforgeError(f"unknown truncation convention '{name}'; choose from "
+                            + ", ".join(TRUNCATION_CONVENTIONS))
+    return name
+
+
+def draw_latents(
+    shape: Sequence[int], truncation: float | None, convention: str = DEFAULT_CONVENTION,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Latents with `truncation` applied in the named convention (see TRUNCATION_CONVENTIONS).
+
+    The same (shape, truncation, convention, seed) always gives the same values. `None` means
+    no truncation for "resample" and "scale", and t = 1 for "tfhub" (its z is always bounded).
+    """
+    check_convention(convention)
+    if truncation is not None and not (truncation > 0 and math.isfinite(truncation)):
+        raise GanforgeError(f"truncation must be a positive number, got {truncation}")
+    if convention == "resample":
+        return truncated_normal(shape, truncation, generator)
+    if convention == "scale":
+        z = torch.randn(*shape, generator=generator)
+        return z if truncation is None else z * truncation
+    return (1.0 if truncation is None else truncation) * truncated_normal(shape, 2.0, generator)
+
+
+def truncation_bound(truncation: float | None, convention: str) -> float | None:
+    """The largest |z| a convention can draw (None: unbounded)."""
+    if convention == "tfhub":
+        return 2.0 * (1.0 if truncation is None else truncation)
+    return truncation if convention == "resample" else None
+
+
 def class_ids(classes: Sequence[int | str], class_names: Sequence[str]) -> list[int]:
     """Class names or ids (as ints or digit strings) -> validated ids.
 

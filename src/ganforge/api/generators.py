@@ -20,7 +20,7 @@ from ganforge.generators.convert import convert_biggan_deep
 from ganforge.generators.export import export_generator
 from ganforge.generators.tfhub_biggan import convert_tfhub_biggan
 from ganforge.models.common import set_codes
-from ganforge.sampling import make_grid, save_image, to_uint8, truncated_normal
+from ganforge.sampling import DEFAULT_CONVENTION, draw_latents, make_grid, save_image, to_uint8
 
 
 def load_generator(
@@ -43,6 +43,8 @@ def sample(
     individual: bool = False,
     code: str | None = None,
     save_latents: bool = False,
+    truncation_convention: str | None = None,
+    bn: str | None = None,
 ) -> dict[str, Any]:
     """A grid with one row per requested class (n images each); same seed, same images.
 
@@ -51,11 +53,14 @@ def sample(
 
     `code` (InfoGAN): "catI" or "contJ" varies that code along each row (all k values of a
     categorical code, n values from -1 to 1 of a continuous one) with the rest of z fixed.
+
+    `truncation_convention` (resample | scale | tfhub) and `bn` (running | batch[:B] |
+    standing:N[xB]) default to the generator's own; the result names both.
     """
     check_count("--n", n, latents.MAX_IMAGES)
     if truncation is not None and not truncation > 0:
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
-    pretrained = _drawing_generator(source, "sample")
+    pretrained = _drawing_generator(source, "sample", truncation_convention, bn)
     names = pretrained.class_names
     ids = pretrained.class_ids(classes)
     if code is None:
@@ -65,7 +70,8 @@ def sample(
     else:
         if pretrained.config is None:
             raise GanforgeError("--code needs an InfoGAN generator trained with ganforge")
-        z, n = code_sweep(code, pretrained.config, pretrained.dim_z, len(ids), n, truncation, seed)
+        z, n = code_sweep(code, pretrained.config, pretrained.dim_z, len(ids), n, truncation, seed,
+                          pretrained.truncation_convention)
         labels = torch.tensor(ids).repeat_interleave(n)
         images = pretrained.generate(z, labels)
     out_path = Path(out)
@@ -85,11 +91,13 @@ def sample(
         latents.save_latents(path, latents.LatentSet(z, labels, truncation, seed, str(source)))
         written.append(str(path))
     return {"grid": str(out_path), "files": written, "classes": ids, "n": n,
-            "truncation": truncation, "seed": seed, "code": code}
+            "truncation": pretrained.check_truncation(truncation), "seed": seed, "code": code,
+            "truncation_convention": pretrained.truncation_convention, "bn": pretrained.bn_mode.name}
 
 
 def code_sweep(code: str, config: Config, dim_z: int, rows: int, n: int,
-               truncation: float | None, seed: int) -> tuple[torch.Tensor, int]:
+               truncation: float | None, seed: int,
+               convention: str = DEFAULT_CONVENTION) -> tuple[torch.Tensor, int]:
     """Latents whose rows hold one z each and vary one InfoGAN code along the columns."""
     mc = config.model
     match = re.fullmatch(r"(cat|cont)(\d+)", code.strip())
@@ -102,7 +110,7 @@ def code_sweep(code: str, config: Config, dim_z: int, rows: int, n: int,
     kind, index = match.group(1), int(match.group(2))
     values = torch.arange(mc.codes_cat[index]) if kind == "cat" else torch.linspace(-1, 1, n)
     columns = len(values)
-    base = truncated_normal((rows, dim_z), truncation, torch.Generator().manual_seed(seed))
+    base = draw_latents((rows, dim_z), truncation, convention, torch.Generator().manual_seed(seed))
     z = base.repeat_interleave(columns, 0)
     chosen = {index: values.repeat(rows)}
     z = set_codes(z, mc, chosen if kind == "cat" else None, chosen if kind == "cont" else None)
@@ -196,12 +204,15 @@ def explore(
     return {"grid": str(_write_png(images, 4 if n + 1 <= 16 else 8, out)), "n": n}
 
 
-def _drawing_generator(source: Path | str, command: str) -> Generator:
-    """The generator of `source`, which must draw from latents (not a translation generator)."""
+def _drawing_generator(
+    source: Path | str, command: str, truncation_convention: str | None = None, bn: str | None = None,
+) -> Generator:
+    """The generator of `source`, which must draw from latents (not a translation generator),
+    set to the given truncation convention and BN mode (None: its own)."""
     g = load(source)
     if g.is_translator:
         raise GanforgeError(
             f"'{source}' is an image-to-image translation generator; {command} draws from a GAN's "
             f"generator; translate images with: ganforge translate {source} INPUT --out DIR"
         )
-    return g
+    return g.use_truncation_convention(truncation_convention).use_bn(bn)

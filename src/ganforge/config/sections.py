@@ -22,6 +22,7 @@ Optimizer = Literal["adam", "rmsprop"]
 Precision = Literal["fp32", "bf16", "fp16"]
 ConvAlgorithm = Literal["torch", "winograd"]
 Init = Literal["ortho", "normal", "xavier"]
+TruncationConvention = Literal["resample", "scale", "tfhub"]
 Head = Literal["classes", "codes"]
 AugmentKind = Literal["none", "ada", "fixed", "diffaug"]
 AugmentOp = Literal[
@@ -137,6 +138,8 @@ class EvalConfig:
     n: int = setting(1000, bounds="[1, 1000000]")  # generated images per evaluation
     features: Features = "auto"  # auto: domain classifier for digits/MNIST, else inception
     truncation: float | None = setting(None, bounds=TRUNCATION)
+    truncation_convention: TruncationConvention = "resample"  # or scale (BGP), tfhub
+    bn: str = "running"  # G_ema's BN statistics: running | batch[:B] | standing:N[xB]
     seed: int = 0
     best_metric: str = ""  # e.g. fid or class_accuracy: keeps checkpoints/best.pt
 

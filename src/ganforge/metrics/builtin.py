@@ -9,7 +9,7 @@ import torch
 from ganforge.metrics.classifiers import class_accuracy, class_coverage
 from ganforge.metrics.features import DOMAIN_EXTRACTORS
 from ganforge.metrics.fid import fid_from_features
-from ganforge.metrics.inception_score import inception_score
+from ganforge.metrics.inception_score import SHUFFLE_SEED, inception_score
 from ganforge.metrics.kid import kernel_inception_distance
 from ganforge.metrics.prdc import precision_recall_density_coverage
 from ganforge.metrics.registry import MetricInputs, Unavailable, register
@@ -24,11 +24,14 @@ def fid(x: MetricInputs) -> dict[str, Any]:
     return {"fid": result["fid"]}
 
 
-@register("is", keys=["is_mean", "is_std"], protocol={"is_splits": IS_SPLITS})
+@register("is", keys=["is_mean", "is_std"], protocol={
+    "is_split_order": f"content order, then numpy RandomState({SHUFFLE_SEED}).permutation "
+                      "(torch-fidelity's isc shuffle); chunks [i N // s, (i+1) N // s), none dropped"})
 def inception(x: MetricInputs) -> dict[str, Any]:
     if x.generated.logits is None:
         raise Unavailable("the feature extractor has no class logits")
     splits = min(IS_SPLITS, len(x.generated.logits))
+    x.protocol["is_splits"] = splits
     mean, std = inception_score(x.generated.logits, splits=splits, from_logits=True)
     return {"is": {"mean": mean, "std": std, "splits": splits}}
 
@@ -38,6 +41,9 @@ def inception(x: MetricInputs) -> dict[str, Any]:
 def kid(x: MetricInputs) -> dict[str, Any]:
     result = kernel_inception_distance(x.reference.features, x.generated.features, seed=x.seed)
     x.warnings += result["warnings"]
+    x.protocol["kid_subsets"] = (
+        f"{result['subsets']} subsets of {result['subset_size']} rows from each set, without "
+        f"replacement within a subset, numpy default_rng({x.seed}) over the content-ordered features")
     return {"kid": {k: result[k] for k in ("mean", "std", "subsets", "subset_size")}}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,11 +31,13 @@ from ganforge.metrics import (
 from ganforge.metrics.features import (
     DOMAIN_EXTRACTORS,
     Features,
+    code_version,
     default_extractor,
     extract,
     get_extractor,
     uint8_batches,
 )
+from ganforge.metrics.order import ORDER_PROTOCOL, content_order, seeded_subset
 from ganforge.metrics.registry import LowerIsBetter, MetricInputs, MetricKeys, parse_metrics
 
 BATCH_SIZE = 100
@@ -75,16 +78,15 @@ def reference_features(
     spec: str, resolution: int, channels: int, extractor: nn.Module, n_ref: int | None = None,
     use_cache: bool = True,
 ) -> Reference:
-    """Features of the reference images, cached by dataset hash + extractor weights."""
+    """Features of the reference images (in content order; a seeded random `n_ref` of them when
+    given), cached by their hash + the extractor's weights and code."""
     dataset = load_dataset(spec, resolution, channels)
-    images, labels = dataset.images, dataset.labels
+    images, labels = seeded_subset(dataset.images, dataset.labels, n_ref, REFERENCE_SUBSET_SEED)
     split = f"all {len(dataset)} images of '{spec}' at {resolution}px"
-    if n_ref is not None and n_ref < len(dataset):
-        idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(REFERENCE_SUBSET_SEED))
-        images, labels = images[idx[:n_ref]], labels[idx[:n_ref]]
+    if len(images) < len(dataset):
         split = f"random {n_ref} of {len(dataset)} images of '{spec}' (seed {REFERENCE_SUBSET_SEED}) at {resolution}px"
     digest = dataset_hash(images, labels)
-    path = cache_dir() / "reference" / f"{digest[:20]}-{extractor.name}-{extractor.weights_sha256[:12]}.npz"
+    path = cache_dir() / "reference" / reference_cache_name(digest, extractor)
     if use_cache and path.is_file():
         with np.load(path, allow_pickle=False) as data:
             logits = data["logits"].astype(np.float64) if "logits" in data else None
@@ -100,6 +102,12 @@ def reference_features(
         np.savez(tmp, **arrays)
         tmp.replace(path)
     return Reference(feats, spec, split, digest, len(feats), cached=False)
+
+
+def reference_cache_name(digest: str, extractor: nn.Module) -> str:
+    """Cache file name: the images' hash, the extractor's name, weights and code version."""
+    return (f"{digest[:20]}-{extractor.name}-{extractor.weights_sha256[:12]}"
+            f"-code{code_version(extractor)}.npz")
 
 
 @dataclass
@@ -231,19 +239,24 @@ def run_eval(setup: EvalSetup, n: int = 10000, truncation: float | None = None, 
     if n <= 0:
         raise GanforgeError(f"--n must be a positive integer, got {n}")
     start = time.perf_counter()
-    if setup.generator is not None:
-        images, labels = generated_images(setup.generator, n, len(setup.class_names), truncation, seed)
+    g = setup.generator
+    if g is not None:
+        images, labels = generated_images(g, n, len(setup.class_names), truncation, seed)
+        order = content_order(images, labels)
+        images, labels = images[order], labels[order]
+        subset = f"{len(images)} generated images (seed {seed})"
     else:
-        images, labels = setup.image_set.images[:n], setup.image_set.labels
-        labels = labels[:n] if labels is not None else None
+        everything = setup.image_set
+        images, labels = seeded_subset(everything.images, everything.labels, n, seed)
+        subset = (f"all {len(images)} images" if len(images) == len(everything.images) else
+                  f"random {len(images)} of {len(everything.images)} images (seed {seed})")
     gen = extract(setup.extractor, uint8_batches(images, BATCH_SIZE))
     class_logits = gen.logits
     if setup.classifier is not None and setup.classifier is not setup.extractor:
         class_logits = extract(setup.classifier, uint8_batches(images, BATCH_SIZE)).logits
-    values, missing, warnings = compute_metrics(
-        setup.metrics, gen, setup.reference, labels, setup.classifier, class_logits,
-        len(setup.class_names), seed,
-    )
+    inputs = MetricInputs(gen, setup.reference.features, labels, setup.classifier, class_logits,
+                          len(setup.class_names), seed)
+    values, missing, warnings = registry.compute(setup.metrics, inputs)
     ex = setup.extractor
     return {
         "metrics": values,
@@ -256,16 +269,47 @@ def run_eval(setup: EvalSetup, n: int = 10000, truncation: float | None = None, 
             "n_reference": setup.reference.n,
             "reference": {"spec": setup.reference.spec, "split": setup.reference.split,
                           "sha256": setup.reference.sha256, "cached": setup.reference.cached},
-            "features": {"name": ex.name, "weights_sha256": ex.weights_sha256, "resize": ex.resize},
+            "features": {"name": ex.name, "weights_sha256": ex.weights_sha256, "resize": ex.resize,
+                         "code_version": code_version(ex)},
             "images": "uint8 at the model resolution (generated images quantised as if saved to PNG)",
+            "subset": subset,
+            "order": ORDER_PROTOCOL,
             "resolution": setup.resolution,
-            "truncation": truncation,
+            "truncation": g.check_truncation(truncation) if g is not None else None,
+            "truncation_convention": g.truncation_convention if g is not None else None,
+            "bn": _bn_name(g),
             "seed": seed,
             **registry.protocol(setup.metrics),
+            **inputs.protocol,
+            "device": str(ex_device(ex)),
+            "versions": versions(),
             "seconds": round(time.perf_counter() - start, 3),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     }
+
+
+def _bn_name(g: Generator | None) -> str | None:
+    """The BN mode the images were generated with (batch mode: with its actual batch size)."""
+    if g is None:
+        return None
+    mode = g.bn_mode
+    return f"batch:{mode.batch_size or BATCH_SIZE}" if mode.kind == "batch" else mode.name
+
+
+def ex_device(extractor: nn.Module) -> torch.device:
+    return next(iter(extractor.parameters()), torch.zeros(())).device
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        own = version("ganforge")
+    except PackageNotFoundError:  # running from a source tree
+        own = "source tree"
+    return {"ganforge": own, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
 
 
 def flatten_metrics(result: dict[str, Any]) -> dict[str, float]:

@@ -8,6 +8,7 @@ InceptionV3 port, `digits` / `mnist` are the domain classifiers shipped in the p
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,23 @@ def get_extractor(
             f"unknown feature extractor '{name_or_module}'; available: {', '.join(EXTRACTORS)}"
         )
     return extractor.to(device).eval().requires_grad_(False)
+
+
+def code_version(extractor: nn.Module) -> str:
+    """A hash of the code that turns images into this extractor's features: the module defining
+    its class (the Inception port, the classifiers) and this file (batching, uint8 handling).
+
+    Part of the reference-feature cache key, so a changed port never reuses stale features.
+    """
+    digest = hashlib.sha256()
+    classes = [type(extractor)] + ([type(extractor.module)] if isinstance(extractor, ModuleExtractor) else [])
+    for cls in classes:
+        try:
+            digest.update(Path(inspect.getsourcefile(cls) or "").read_bytes())
+        except (OSError, TypeError):  # defined interactively: its name is all there is
+            digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def default_extractor(data_source: str) -> str:

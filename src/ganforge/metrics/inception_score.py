@@ -1,13 +1,15 @@
 """Inception Score (Salimans et al. 2016) from class probabilities or logits, in float64.
 
-Protocol (as the original TF code and torch-fidelity): split the N predictions into
-``splits`` equal consecutive chunks of N // splits rows (a remainder is dropped); in each
-chunk compute
+Protocol (torch-fidelity's `isc_features_to_metric`): permute the N predictions with
+``numpy.random.RandomState(shuffle_seed).permutation(N)`` (seed 2020 as torch-fidelity; None
+keeps the given order), cut them into ``splits`` chunks ``[i N // splits, (i+1) N // splits)``
+(uneven when N is not divisible: nothing is dropped), in each chunk compute
 
     IS_s = exp( mean_i KL(p(y|x_i) || p(y)) ),   p(y) = mean_i p(y|x_i) over the chunk,
 
-and report the mean and the population std (ddof=0) of IS_s over the splits. Shuffle the
-samples beforehand if their order correlates with class, or the splits are unbalanced.
+and report the mean and the population std (ddof=0) of IS_s over the splits. The permutation
+acts on positions, so the score still depends on the input order: `ganforge eval` first puts the
+images in content order (`metrics.order`), which makes it independent of the order.
 
 Unlike the covariance/distance metrics, this returns a plain ``(mean, std)`` tuple: it has
 no sample-size caveat of the singular-covariance kind to attach.
@@ -19,6 +21,7 @@ import numpy as np
 from scipy.special import log_softmax, rel_entr
 
 PROBABILITY_TOLERANCE = 1e-3
+SHUFFLE_SEED = 2020  # torch-fidelity's isc_rng_seed
 
 
 def _probabilities(values: object, from_logits: bool) -> np.ndarray:
@@ -49,10 +52,16 @@ def split_score(probs: np.ndarray) -> float:
     return float(np.exp(kl.mean()))
 
 
+def split_bounds(n: int, splits: int) -> list[tuple[int, int]]:
+    """torch-fidelity's uneven chunks: [i n // splits, (i + 1) n // splits) for i < splits."""
+    return [(i * n // splits, (i + 1) * n // splits) for i in range(splits)]
+
+
 def inception_score(
-    probs_or_logits: object, splits: int = 10, from_logits: bool = False
+    probs_or_logits: object, splits: int = 10, from_logits: bool = False,
+    shuffle_seed: int | None = SHUFFLE_SEED,
 ) -> tuple[float, float]:
-    """Inception Score ``(mean, std)`` over ``splits`` equal consecutive chunks.
+    """Inception Score ``(mean, std)`` over ``splits`` chunks of the (shuffled) predictions.
 
     ``probs_or_logits`` is (N, K): softmax outputs, or logits with ``from_logits=True``.
     Bounds: 1 (all predictions identical) <= IS <= K (confident and class-balanced).
@@ -60,8 +69,10 @@ def inception_score(
     probs = _probabilities(probs_or_logits, from_logits)
     if splits < 1:
         raise ValueError(f"splits must be >= 1, got {splits}")
-    size = probs.shape[0] // splits
-    if size < 1:
-        raise ValueError(f"{probs.shape[0]} predictions cannot fill {splits} splits")
-    scores = np.array([split_score(probs[s * size : (s + 1) * size]) for s in range(splits)])
+    n = probs.shape[0]
+    if n < splits:
+        raise ValueError(f"{n} predictions cannot fill {splits} splits")
+    if shuffle_seed is not None:
+        probs = probs[np.random.RandomState(shuffle_seed).permutation(n)]
+    scores = np.array([split_score(probs[a:b]) for a, b in split_bounds(n, splits)])
     return float(scores.mean()), float(scores.std(ddof=0))

@@ -6,7 +6,8 @@
 
 `ganforge eval`, `sweep`, the evaluation during training (eval.metrics, eval.best_metric) and the
 result JSON's protocol all read this registry. A function returns its values (nested dicts are
-flattened to `name_sub` keys), adds caveats to `x.warnings`, and raises `Unavailable(reason)`
+flattened to `name_sub` keys), adds caveats to `x.warnings` and the choices it made for these
+inputs (e.g. the split count actually used) to `x.protocol`, and raises `Unavailable(reason)`
 when it cannot be computed (the result lists it under `missing` with the reason).
 """
 
@@ -41,6 +42,7 @@ class MetricInputs:
     class_count: int
     seed: int
     warnings: list[str] = field(default_factory=list)
+    protocol: dict[str, Any] = field(default_factory=dict)  # choices made for these inputs
     _shared: dict[str, Any] = field(default_factory=dict)
 
     def shared(self, key: str, compute: Callable[[], Any]) -> Any:

@@ -17,6 +17,7 @@ from ganforge.config import Config
 from ganforge.config.registry import COMPONENTS
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import METRIC_KEYS, parse_metrics
+from ganforge.nn.bn_modes import parse_bn_mode
 from ganforge.training.size import check_size
 from ganforge.translation.checks import check_translation_config
 
@@ -90,6 +91,10 @@ def check_evaluation(config: Config) -> None:
     """eval.metrics are known metrics and eval.best_metric is one of the numbers they give."""
     ec = config.eval
     names = parse_metrics(ec.metrics)
+    try:
+        parse_bn_mode(ec.bn)
+    except GanforgeError as exc:
+        raise GanforgeError(f"eval.bn: {exc}".replace("--bn ", "")) from None
     if ec.best_metric:
         valid = [k for m in names for k in METRIC_KEYS[m]]
         if ec.best_metric not in valid:

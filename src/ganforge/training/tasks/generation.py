@@ -51,17 +51,12 @@ MAX_SAMPLE_ROWS = 10
 
 
 def regularised_weights(model: nn.Module) -> list[torch.Tensor]:
-    """Matrix-shaped trainable weights except embeddings (BigGAN leaves the shared one out)."""
-    out = []
-    for module in model.modules():
-        if isinstance(module, nn.Embedding):
-            continue
-        params = getattr(module, "parametrizations", None)
-        if params is not None and "weight" in params:
-            out.append(params.weight.original)
-        elif isinstance(module, (nn.Conv2d, nn.Linear)):
-            out.append(module.weight)
-    return out
+    """The weights `train.ortho_reg` acts on, as BigGAN-PyTorch's utils.ortho picks them: every
+    parameter with two or more axes (convolutions, linears, per-class embeddings; SN layers'
+    unnormalised weights) except the shared class embedding's."""
+    shared = getattr(model, "shared", None)
+    exempt = {id(p) for p in shared.parameters()} if isinstance(shared, nn.Module) else set()
+    return [p for p in model.parameters() if p.ndim >= 2 and id(p) not in exempt]
 
 
 def sample_row_classes(n_classes: int) -> list[int]:
@@ -319,10 +314,11 @@ class GenerationTask(Task):
         ec, mc = self.config.eval, self.config.model
         if self._eval_setup is None:
             self._eval_setup = build_setup(
-                ec.metrics, self.run_root, "training G_ema (eval mode)", self.config.data.source,
+                ec.metrics, self.run_root, "training G_ema", self.config.data.source,
                 mc.resolution, mc.img_channels, list(self.dataset.class_names),
                 generator=self.G_ema, features=ec.features, device=self.device,
             )
+            self._eval_setup.generator.use_truncation_convention(ec.truncation_convention).use_bn(ec.bn)
         self.G_ema.eval()
         return flatten_metrics(run_eval(self._eval_setup, ec.n, ec.truncation, ec.seed))
 
