@@ -25,7 +25,7 @@ from ganforge.generator import Generator
 from ganforge.generators.bgp_keys import convert_state, infer_settings, parameter_names, source_of
 from ganforge.generators.convert import find_class_names
 from ganforge.generators.export import parameter_count, save_generator_folder
-from ganforge.generators.networks import gan_generator
+from ganforge.generators.networks import for_loading, gan_generator
 from ganforge.models import build_models
 from ganforge.training import launch
 from ganforge.training.run_dir import RunDir
@@ -178,11 +178,14 @@ def class_names(directory: Path, settings: dict[str, Any], given: Path | str | N
 def _convert_nets(found: dict[str, Any], config: Config, with_d: bool) -> dict[str, dict[str, torch.Tensor]]:
     """ganforge state dicts of G_ema (G's when there is no G_ema.pth), and G and D if asked."""
     torch.manual_seed(0)  # the fresh networks only give shapes; every value is replaced
-    g_net, d_net = build_models(config.model)
+    if with_d:
+        g_net, d_net = build_models(for_loading(config).model)
+    else:
+        g_net, d_net = gan_generator(config), None
     eps = config.model.sn_eps
     out = {"G_ema": convert_state(found.get("G_ema", found.get("G")), g_net, eps,
                                   "G_ema.pth" if "G_ema" in found else "G.pth")}
-    if with_d:
+    if d_net is not None:
         out["G"] = convert_state(found["G"], g_net, eps, "G.pth")
         out["D"] = convert_state(found["D"], d_net, eps, "D.pth")
     return out
