@@ -57,7 +57,8 @@ def test_fake_module_converts_with_the_reorderings(tmp_path: Path) -> None:
     result = api.convert("tfhub-biggan", tmp_path / "module", tmp_path / "out")
     assert result["resolution"] == 128
     g = ganforge.load(tmp_path / "out")
-    assert g.card["truncation_convention"] == "tfhub" and g.config.model.ch == 8
+    assert g.card["truncation_convention"] == "tfhub" and g.truncation_convention == "tfhub"
+    assert g.config.model.ch == 8
     sd = g.generator.state_dict()
     c = 16 * 8
     assert torch.equal(sd["shared.weight"], tf[f"linear/w/{EMA}"])

@@ -61,8 +61,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "tfhub-biggan: an unpacked TF-Hub module biggan-128/256/512 (variables/variables.index), "
         "read without TensorFlow.",
     )
-    convert.add_argument("kind", metavar="KIND", choices=api.CONVERT_KINDS,
-                         help=" | ".join(api.CONVERT_KINDS))
+    convert.add_argument("kind", metavar="KIND", help=" | ".join(api.CONVERT_KINDS))
     convert.add_argument("directory", type=Path, metavar="DIR", help="the checkpoint folder")
     convert.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                          help="dotted config overrides (biggan-pytorch, tfhub-biggan)")
