@@ -51,7 +51,7 @@ def write(folder: Path, resolution: int) -> None:
                           tensors=values)
         reader = tf.train.load_checkpoint(prefix)
         for name, _ in tf.train.list_variables(prefix):
-            array = np.ascontiguousarray(reader.get_tensor(name))
+            array = np.asarray(reader.get_tensor(name))  # 0-d stays 0-d; tobytes() is C order
             record[f"{part}:{name}"] = {"dtype": str(array.dtype), "shape": list(array.shape),
                                         "sha256": hashlib.sha256(array.tobytes()).hexdigest()}
     (folder / "tensorflow.json").write_text(json.dumps({

@@ -69,12 +69,16 @@ def _torch_load(path: Path) -> Any:
 
 
 def read_folder(directory: Path, need_training: bool) -> dict[str, Any]:
-    """The folder's files that exist: G, G_ema, D, G_optim, D_optim, state (dicts)."""
+    """The folder's files that exist: G, G_ema, D, G_optim, D_optim, state (dicts); without
+    `need_training` only G_ema (or G) and state."""
     if not directory.is_dir():
         raise GanforgeError(f"'{directory}' is not a folder (expected BigGAN-PyTorch's G.pth, "
                             "G_ema.pth, D.pth, ...)")
     files = {name: directory / f"{name}.pth" for name in ("G", "G_ema", "D", "G_optim", "D_optim")}
     files["state"] = directory / "state_dict.pth"
+    if not need_training:  # an export needs G_ema (else G): skip the optimizers' gigabytes
+        keep = ("G_ema" if files["G_ema"].is_file() else "G", "state")
+        files = {name: path for name, path in files.items() if name in keep}
     found = {name: _torch_load(path) for name, path in files.items() if path.is_file()}
     if "G" not in found and "G_ema" not in found:
         raise GanforgeError(f"'{directory}' has neither G.pth nor G_ema.pth: not a BigGAN-PyTorch "
