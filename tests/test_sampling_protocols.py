@@ -222,3 +222,14 @@ def test_biggan_recipes_follow_biggan_pytorchs_runs() -> None:
     assert cifar.eval.bn == "batch:50" and cifar.data.hflip is False
     for name in ("biggan-64", "biggan-128", "biggan-256", "biggan-512"):
         assert api.make_config(name).data.hflip is False, name
+
+
+def test_biggan_deep_uses_every_stored_level_it_is_asked_for() -> None:
+    """t = k/50 picks level k exactly (frac 0), including 0.14, 0.28, 0.56, 0.58 and 0.94 where
+    pytorch-pretrained-BigGAN's math.modf(t / 0.02) misses the level by float rounding."""
+    from ganforge.models.biggan_deep import truncation_level
+
+    for k in range(1, 51):
+        t = round(k * 0.02, 2)
+        level = truncation_level(t, 51)
+        assert (level.index, level.frac) == (k, 0.0), t

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ganforge import api
 from ganforge.errors import GanforgeError
+from ganforge.sampling import TRUNCATION_CONVENTIONS
 from ganforge.serve import run_server
 
 SOURCE_HELP = ("run directory, exported generator (folder or .safetensors), BigGAN-deep, BigGAN-PyTorch "
@@ -90,6 +91,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         help="the class (z mode), or twice: from and to (class and both modes)")
     interp.add_argument("--steps", type=int, default=8)
     interp.add_argument("--truncation", type=_number)
+    interp.add_argument("--truncation-convention", choices=list(TRUNCATION_CONVENTIONS),
+                        help="resample (default), scale or tfhub: see ganforge sample --help")
     interp.add_argument("--slerp", action="store_true", help="spherical instead of linear in z")
     interp.add_argument("--out", type=Path, default=Path("interpolation.png"))
     interp.add_argument("--gif", type=Path, help="also write an animated GIF")
@@ -117,6 +120,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     explore.add_argument("--n", type=int, default=15)
     explore.add_argument("--radius", type=_number, default=0.3)
     explore.add_argument("--truncation", type=_number)
+    explore.add_argument("--truncation-convention", choices=list(TRUNCATION_CONVENTIONS),
+                         help="resample (default), scale or tfhub: see ganforge sample --help")
     explore.add_argument("--out", type=Path, default=Path("explore.png"))
 
     serve = sub.add_parser("serve", help="a web page to explore a generator")
@@ -156,7 +161,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     result = api.interpolate(args.source, args.out, args.mode, args.seeds, args.classes, args.steps,
-                             args.truncation, args.slerp, args.gif)
+                             args.truncation, args.slerp, args.gif, args.truncation_convention)
     print("wrote " + " and ".join(result["files"]))
     return 0
 
@@ -170,7 +175,7 @@ def _cmd_arithmetic(args: argparse.Namespace) -> int:
 
 def _cmd_explore(args: argparse.Namespace) -> int:
     result = api.explore(args.source, args.out, args.label, args.seed, args.n, args.radius,
-                         args.truncation)
+                         args.truncation, args.truncation_convention)
     print(f"wrote {result['grid']} (top left: the sample of seed {args.seed})")
     return 0
 

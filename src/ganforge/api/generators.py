@@ -167,11 +167,11 @@ def interpolate(
     source: Path | str, out: Path | str, mode: str = "z",
     seeds: list[tuple[int, int]] | None = None, classes: list[int | str] | None = None,
     steps: int = 8, truncation: float | None = None, spherical: bool = False,
-    gif: Path | str | None = None,
+    gif: Path | str | None = None, truncation_convention: str | None = None,
 ) -> dict[str, Any]:
     """An interpolation sheet (one row per seed pair) and optionally an animated GIF."""
     seeds = seeds or [(0, 1)]
-    g = _drawing_generator(source, "interpolate")
+    g = _drawing_generator(source, "interpolate", truncation_convention)
     images = latents.interpolate(g, mode, seeds, classes or [], steps, truncation, spherical)
     written = [str(_write_png(images, steps, out))]
     if gif is not None:
@@ -198,9 +198,11 @@ def arithmetic(
 def explore(
     source: Path | str, out: Path | str, label: int | str | None = None, seed: int = 0,
     n: int = 15, radius: float = 0.3, truncation: float | None = None,
+    truncation_convention: str | None = None,
 ) -> dict[str, Any]:
     """The sample of `seed` (top left) and n neighbours at distance ~radius in z."""
-    images = latents.explore(_drawing_generator(source, "explore"), label, seed, n, radius, truncation)
+    g = _drawing_generator(source, "explore", truncation_convention)
+    images = latents.explore(g, label, seed, n, radius, truncation)
     return {"grid": str(_write_png(images, 4 if n + 1 <= 16 else 8, out)), "n": n}
 
 

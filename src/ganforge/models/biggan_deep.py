@@ -185,8 +185,11 @@ def interpolate_stats(stats: torch.Tensor, level: TruncationLevel) -> torch.Tens
     """(1 - frac) * stats[i] + frac * stats[i + 1]; exactly stats[i] when frac is 0.
 
     pytorch-pretrained-BigGAN weights the two levels the other way round (frac * stats[i] +
-    (1 - frac) * stats[i + 1]), so between levels its statistics lean towards the farther level;
-    on a stored level (frac 0, e.g. truncation 0.4 or 1.0) both agree exactly.
+    (1 - frac) * stats[i + 1]), so between levels its statistics lean towards the farther level.
+    On the stored levels the two agree except where its `math.modf(t / 0.02)` misses the level
+    by float rounding: at 0.14, 0.28 and 0.56 the fraction comes out ~1e-15 and it uses the next
+    level (0.16, 0.30, 0.58); at 0.58 and 0.94 it comes out ~1 - 1e-15 and it uses the previous
+    one (0.56, 0.92). ganforge snaps positions within 1e-6 of a level onto it (`truncation_level`).
     """
     if level.frac == 0.0:
         return stats[level.index]
