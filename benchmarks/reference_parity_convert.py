@@ -120,6 +120,17 @@ def compare(bgp: Path, name: str, args: dict[str, Any], iters: int, batch: int) 
         logits = d_net(ref_images, y)
     g_diff = (ref_images - images).abs().max().item()
     d_diff = (ref_logits - logits).abs().max().item()
+    # train mode (copies): BN on batch statistics, one spectral-norm power iteration each side
+    train_nets = [copy.deepcopy(net).train() for net in (G_ema, D, g_net, d_net)]
+    with torch.no_grad():
+        ref_train = train_nets[0](z, train_nets[0].shared(y))
+        ours_train = train_nets[2](z, y)
+        ref_train_logits = train_nets[1](ref_train, y).squeeze(1)
+        ours_train_logits = train_nets[3](ref_train, y)
+    g_train_diff = (ref_train - ours_train).abs().max().item()
+    d_train_diff = (ref_train_logits - ours_train_logits).abs().max().item()
+    counts = {"G": [sum(p.numel() for p in G_ema.parameters()), sum(p.numel() for p in g_net.parameters())],
+              "D": [sum(p.numel() for p in D.parameters()), sum(p.numel() for p in d_net.parameters())]}
     # optimizer state: every moment of the reference lands on the same parameter
     template = torch.optim.Adam(g_net.parameters()).state_dict()
     converted = convert_optimizer(found["G_optim"], found["G"], g_net, template, "G_optim.pth")
@@ -142,15 +153,23 @@ def compare(bgp: Path, name: str, args: dict[str, Any], iters: int, batch: int) 
         "reference_training_iterations": iters, "batch": batch,
         "G_ema_max_abs_diff": g_diff, "G_ema_output_max_abs": ref_images.abs().max().item(),
         "D_max_abs_diff": d_diff, "D_output_max_abs": ref_logits.abs().max().item(),
+        "train_mode_G_max_abs_diff": g_train_diff, "train_mode_D_max_abs_diff": d_train_diff,
+        "parameters_reference_vs_ganforge": counts,
         "G_optimizer_moments_max_abs_diff": opt_diff, "key_coverage": coverage,
         "convert_seconds": seconds, "ganforge_model": {
             k: getattr(config.model, k) for k in ("resolution", "ch", "g_channels", "d_channels",
                                                   "g_attention", "d_attention", "dim_z", "shared_dim",
                                                   "hierarchical_z", "sn_eps", "bn_eps")},
     }
-    print(f"{name}: G_ema max |diff| {g_diff:.3g}, D max |diff| {d_diff:.3g}, "
-          f"Adam moments max |diff| {opt_diff:.3g}", flush=True)
+    print(f"{name}: G_ema max |diff| {g_diff:.3g} (train mode {g_train_diff:.3g}), D max |diff| "
+          f"{d_diff:.3g} (train mode {d_train_diff:.3g}), Adam moments max |diff| {opt_diff:.3g}, "
+          f"parameters {counts}", flush=True)
     return row
+
+
+def model_parity(bgp: Path, iters: int = 3, batch: int = 4) -> list[dict[str, Any]]:
+    """Both setups (32 and 128 px): what `reference_parity.py --bgp` reports."""
+    return [compare(bgp, name, setup, iters, batch) for name, setup in SETUPS.items()]
 
 
 def main() -> None:
