@@ -172,10 +172,13 @@ def default_shard_size(resolution: int, channels: int) -> int:
     return max(1, min(SHARD_IMAGES, SHARD_BYTES // (channels * resolution * resolution)))
 
 
-def prepare_dataset(spec: str, out: Path, resolution: int, channels: int = 3,
+def prepare_dataset(spec: str | PrepareSource, out: Path, resolution: int, channels: int = 3,
                     crop: str = "center", workers: int = 1, shard_size: int | None = None,
                     progress: bool = True) -> PrepareResult:
-    """Write `spec`'s images at `resolution` x `resolution` x `channels` into OUT (resumable)."""
+    """Write `spec`'s images at `resolution` x `resolution` x `channels` into OUT (resumable).
+
+    `spec` is a `--data` spec or folder, or a `PrepareSource` of one's own (any numbered images
+    with labels: its `load(i)` must return them at the given size already)."""
     check_count("--resolution", resolution, 4096, least=8)
     check_count("--workers", workers, 256)
     if channels not in (1, 3):
@@ -184,7 +187,8 @@ def prepare_dataset(spec: str, out: Path, resolution: int, channels: int = 3,
     check_count("--shard-size", shard_size, 1 << 24)
     began = time.perf_counter()
     out = Path(out).expanduser()
-    source = make_source(spec, resolution, channels, crop)
+    source = spec if isinstance(spec, PrepareSource) else \
+        make_source(spec, resolution, channels, crop)
     plan = _plan(source, resolution, channels, crop, shard_size)
     bounds = [(s, min(s + shard_size, len(source))) for s in range(0, len(source), shard_size)]
     if _claim(out, plan):
@@ -204,7 +208,7 @@ def prepare_dataset(spec: str, out: Path, resolution: int, channels: int = 3,
     ordered = [records[k] for k in range(len(bounds))]
     n_images = sum(r["count"] for r in ordered)
     if n_images == 0:
-        raise GanforgeError(f"{spec}: no readable image (see {out / REPORT})")
+        raise GanforgeError(f"{source.spec}: no readable image (see {out / REPORT})")
     skipped, odd = _write_report(out, ordered)
     manifest = {k: v for k, v in plan.items()}
     manifest.update({
