@@ -309,9 +309,10 @@ print(json.dumps({{"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_m
 RSS_TRAIN = """
 import json, resource, sys
 from ganforge.cli import main
-code = main(["train", "--recipe", "biggan-128", "--data", "prepared:{root}", "--out", "{out}",
-             "--steps", "{steps}", "--batch-size", "32", "--no-progress", "--overwrite",
-             "model.ch=4", "model.shared_dim=8", "eval.every=0", "train.sample_every=100000",
+code = main(["train", "--recipe", "dcgan", "--data", "prepared:{root}", "--out", "{out}",
+             "--steps", "{steps}", "--batch-size", "64", "--no-progress", "--overwrite",
+             "model.resolution=128", "model.img_channels=3", "model.ch=8", "eval.every=0",
+             "train.sample_every=100000",
              "train.checkpoint_every=100000", "monitor.plot=false", "train.log_every=5",
              "train.device=cpu"])
 print(json.dumps({{"exit": code, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
@@ -333,7 +334,7 @@ def cmd_rss(args: argparse.Namespace) -> dict:
         if gb <= args.memmap_up_to:  # mapped pages count as RSS: it would fill the RAM
             row["loader_memmap_full_epoch"] = _child(RSS_LOADER.format(
                 bench=bench, root=root, res=128, memmap=True, batches=full))
-        row["train_biggan128_ch4"] = {"steps": args.steps, **_child(RSS_TRAIN.format(
+        row["train_dcgan128_ch8_batch64"] = {"steps": args.steps, **_child(RSS_TRAIN.format(
             root=root, out=args.work / "rss-run", steps=args.steps))}
         rows.append(row)
         print(json.dumps(row), flush=True)
