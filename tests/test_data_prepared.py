@@ -327,3 +327,12 @@ def test_biggan_pytorch_hdf5_reads_and_prepares(tmp_path: Path) -> None:
 def _prepare_hdf5(path: Path, tmp_path: Path) -> Path:
     prepare_dataset(f"hdf5:{path}", tmp_path / "from-h5", RES, shard_size=10, progress=False)
     return tmp_path / "from-h5"
+
+
+def test_data_limit_picks_the_same_subset_from_disk(folder: Path, prepared: Path) -> None:
+    from ganforge.data.dataset import balanced_subset
+
+    memory = balanced_subset(open_dataset(f"folder:{folder}", RES, 3), 9, 0)
+    disk = balanced_subset(open_dataset(f"prepared:{prepared}", RES, 3), 9, 0)
+    assert isinstance(disk, StreamedDataset) and len(disk) == len(memory) == 9
+    _same(_batches(memory, 5, batch=4), _batches(disk, 5, batch=4, prefetch=2))

@@ -27,7 +27,7 @@ def write_atomic(path: Path, data: bytes | memoryview) -> str:
 
     An interruption (or a full disk) leaves at most a `*.tmp` file, which resuming removes.
     """
-    temporary = path.with_name(path.name + TEMP_SUFFIX)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}{TEMP_SUFFIX}")  # one per process
     try:
         with open(temporary, "wb") as fh:
             fh.write(data)
