@@ -15,6 +15,8 @@ from pathlib import Path
 from ganforge import api
 from ganforge.cli_check import CHECK_COMMANDS
 from ganforge.cli_check import add_parsers as add_check_parsers
+from ganforge.cli_data import DATA_COMMANDS
+from ganforge.cli_data import add_parsers as add_data_parsers
 from ganforge.cli_share import SHARE_COMMANDS, add_parsers
 from ganforge.cli_translate import TRANSLATE_COMMANDS
 from ganforge.cli_translate import add_parsers as add_translate_parsers
@@ -51,7 +53,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
     train.add_argument("--recipe", default=api.DEFAULT_RECIPE, help="recipe name or YAML path")
-    train.add_argument("--data", help="digits | mnist:DIR | cifar10:DIR | folder:DIR | hf:NAME[:split]")
+    train.add_argument("--data", help="digits | mnist:DIR | cifar10:DIR | folder:DIR | hf:NAME[:split] "
+                       "(in memory) | prepared:DIR | hdf5:FILE | stream:DIR (read from disk)")
     train.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>[-N])")
     train.add_argument("--steps", type=int, help="total generator steps")
     train.add_argument("--batch-size", type=int, help="images per batch")
@@ -115,6 +118,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)  # export, convert, interpolate, arithmetic, explore, serve
     add_translate_parsers(sub)  # translate
     add_check_parsers(sub)  # check-config
+    add_data_parsers(sub)  # prepare
 
     info = sub.add_parser("info", help="parameter counts and settings of a recipe")
     info.add_argument("recipe")
@@ -258,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        commands = {**COMMANDS, **SHARE_COMMANDS, **TRANSLATE_COMMANDS, **CHECK_COMMANDS}
+        commands = {**COMMANDS, **SHARE_COMMANDS, **TRANSLATE_COMMANDS, **CHECK_COMMANDS,
+                    **DATA_COMMANDS}
         return commands[args.command](args)
     except GanforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -75,6 +75,10 @@ class DataConfig:
     # train on a class-balanced subset of this many images (0: all); eval uses all
     limit: int = setting(0, bounds=AT_LEAST_0, hint="0: all images")
     limit_seed: int = 0  # which subset
+    # prepared:, hdf5: and stream: data: threads reading (or decoding) batches ahead, and how
+    # many batches they keep ready
+    workers: int = setting(2, bounds="[1, 64]")
+    prefetch: int = setting(4, bounds="[0, 256]", hint="0: read each batch when it is needed")
 
 
 @dataclass

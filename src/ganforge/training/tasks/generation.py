@@ -16,8 +16,8 @@ from torch import nn
 
 from ganforge.augment import build_augment
 from ganforge.config import Config
-from ganforge.data import ImageDataset
 from ganforge.data.batches import BatchStream
+from ganforge.data.spec import Dataset
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import (
     LOWER_IS_BETTER,
@@ -75,7 +75,7 @@ class GenerationTask(Task):
 
     name = "generation"
 
-    def __init__(self, config: Config, dataset: ImageDataset, guard: Guard, run_root: str = "") -> None:
+    def __init__(self, config: Config, dataset: Dataset, guard: Guard, run_root: str = "") -> None:
         self.config, self.guard, self.run_root = config, guard, run_root
         tc = config.train
         self.dist = distributed.current()
@@ -120,7 +120,8 @@ class GenerationTask(Task):
         if tc.data_on_device and self.device.type == "cuda":
             dataset = dataset.to(self.device)
         self.dataset = dataset
-        self.stream = BatchStream(dataset, tc.batch_size, tc.seed, shard=(self.dist.rank, self.dist.world))
+        self.stream = BatchStream(dataset, tc.batch_size, tc.seed, shard=(self.dist.rank, self.dist.world),
+                                  prefetch=config.data.prefetch, pin=self.device.type == "cuda")
         self.augment, self.ada = build_augment(config.augment, tc.batch_size * tc.accumulate)
         if self.augment is not None:
             self.augment.to(self.device)
@@ -187,7 +188,7 @@ class GenerationTask(Task):
         if self.config.data.hflip:
             flip = torch.rand(x.shape[0], device=self.device) < 0.5
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-        return x, labels.to(self.device)
+        return x, labels.to(self.device, non_blocking=True)
 
     def noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's n of z ~ N(0, I) (G's latent size) and uniformly drawn classes."""
