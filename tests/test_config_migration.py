@@ -37,6 +37,7 @@ def _read(name: str):  # noqa: ANN202
 
 # settings added after 0.1, with the value that keeps an old run's behaviour
 NEW_SINCE_0_1 = {"translation": {"steps": 0, "ema": False}, "data": {"workers": 2, "prefetch": 4},
+                 "train": {"ema_kimg": 0.0, "ema_rampup": 0.0, "ema_buffers": "average"},
                  "eval": {"truncation_convention": "resample", "bn": "running"}}
 
 
@@ -54,7 +55,8 @@ def test_release_0_1_configs_keep_every_value_their_component_has(name: str) -> 
             assert getattr(settings, key) == raw[section][key], (section, key)
         assert sorted(set(raw[section]) - kept) == sorted(dropped_keys(raw)[section])
     for section in ("data", "train", "eval", "augment", "monitor", "guard"):
-        values, new = dataclasses.asdict(getattr(config, section)), NEW_SINCE_0_1.get(section, {})
+        values = dataclasses.asdict(getattr(config, section))
+        new = NEW_SINCE_0_1.get(section, {})
         assert {k: values.pop(k) for k in new} == new
         assert values == raw[section]
 

@@ -37,6 +37,8 @@ TINY_ARCH = {  # narrow nets (tests/test_family.py's SMALL), and BigGAN at 32 px
                "model.d_attention=[]"],
     "began": ["model.ch=4", "model.dim_z=8"],
     "lapgan": ["model.ch=4", "model.hidden=[16]", "model.d_hidden=[16]"],
+    "stylegan2": ["model.channel_base=128", "model.channel_max=16", "model.w_dim=16", "model.dim_z=8",
+                  "model.mapping_layers=1", "model.d_mapping_layers=1", "model.resolution=32"],
 }
 TINY_TRANSLATION = ["translation.ngf=4", "translation.ndf=4", "translation.epochs=1",
                     "translation.epochs_decay=1", "translation.steps_per_epoch=1",

@@ -26,6 +26,8 @@ SHRINK = {  # per architecture or mode: the narrowest nets each recipe's setting
     "biggan": ["model.ch=8", "model.shared_dim=8"],
     "began": ["model.ch=4", "model.dim_z=8"],
     "lapgan": ["model.ch=4", "model.hidden=[16]", "model.d_hidden=[16]"],
+    "stylegan2": ["model.channel_base=128", "model.channel_max=16", "model.w_dim=16", "model.dim_z=8",
+                  "model.mapping_layers=1", "model.d_mapping_layers=1"],
     "pix2pix": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4"],
     "cyclegan": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4",
                  "translation.generator=resnet_1blocks"],
@@ -78,7 +80,7 @@ def _losses(run: Path) -> list[dict]:
 
 # 128-512 px: decoding the digits at that size and three runs take minutes on 2 cores; they take
 # the code path of biggan-64. GANFORGE_SLOW_TESTS=1 runs them too.
-LARGE = {"biggan-128", "biggan-256", "biggan-512"}
+LARGE = {"biggan-128", "biggan-256", "biggan-512", "stylegan2-256", "stylegan2-1024", "stylegan-1024"}
 SKIP_LARGE = pytest.mark.skipif(not os.environ.get("GANFORGE_SLOW_TESTS"),
                                 reason="minutes on a CPU; set GANFORGE_SLOW_TESTS=1")
 

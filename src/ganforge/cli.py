@@ -131,7 +131,10 @@ def _add_drawing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truncation-convention", choices=list(TRUNCATION_CONVENTIONS),
                         help="resample: values beyond t re-drawn (the paper's; default); scale: "
                         "z ~ N(0, t^2) (BigGAN-PyTorch's sampling); tfhub: t * TN(-2, 2) (TF-Hub, "
-                        "BigGAN-deep's own)")
+                        "BigGAN-deep's own); psi: --truncation is StyleGAN's psi in W (style-based "
+                        "generators' own)")
+    parser.add_argument("--cutoff", type=int, metavar="N",
+                        help="StyleGAN: truncate the first N styles only (default: all)")
     parser.add_argument("--bn", metavar="MODE",
                         help="BatchNorm statistics: running (default), batch[:B] (each batch's own, "
                         "as BigGAN-PyTorch's CIFAR evaluation) or standing:N[xB] (re-estimated "
@@ -139,7 +142,7 @@ def _add_drawing_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _drawing_kwargs(args: argparse.Namespace) -> dict:
-    return {"truncation_convention": args.truncation_convention, "bn": args.bn}
+    return {"truncation_convention": args.truncation_convention, "bn": args.bn, "cutoff": args.cutoff}
 
 
 def _add_eval_options(parser: argparse.ArgumentParser, default_metrics: str, default_n: int) -> None:

@@ -68,7 +68,9 @@ class Generator:
     model_config: dict[str, Any] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)  # provenance and evaluation, for the card
     translators: dict[str, nn.Module] = field(default_factory=dict)
-    truncation_convention: str = ""  # "" = the source's own: "tfhub" for BigGAN-deep, else "resample"
+    truncation_convention: str = ""  # "" = the source's own: "tfhub" for BigGAN-deep, "psi" for
+    # style-based generators (StyleGAN2), else "resample"
+    truncation_cutoff: int | None = None  # psi: truncate the first N styles only (None: all)
     bn_mode: BNMode = field(default_factory=lambda: BNMode("running"))
 
     def __post_init__(self) -> None:
@@ -83,8 +85,10 @@ class Generator:
             raise GanforgeError(f"a {self.architecture} generator needs its network")
         for net in self.networks():
             net.eval().requires_grad_(False)
+        own = "tfhub" if self.takes_truncation else "psi" if self.style_based else DEFAULT_CONVENTION
         self.use_truncation_convention(self.truncation_convention or self.card.get(
-            "truncation_convention", "tfhub" if self.takes_truncation else DEFAULT_CONVENTION))
+            "truncation_convention", own))
+        self.use_cutoff(self.truncation_cutoff)
         if hasattr(self.generator, "bake"):  # BigGAN-deep: normalise its 100+ SN weights once
             self.generator.bake()
 
@@ -122,12 +126,17 @@ class Generator:
         return self.architecture == "biggan-deep"
 
     @property
+    def style_based(self) -> bool:
+        """StyleGAN2-style: a mapping network whose W the network truncates by psi itself."""
+        return not self.is_translator and hasattr(self.generator, "num_ws")
+
+    @property
     def soft_classes(self) -> bool:
         """Whether float class vectors (mixes of classes) are understood: class interpolation."""
         if self.architecture == "biggan-deep":
             return True
         return self.architecture == "ganforge" and self.config is not None and (
-            self.config.model.conditional and self.config.model.arch in ("biggan", "dcgan", "mlp")
+            self.config.model.conditional and self.config.model.arch in ("biggan", "dcgan", "mlp", "stylegan2")
         )
 
     @property
@@ -153,8 +162,33 @@ class Generator:
         if self.takes_truncation and name != "tfhub":
             raise GanforgeError("BigGAN-deep's BN statistics are stored for the 'tfhub' truncation "
                                 f"convention (t * TN(-2, 2)); '{name}' would not match them")
+        if name == "psi" and not self.style_based:
+            raise GanforgeError("the 'psi' truncation convention truncates StyleGAN's W; this "
+                                f"{self.architecture} generator has none (use resample, scale or tfhub)")
         self.truncation_convention = name
         return self
+
+    def use_cutoff(self, cutoff: int | None) -> Generator:
+        """psi truncation on the first `cutoff` styles only (StyleGAN's coarse layers; None: all)."""
+        if cutoff is None:
+            self.truncation_cutoff = None
+            return self
+        if not self.style_based:
+            raise GanforgeError("--cutoff picks StyleGAN styles to truncate; this generator has none")
+        num_ws = int(self.generator.num_ws)
+        if not 1 <= int(cutoff) <= num_ws:
+            raise GanforgeError(f"--cutoff must be between 1 and {num_ws} (this generator's styles), got {cutoff}")
+        self.truncation_cutoff = int(cutoff)
+        return self
+
+    def network_extra(self, truncation: float | None) -> tuple[Any, ...]:
+        """What the network takes after (z, y): BigGAN-deep its truncation, a style-based
+        generator psi (1 when untruncated) and the cutoff under the psi convention."""
+        if self.takes_truncation:
+            return (truncation,)
+        if self.truncation_convention == "psi":
+            return (1.0 if truncation is None else truncation, self.truncation_cutoff)
+        return ()
 
     def use_bn(self, mode: str | BNMode | None) -> Generator:
         """Sample with BN's running statistics, each batch's own, or standing statistics (see
@@ -175,7 +209,7 @@ class Generator:
         the same every time). The caller restores the stored ones afterwards."""
         rng = torch.Generator().manual_seed(STANDING_SEED)
         count, device = self.bn_mode.batch_size, self.device
-        extra = (truncation,) if self.takes_truncation else ()
+        extra = self.network_extra(truncation)
         stats = StandingStatistics(self.generator)
         with batch_statistics(self.generator):
             for _ in range(self.bn_mode.accumulations):
@@ -234,7 +268,7 @@ class Generator:
             raise GanforgeError("this generator takes class ids only; mixing classes needs a "
                                 "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
         truncation = self.check_truncation(truncation)
-        extra = (truncation,) if self.takes_truncation else ()
+        extra = self.network_extra(truncation)
         if self.bn_mode.kind == "running":
             return generate(self.generator, y, z=z, batch_size=batch_size, extra=extra, convert=convert)
         if self.bn_mode.kind == "standing":  # the network's own statistics are put back after:

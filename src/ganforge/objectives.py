@@ -142,3 +142,27 @@ def mutual_information_loss(q_cat: list[torch.Tensor], q_cont: torch.Tensor,
     if codes_cont.shape[1]:
         loss = loss + 0.5 * ((q_cont.float() - codes_cont) ** 2).sum(1).mean()
     return loss
+
+
+def r1_penalty(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Per-sample ||grad_x D(x)||^2 on real images (Mescheder et al. 2018; R1 = gamma/2 times its
+    mean). `real` requires grad and `logits` came from it; the result is differentiable."""
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return grad.square().sum(dim=tuple(range(1, grad.ndim)))
+
+
+def path_lengths(images: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """StyleGAN2's per-sample path length ||J_w^T y|| for a random image-space direction y
+    (noise ~ N(0, I) / sqrt(H W), so the length does not grow with resolution): the squared
+    gradient norms of <G(w), y> summed over w's components, averaged over the num_ws styles,
+    then square-rooted. Differentiable, for the regulariser's own backward."""
+    (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+    return grad.square().sum(dim=2).mean(dim=1).sqrt()
+
+
+def path_length_penalty(lengths: torch.Tensor, pl_mean: torch.Tensor,
+                        decay: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(per-sample (length - a)^2, a) with a = pl_mean + decay (mean length - pl_mean), the
+    running target of the lengths updated first (a is detached when stored, not here)."""
+    target = torch.lerp(pl_mean, lengths.mean(), decay)
+    return (lengths - target).square(), target

@@ -43,6 +43,8 @@ TRUNCATION_CONVENTIONS = {
     "resample": "values beyond +-t re-drawn from N(0, 1): the BigGAN paper's truncation trick",
     "scale": "z ~ N(0, t^2), the std scaled by t: BigGAN-PyTorch's sample.py (utils.prepare_z_y)",
     "tfhub": "z = t * TN(-2, 2): the TF-Hub BigGAN and BigGAN-deep modules (t = 1 when not given)",
+    "psi": "z ~ N(0, I) untruncated; t is StyleGAN's psi in W, w = w_avg + t (w - w_avg) "
+           "(style-based generators' own)",
 }
 DEFAULT_CONVENTION = "resample"
 
@@ -71,6 +73,8 @@ def draw_latents(
     if convention == "scale":
         z = torch.randn(*shape, generator=generator)
         return z if truncation is None else z * truncation
+    if convention == "psi":  # the network truncates, in W
+        return torch.randn(*shape, generator=generator)
     return (1.0 if truncation is None else truncation) * truncated_normal(shape, 2.0, generator)
 
 
@@ -78,7 +82,7 @@ def truncation_bound(truncation: float | None, convention: str) -> float | None:
     """The largest |z| a convention can draw (None: unbounded)."""
     if convention == "tfhub":
         return 2.0 * (1.0 if truncation is None else truncation)
-    return truncation if convention == "resample" else None
+    return truncation if convention == "resample" else None  # psi: z is not truncated
 
 
 def class_ids(classes: Sequence[int | str], class_names: Sequence[str]) -> list[int]:

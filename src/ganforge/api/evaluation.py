@@ -36,7 +36,7 @@ def evaluate(
     features: str | nn.Module | None = None, data: str | None = None,
     truncation: float | None = None, seed: int = 0, inception_weights: str | Path | None = None,
     n_ref: int | None = None, device: str = "cpu", use_cache: bool = True,
-    truncation_convention: str | None = None, bn: str | None = None,
+    truncation_convention: str | None = None, bn: str | None = None, cutoff: int | None = None,
 ) -> dict[str, Any]:
     """Metrics of a generator or an image set against reference data, with their protocol.
 
@@ -55,7 +55,7 @@ def evaluate(
 
     setup = prepare(source, metrics, features, data, inception_weights, n_ref, device=device,
                     use_cache=use_cache, check=check, truncation_convention=truncation_convention,
-                    bn=bn)
+                    bn=bn, cutoff=cutoff)
     if setup is None:
         return evaluate_translation(source, device=device)
     return run_eval(setup, n, truncation, seed)
@@ -85,7 +85,7 @@ def prepare(
     inception_weights: str | Path | None = None, n_ref: int | None = None,
     resolution: int | None = None, device: str = "cpu", use_cache: bool = True,
     check: Callable[[Generator], None] | None = None,
-    truncation_convention: str | None = None, bn: str | None = None,
+    truncation_convention: str | None = None, bn: str | None = None, cutoff: int | None = None,
 ) -> EvalSetup | None:
     """The evaluation setup of a generator or an image set (None: a translation generator).
     `check` sees the generator (set to the convention and BN mode) before any reference work."""
@@ -95,8 +95,8 @@ def prepare(
     if kind is not None:
         generator = load(source, device=device)
         if not generator.is_translator:
-            generator.use_truncation_convention(truncation_convention).use_bn(bn)
-        elif truncation_convention or bn:
+            generator.use_truncation_convention(truncation_convention).use_bn(bn).use_cutoff(cutoff)
+        elif truncation_convention or bn or cutoff:
             raise GanforgeError(f"'{source}' is a translation generator: it has no z to truncate; "
                                 "--truncation-convention and --bn apply to GAN generators")
         if check is not None:
@@ -111,9 +111,9 @@ def prepare(
         channels = generator.config.model.img_channels if generator.config is not None else 3
         class_names, description = generator.class_names, SOURCE_KINDS[kind]
     else:
-        if truncation_convention or bn:
-            raise GanforgeError(f"'{source}' is a set of images: --truncation-convention and --bn "
-                                "apply to generators")
+        if truncation_convention or bn or cutoff:
+            raise GanforgeError(f"'{source}' is a set of images: --truncation-convention, --cutoff "
+                                "and --bn apply to generators")
         if data is None:
             raise GanforgeError(
                 f"'{source}' is not a run directory or exported generator: give the reference "

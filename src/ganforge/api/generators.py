@@ -45,6 +45,7 @@ def sample(
     save_latents: bool = False,
     truncation_convention: str | None = None,
     bn: str | None = None,
+    cutoff: int | None = None,
 ) -> dict[str, Any]:
     """A grid with one row per requested class (n images each); same seed, same images.
 
@@ -55,12 +56,13 @@ def sample(
     categorical code, n values from -1 to 1 of a continuous one) with the rest of z fixed.
 
     `truncation_convention` (resample | scale | tfhub) and `bn` (running | batch[:B] |
-    standing:N[xB]) default to the generator's own; the result names both.
+    standing:N[xB]) default to the generator's own; the result names both. A StyleGAN
+    generator's own convention is psi (`truncation` is psi in W), `cutoff` its truncated styles.
     """
     check_count("--n", n, latents.MAX_IMAGES)
     if truncation is not None and not truncation > 0:
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
-    pretrained = _drawing_generator(source, "sample", truncation_convention, bn)
+    pretrained = _drawing_generator(source, "sample", truncation_convention, bn).use_cutoff(cutoff)
     names = pretrained.class_names
     ids = pretrained.class_ids(classes)
     if code is None:
@@ -92,7 +94,8 @@ def sample(
         written.append(str(path))
     return {"grid": str(out_path), "files": written, "classes": ids, "n": n,
             "truncation": pretrained.check_truncation(truncation), "seed": seed, "code": code,
-            "truncation_convention": pretrained.truncation_convention, "bn": pretrained.bn_mode.name}
+            "truncation_convention": pretrained.truncation_convention,
+            "truncation_cutoff": pretrained.truncation_cutoff, "bn": pretrained.bn_mode.name}
 
 
 def code_sweep(code: str, config: Config, dim_z: int, rows: int, n: int,

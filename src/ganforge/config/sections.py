@@ -22,7 +22,7 @@ Optimizer = Literal["adam", "rmsprop"]
 Precision = Literal["fp32", "bf16", "fp16"]
 ConvAlgorithm = Literal["torch", "winograd"]
 Init = Literal["ortho", "normal", "xavier"]
-TruncationConvention = Literal["resample", "scale", "tfhub"]
+TruncationConvention = Literal["resample", "scale", "tfhub", "psi"]
 Head = Literal["classes", "codes"]
 AugmentKind = Literal["none", "ada", "fixed", "diffaug"]
 AugmentOp = Literal[
@@ -35,6 +35,7 @@ TranslationNorm = Literal["batch", "instance", "none"]
 PatchDiscriminator = Literal["basic", "n_layers", "pixel"]
 InferenceMode = Literal["batch_stats", "running_stats"]
 Task = Literal["generation", "translation"]
+EmaBuffers = Literal["average", "copy"]
 
 POSITIVE = "(0, inf)"
 AT_LEAST_1 = "[1, inf)"
@@ -53,6 +54,7 @@ class ModelConfig(Dispatched):
     section: ClassVar[str] = "model"
     key: ClassVar[str] = "arch"
     supports_heads: ClassVar[bool] = False  # whether D can carry model.d_heads / InfoGAN codes
+    style_based: ClassVar[bool] = False  # G truncates its own W by psi (eval.truncation_convention=psi)
 
     arch: str = "biggan"
     resolution: int = setting(32, bounds=PIXELS)
@@ -102,6 +104,11 @@ class TrainConfig:
     ortho_reg: float = setting(0.0, bounds=AT_LEAST_0)
     ema_decay: float = setting(0.999, bounds=UNIT)
     ema_start: int = setting(0, bounds=AT_LEAST_0)  # G step from which EMA averages; before: a copy
+    # EMA half-life in thousands of images instead of ema_decay (StyleGAN2-ADA's ema_kimg)
+    ema_kimg: float = setting(0.0, bounds=AT_LEAST_0, hint="0: train.ema_decay per G step")
+    # with ema_kimg: half-life at most ema_rampup x images seen (StyleGAN2-ADA's ema_rampup)
+    ema_rampup: float = setting(0.0, bounds=AT_LEAST_0, hint="0: no ramp-up")
+    ema_buffers: EmaBuffers = "average"  # copy: G_ema takes G's buffers as they are
     seed: int = 0
     precision: Precision = "fp32"  # autocast; fp16 adds loss scaling
     channels_last: bool = False  # NHWC memory format for G, D and the images

@@ -12,6 +12,7 @@ from ganforge.models.common import latent_dim
 from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganforge.models.lapgan import LapGANDiscriminator, LapGANGenerator
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
+from ganforge.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
 # biggan also covers SNGAN and SAGAN (its ResNet ancestors) through model.* options
 ARCHITECTURES = {
@@ -20,6 +21,7 @@ ARCHITECTURES = {
     "mlp": (MLPGenerator, MLPDiscriminator),
     "began": (BEGANGenerator, BEGANDiscriminator),
     "lapgan": (LapGANGenerator, LapGANDiscriminator),
+    "stylegan2": (StyleGAN2Generator, StyleGAN2Discriminator),
 }
 __all__ = ["ARCHITECTURES", "build_models", "count_parameters", "latent_dim"]
 

@@ -52,7 +52,8 @@ def singular_values(model: nn.Module) -> dict[str, float]:
     """sigma_0 of every conv/linear weight, keyed by module name.
 
     Spectrally normalised weights reuse their power iteration's vectors (u^T W v, exactly what
-    BigGAN logs); plain weights are measured with an exact matrix 2-norm.
+    BigGAN logs); plain weights are measured with an exact matrix 2-norm, equalised-lr layers'
+    as they act (`effective_weight()`).
     """
     out: dict[str, float] = {}
     for name, module in model.named_modules():
@@ -61,9 +62,10 @@ def singular_values(model: nn.Module) -> dict[str, float]:
             weight = module.parametrizations.weight.original
             matrix = sn._reshape_weight_to_matrix(weight)  # respects SN's `dim`
             out[name] = float(torch.vdot(sn._u, torch.mv(matrix, sn._v)))
-        elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            weight = module.weight.detach().float()
-            out[name] = float(torch.linalg.matrix_norm(weight.flatten(1), ord=2))
+        elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) or hasattr(module, "effective_weight"):
+            # equalised-lr layers (StyleGAN2) store N(0, 1) weights and scale them at run time
+            weight = module.effective_weight() if hasattr(module, "effective_weight") else module.weight
+            out[name] = float(torch.linalg.matrix_norm(weight.detach().float().flatten(1), ord=2))
     return out
 
 

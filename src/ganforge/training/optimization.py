@@ -32,6 +32,18 @@ def make_optimizer(tc: Any, params: Any, lr: float, betas: list[float]) -> torch
     raise GanforgeError(f"unknown train.optimizer '{tc.optimizer}'; available: {', '.join(OPTIMIZERS)}")
 
 
+def lazy_regularization_factor(opt: torch.optim.Optimizer, interval: int) -> float:
+    """For a regulariser applied every `interval` steps as its own step: lr x c and betas ^ c
+    with c = interval / (interval + 1), so that the interval + 1 steps together move the weights
+    and Adam's averages as the main steps alone would (Karras et al. 2020, appendix B). Returns c."""
+    c = interval / (interval + 1)
+    for group in opt.param_groups:
+        group["lr"] = group["lr"] * c
+        if "betas" in group:
+            group["betas"] = tuple(b**c for b in group["betas"])
+    return c
+
+
 def resolve_device(name: str) -> torch.device:
     """The training device; under torchrun with CUDA, rank r's GPU is cuda:LOCAL_RANK."""
     ctx = distributed.current()

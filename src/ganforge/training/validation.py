@@ -90,6 +90,9 @@ def check_training(config: Config, world: int) -> None:
 def check_evaluation(config: Config) -> None:
     """eval.metrics are known metrics and eval.best_metric is one of the numbers they give."""
     ec = config.eval
+    if ec.truncation_convention == "psi" and not type(config.model).style_based:
+        raise GanforgeError(f"eval.truncation_convention=psi truncates StyleGAN's W; model.arch="
+                            f"{config.model.arch} has none (use resample, scale or tfhub)")
     names = parse_metrics(ec.metrics)
     try:
         parse_bn_mode(ec.bn)

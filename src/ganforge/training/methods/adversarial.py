@@ -73,6 +73,20 @@ class Adversarial:
     def after_g_step(self) -> None:
         pass
 
+    # ---- lazy regularisation (StyleGAN2): each regulariser is its own optimizer step ----------
+    def reg_intervals(self) -> dict[str, int]:
+        """{"d": I, "g": I} for the nets whose regulariser runs every I main steps as a separate
+        step (loss x I); the task corrects that net's lr and betas by c = I / (I + 1)."""
+        return {}
+
+    def d_reg_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss | None:
+        """D's lazy regulariser on real images (None: off); real_logits feed ADA."""
+        return None
+
+    def g_reg_loss(self, n: int) -> torch.Tensor | None:
+        """G's lazy regulariser for a batch of n (None: off)."""
+        return None
+
     def monitor(self) -> dict[str, float]:
         """Extra readings at each log (e.g. SGAN's held-out accuracy)."""
         return {}

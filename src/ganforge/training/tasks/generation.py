@@ -32,7 +32,7 @@ from ganforge.objectives import get_objective, orthogonal_penalty
 from ganforge.sampling import generate, make_grid, truncated_normal
 from ganforge.training import distributed
 from ganforge.training.context import StepContext
-from ganforge.training.ema import EMA
+from ganforge.training.ema import EMA, half_life_decay
 from ganforge.training.guard import Guard
 from ganforge.training.methods import build_method
 from ganforge.training.monitors import (
@@ -41,7 +41,12 @@ from ganforge.training.monitors import (
     singular_values,
     within_class_diversity,
 )
-from ganforge.training.optimization import StepFinisher, make_optimizer, resolve_device
+from ganforge.training.optimization import (
+    StepFinisher,
+    lazy_regularization_factor,
+    make_optimizer,
+    resolve_device,
+)
 from ganforge.training.precision import Precision
 from ganforge.training.run_dir import MetricsLog
 from ganforge.training.tasks.base import Task
@@ -93,7 +98,8 @@ class GenerationTask(Task):
         distributed.broadcast_module(self.G)
         distributed.broadcast_module(self.D)
         self.G_ema = copy.deepcopy(self.G)
-        self.ema = EMA(self.G, self.G_ema, tc.ema_decay, tc.ema_start)
+        self.ema = EMA(self.G, self.G_ema, tc.ema_decay, tc.ema_start,
+                       copy_buffers=tc.ema_buffers == "copy")
         self.objective = get_objective(tc.loss)
         self.precision = Precision(tc.precision, self.device)
         self.steps = StepFinisher(self.precision, guard)
@@ -116,6 +122,14 @@ class GenerationTask(Task):
             d_levels=[compiled(m, tc.compile) for m in getattr(self.D, "levels", [])],
         )
         self.method = build_method(self.context)
+        # lazy regularisers (StyleGAN2's R1 and path length) run as their own optimizer steps
+        # every `interval` main steps; each such net's lr and betas are corrected for it
+        self.reg_intervals = {k: v for k, v in self.method.reg_intervals().items() if v}
+        self.reg_counts = {net: 0 for net in self.reg_intervals}
+        self.lr_factor = {"g": 1.0, "d": 1.0}
+        for net, opt in (("g", self.opt_g), ("d", self.opt_d)):
+            if net in self.reg_intervals:
+                self.lr_factor[net] = lazy_regularization_factor(opt, self.reg_intervals[net])
         dataset = self.method.prepare_dataset(dataset)
         if tc.data_on_device and self.device.type == "cuda":
             dataset = dataset.to(self.device)
@@ -208,8 +222,10 @@ class GenerationTask(Task):
         decisions = torch.zeros(len(DECISION_KEYS), device=self.device)
         extras: dict[str, torch.Tensor] = {}
         has_logits = False
+        reals = []
         for _ in range(tc.accumulate):
             real, y_real = self.real_batch()
+            reals.append((real, y_real))
             with self.precision.autocast():
                 out = self.method.d_loss(real, y_real)
             self.steps.backward(out.loss / tc.accumulate, "d")
@@ -224,6 +240,8 @@ class GenerationTask(Task):
         loss_value, norm, ok = self.steps.finish("d", self.opt_d, total / tc.accumulate)
         if ok:
             self.method.after_d_step()
+        if self._reg_due("d"):
+            self.d_reg_step(reals)
         if self.ada is not None and self.ada.step() is not None:
             self.augment.p = self.ada.p
         result = {"loss_d": loss_value, "grad_norm_d": norm}
@@ -255,12 +273,64 @@ class GenerationTask(Task):
             for key, value in extra.items():
                 extras[key] = extras.get(key, 0.0) + value.detach().float()
         loss_value, norm, ok = self.steps.finish("g", self.opt_g, total / tc.accumulate)
-        if ok:  # a skipped step leaves G as it was, so there is nothing new to average
+        if ok:
             self.method.after_g_step()
-            self.ema.update(step)
+        if self._reg_due("g"):
+            ok = self.g_reg_step() or ok
+        if ok:  # a skipped step leaves G as it was, so there is nothing new to average
+            self.ema.update(step, self.ema_decay(step))
         result = {"loss_g": loss_value, "grad_norm_g": norm}
         result.update({k: float(v) / tc.accumulate for k, v in extras.items()})
         return result
+
+    # ---- lazy regularisation ----------------------------------------------------------------------
+    def _reg_due(self, net: str) -> bool:
+        """Whether this main step of `net` is followed by its regulariser's step (the first is)."""
+        if net not in self.reg_intervals:
+            return False
+        due = self.reg_counts[net] % self.reg_intervals[net] == 0
+        self.reg_counts[net] += 1
+        return due
+
+    def d_reg_step(self, reals: list[tuple[torch.Tensor, torch.Tensor]]) -> bool:
+        """D's regulariser as its own optimizer step on the main step's real micro-batches, the
+        loss multiplied by the interval (so that it weighs as if applied every step). Its D
+        decisions on real images also feed ADA's r_t, as the official Dreg phase's do."""
+        tc = self.config.train
+        self.opt_d.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.device)
+        for real, y_real in reals:
+            with self.precision.autocast():
+                out = self.method.d_reg_loss(real, y_real)
+            if out is None:
+                return False
+            self.steps.backward(out.loss * self.reg_intervals["d"] / tc.accumulate, "d")
+            total += out.loss.detach()
+            if self.ada is not None and out.real_logits is not None:
+                self.ada.observe(out.real_logits)
+        return self.steps.finish("d", self.opt_d, total / tc.accumulate)[2]
+
+    def g_reg_step(self) -> bool:
+        """G's regulariser as its own optimizer step (see `d_reg_step`); False when it is off."""
+        tc = self.config.train
+        self.opt_g.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.device)
+        for _ in range(tc.accumulate):
+            with self.precision.autocast():
+                loss = self.method.g_reg_loss(self.local_batch)
+            if loss is None:
+                return False
+            self.steps.backward(loss * self.reg_intervals["g"] / tc.accumulate, "g")
+            total += loss.detach()
+        return self.steps.finish("g", self.opt_g, total / tc.accumulate)[2]
+
+    def ema_decay(self, step: int) -> float | None:
+        """With `train.ema_kimg`, the decay of a half-life in images (None: train.ema_decay)."""
+        tc = self.config.train
+        if tc.ema_kimg <= 0:
+            return None
+        batch = tc.batch_size * tc.accumulate
+        return half_life_decay(batch, tc.ema_kimg, tc.ema_rampup, (step - 1) * self.images_per_step())
 
     # ---- readings ---------------------------------------------------------------------------------
     def log_readings(self, step: int, log: MetricsLog | None, with_monitors: bool) -> dict[str, Any]:
@@ -341,6 +411,7 @@ class GenerationTask(Task):
             },
             "precision": self.precision.state_dict(),
             "method": self.method.state_dict(),
+            "reg_counts": dict(self.reg_counts),
             "class_names": list(self.dataset.class_names),
         }
 
@@ -364,6 +435,8 @@ class GenerationTask(Task):
         if self.ada is not None and augment.get("ada") is not None:
             self.ada.load_state_dict(augment["ada"])
         self.method.load_state_dict(state.get("method", {}))
+        self.reg_counts.update({k: int(v) for k, v in state.get("reg_counts", {}).items()
+                                if k in self.reg_counts})
         self.precision.load_state_dict(state.get("precision", {}))
 
     def rng_state(self) -> dict[str, Any]:
@@ -383,7 +456,7 @@ class GenerationTask(Task):
 
     def apply_remedy(self, lr_scale: float, p_boost: float) -> str:
         tc = self.config.train
-        for opt, base in ((self.opt_g, tc.lr_g), (self.opt_d, tc.lr_d)):
+        for opt, base in ((self.opt_g, tc.lr_g * self.lr_factor["g"]), (self.opt_d, tc.lr_d * self.lr_factor["d"])):
             for group in opt.param_groups:
                 group["lr"] = base * lr_scale
         detail = f"lr_g={tc.lr_g * lr_scale:.3g} lr_d={tc.lr_d * lr_scale:.3g}"
