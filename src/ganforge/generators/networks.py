@@ -15,6 +15,8 @@ from ganforge.translation.networks import build_generator
 def for_loading(config: Config) -> Config:
     """`config` with N(0, 0.02) init: networks whose every value is then loaded need no
     orthogonal init, which takes over a minute for a 128 px BigGAN on a CPU."""
+    if not hasattr(config.model, "init"):  # e.g. StyleGAN2: its init is already cheap
+        return config
     return replace(config, model=replace(config.model, init="normal"))
 
 
