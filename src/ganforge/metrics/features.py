@@ -22,7 +22,8 @@ from ganforge.metrics.classifiers import load_classifier
 from ganforge.metrics.inception import load_inception
 
 DOMAIN_EXTRACTORS = ("digits", "mnist")
-EXTRACTORS = ("inception", *DOMAIN_EXTRACTORS)
+ATTRIBUTE_EXTRACTORS = ("digit_attributes",)  # multi-label: StarGAN's demo attributes
+EXTRACTORS = ("inception", *DOMAIN_EXTRACTORS, *ATTRIBUTE_EXTRACTORS)
 
 
 class ModuleExtractor(nn.Module):
@@ -61,7 +62,7 @@ def get_extractor(
         )
     elif name_or_module == "inception":
         extractor = load_inception(inception_weights, device=device)
-    elif name_or_module in DOMAIN_EXTRACTORS:
+    elif name_or_module in (*DOMAIN_EXTRACTORS, *ATTRIBUTE_EXTRACTORS):
         extractor = load_classifier(name_or_module, device=device)
     else:
         raise GanforgeError(
