@@ -22,8 +22,9 @@ from ganforge.metrics.classifiers import load_classifier
 from ganforge.metrics.inception import load_inception
 
 DOMAIN_EXTRACTORS = ("digits", "mnist")
-ATTRIBUTE_EXTRACTORS = ("digit_attributes",)  # multi-label: StarGAN's demo attributes
-EXTRACTORS = ("inception", *DOMAIN_EXTRACTORS, *ATTRIBUTE_EXTRACTORS)
+EXTRACTORS = ("inception", *DOMAIN_EXTRACTORS)
+# multi-label attribute classifiers: StarGAN's demo (translation.features only)
+ATTRIBUTE_EXTRACTORS = ("digit_attributes",)
 
 
 class ModuleExtractor(nn.Module):
@@ -66,7 +67,8 @@ def get_extractor(
         extractor = load_classifier(name_or_module, device=device)
     else:
         raise GanforgeError(
-            f"unknown feature extractor '{name_or_module}'; available: {', '.join(EXTRACTORS)}"
+            f"unknown feature extractor '{name_or_module}'; available: "
+            f"{', '.join((*EXTRACTORS, *ATTRIBUTE_EXTRACTORS))}"
         )
     return extractor.to(device).eval().requires_grad_(False)
 

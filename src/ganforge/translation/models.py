@@ -6,6 +6,7 @@ import torch
 
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
+from ganforge.translation.bicyclegan import BicycleGAN
 from ganforge.translation.cyclegan import CycleGAN
 from ganforge.translation.method import TranslationMethod
 from ganforge.translation.pix2pix import Pix2Pix
@@ -14,7 +15,7 @@ from ganforge.translation.stargan import StarGAN
 CHECKPOINT_TASK = "translation"  # the "task" of a translation checkpoint
 POOL_SEED_OFFSET = 11
 MODES: dict[str, type[TranslationMethod]] = {
-    "pix2pix": Pix2Pix, "cyclegan": CycleGAN, "stargan": StarGAN,
+    "pix2pix": Pix2Pix, "cyclegan": CycleGAN, "stargan": StarGAN, "bicyclegan": BicycleGAN,
 }
 
 
