@@ -207,7 +207,7 @@ def test_translate_n_outputs_and_errors(tmp_path: Path, capsys: pytest.CaptureFi
     for key in ("l1_AtoB", "fid_AtoB", "diversity_l1_AtoB", "diversity_features_AtoB"):
         assert key in evaluation, key
     edge = tmp_path / "edge.png"
-    Image.fromarray((np.eye(24, dtype=np.uint8) * 255)).save(edge)
+    Image.fromarray(np.eye(24, dtype=np.uint8) * 255).save(edge)
     out = tmp_path / "out"
     assert main(["translate", str(run), str(edge), "--n", "3", "--seed", "0", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["edge_0.png", "edge_1.png", "edge_2.png"]
