@@ -146,7 +146,7 @@ def demo(recipe: str, out_dir: Path | None) -> dict:
     torch.set_num_threads(torch.get_num_threads())
     run = (out_dir or Path(tempfile.mkdtemp())) / f"demo_{recipe}"
     start, cpu = time.perf_counter(), time.process_time()
-    train(recipe, out=run, overwrite=True, progress=False)
+    train(make_config(recipe), out=run, overwrite=True, progress=False)
     wall, cpu_s = time.perf_counter() - start, time.process_time() - cpu
     rows = read_metrics(run)
     evaluation = json.loads((run / "evaluation.json").read_text())
