@@ -83,7 +83,7 @@ def params(stargan_repo: Path, bicyclegan_repo: Path, commits: list[str]) -> dic
                   "official": count_parameters(bg.D_NLayersMulti(3, 64, 3, norm, num_D=2))},
         }
     for row in rows.values():
-        for net, counts in row.items():
+        for counts in row.values():
             if isinstance(counts, dict):
                 counts["equal"] = counts["ganforge"] == counts["official"]
     return {"benchmark": "manipulation_params", "provenance": provenance(),
