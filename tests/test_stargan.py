@@ -258,3 +258,16 @@ def test_translate_to_attributes_and_errors(tmp_path: Path, capsys: pytest.Captu
         assert main(["translate", str(run), str(image), "--out", str(out), *extra]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_shipped_attribute_classifier_reproduces_its_held_out_accuracy() -> None:
+    from ganforge.metrics.classifiers import load_classifier, read_metadata
+    from ganforge.metrics.train_attribute_classifier import all_domains, predict
+
+    judge = load_classifier("digit_attributes")
+    meta = read_metadata("digit_attributes")
+    assert judge.multi_label and judge.in_channels == 3 and judge.class_names == list(demos.ATTRIBUTES)
+    digits, _ = demos.digits_at(32)
+    images, attrs = all_domains(digits[demos.split()[1]])
+    accuracy = float((predict(judge, images) == attrs).float().mean())
+    assert accuracy == pytest.approx(meta["held_out_accuracy"], abs=1e-6) and accuracy > 0.98
