@@ -43,6 +43,7 @@ from ganforge.sampling import (
     to_uint8,
 )
 from ganforge.translation.inference import run_generator
+from ganforge.translation.models import method_class
 
 ARCHITECTURES = ("ganforge", "biggan-deep", "translation")
 DIRECTIONS = ("AtoB", "BtoA")
@@ -321,16 +322,33 @@ class Generator:
         if direction not in DIRECTIONS:
             raise GanforgeError(f"--direction must be AtoB or BtoA, got '{direction}'")
         if direction not in self.translators:
+            mode = self.config.translation.mode
+            hint = (f" (train one with translation.direction={direction})"
+                    if "direction" in self.config.translation.__dataclass_fields__ else "")
             raise GanforgeError(
-                f"this pix2pix run translates {self.directions[0]} only; it has no "
-                f"{direction} generator (train one with translation.direction={direction})"
+                f"this {mode} run translates {self.directions[0]} only; it has no "
+                f"{direction} generator{hint}"
             )
         return self.translators[direction]
 
+    @property
+    def condition(self) -> str:
+        """What the translator takes besides the image: "none", "attributes" (StarGAN's target
+        labels) or "latent" (BicycleGAN's codes)."""
+        self.network()  # translation generators only
+        return method_class(self.config.translation.mode).condition
+
     def translate(
-        self, images: torch.Tensor, direction: str | None = None, seed: int = 0
+        self, images: torch.Tensor, direction: str | None = None, seed: int = 0,
+        condition: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Translations in [-1, 1] (CPU) of uint8 or [-1, 1] images, in the run's inference mode
-        (`translation.inference`: batch_stats, the pix2pix paper's, or running_stats), seeded."""
+        (`translation.inference`: batch_stats, the pix2pix paper's, or running_stats), seeded.
+        A conditional translator needs `condition`: (N, K) target labels or (N, nz) codes."""
         network = self.network(direction)
-        return run_generator(network, images, self.config.translation.inference, seed)
+        if (condition is None) != (self.condition == "none"):
+            raise GanforgeError(
+                f"this {self.config.translation.mode} generator takes "
+                f"{'no condition' if self.condition == 'none' else 'a ' + self.condition + ' condition'}"
+            )
+        return run_generator(network, images, self.config.translation.inference, seed, condition)

@@ -30,7 +30,7 @@ AugmentOp = Literal[
     "brightness", "contrast", "lumaflip", "hue", "saturation", "cutout", "noise",
 ]
 Features = Literal["auto", "inception", "digits", "mnist"]
-TranslationFeatures = Literal["auto", "none", "inception", "digits", "mnist"]
+TranslationFeatures = Literal["auto", "none", "inception", "digits", "mnist", "digit_attributes"]
 TranslationNorm = Literal["batch", "instance", "none"]
 PatchDiscriminator = Literal["basic", "n_layers", "pixel"]
 InferenceMode = Literal["batch_stats", "running_stats"]
