@@ -23,6 +23,10 @@ class ImageDataset:
     labels: torch.Tensor
     class_names: list[str]
     source: str
+    # captioned data: one or more sentences per image; `tokens` (N, K, L) int64 are their ids,
+    # set by the training task from the run's tokenizer (an all-padding row: no K-th caption)
+    captions: list[list[str]] | None = None
+    tokens: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -32,6 +36,12 @@ class ImageDataset:
                 f"{self.source}: {self.images.shape[0]} images but {self.labels.shape[0]} labels"
             )
         self.labels = self.labels.long()
+        if self.captions is not None and len(self.captions) != self.images.shape[0]:
+            raise GanforgeError(f"{self.source}: {self.images.shape[0]} images but captions for "
+                                f"{len(self.captions)}")
+        if self.captions is not None and not all(self.captions):
+            first = next(i for i, c in enumerate(self.captions) if not c)
+            raise GanforgeError(f"{self.source}: image {first} has no caption")
         if len(self) == 0:
             raise GanforgeError(f"{self.source}: the dataset is empty")
         if int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.class_names):
@@ -49,7 +59,15 @@ class ImageDataset:
 
     def to(self, device: torch.device | str) -> ImageDataset:
         """The same images (still uint8, 4x smaller than floats) on another device."""
-        return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device))
+        tokens = self.tokens.to(device) if self.tokens is not None else None
+        return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device),
+                                   tokens=tokens)
+
+    def subset(self, keep: torch.Tensor, source: str) -> ImageDataset:
+        """The images at indices `keep`, with their labels and captions."""
+        captions = [self.captions[i] for i in keep.tolist()] if self.captions is not None else None
+        tokens = self.tokens[keep] if self.tokens is not None else None
+        return ImageDataset(self.images[keep], self.labels[keep], self.class_names, source, captions, tokens)
 
     def class_counts(self) -> list[int]:
         return torch.bincount(self.labels, minlength=self.n_classes).tolist()
@@ -106,5 +124,4 @@ def balanced_subset(dataset: ImageDataset, n: int, seed: int) -> ImageDataset:
             chosen.append(index)
             taken[label] += 1
     keep = torch.tensor(sorted(chosen))
-    return ImageDataset(dataset.images[keep], dataset.labels[keep], dataset.class_names,
-                        f"{dataset.source} (subset of {len(keep)})")
+    return dataset.subset(keep, f"{dataset.source} (subset of {len(keep)})")

@@ -1,4 +1,5 @@
-"""`--data SPEC` -> ImageDataset. Forms: digits | mnist:DIR | cifar10:DIR | folder:DIR | hf:NAME[:split]."""
+"""`--data SPEC` -> ImageDataset. Forms: digits | mnist:DIR | cifar10:DIR | folder:DIR | hf:NAME[:split];
+captioned (text-to-image): captioned-digits | captions:DIR | coco:FILE.json[:IMAGES] | cub:DIR."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ from ganforge.config import DataConfig
 from ganforge.data.dataset import ImageDataset, balanced_subset
 from ganforge.errors import GanforgeError
 
-SPEC_FORMS = "digits, mnist:DIR, cifar10:DIR, folder:DIR, hf:NAME_OR_PATH[:split]"
+SPEC_FORMS = ("digits, mnist:DIR, cifar10:DIR, folder:DIR, hf:NAME_OR_PATH[:split], captioned-digits, "
+              "captions:DIR, coco:FILE.json[:IMAGES_DIR], cub:DIR")
 
 
 def _path_loader(kind: str) -> Callable[[Path, int, int], ImageDataset]:
+    if kind in ("captions", "cub"):
+        from ganforge.data.captions import load_cub_captions, load_jsonl_captions
+
+        return load_jsonl_captions if kind == "captions" else load_cub_captions
     if kind == "mnist":
         from ganforge.data.mnist import load_mnist_dataset
 
@@ -33,6 +39,10 @@ def load_dataset(spec: str, resolution: int, channels: int) -> ImageDataset:
         from ganforge.data.digits import load_digits_dataset
 
         return load_digits_dataset(resolution, channels)
+    if spec == "captioned-digits":
+        from ganforge.data.captioned_digits import load_captioned_digits
+
+        return load_captioned_digits(resolution, channels)
     kind, sep, rest = spec.partition(":")
     if not sep or not rest:
         raise GanforgeError(f"unknown data spec '{spec}'; use one of: {SPEC_FORMS}")
@@ -41,7 +51,13 @@ def load_dataset(spec: str, resolution: int, channels: int) -> ImageDataset:
 
         name, _, split = rest.partition(":")
         return load_hf_dataset(name, split or "train", resolution, channels)
-    if kind not in ("mnist", "cifar10", "folder"):
+    if kind == "coco":
+        from ganforge.data.captions import load_coco_captions
+
+        file, _, images = rest.partition(":")
+        return load_coco_captions(Path(file).expanduser(), Path(images).expanduser() if images else None,
+                                  resolution, channels)
+    if kind not in ("mnist", "cifar10", "folder", "captions", "cub"):
         raise GanforgeError(f"unknown data source '{kind}' in '{spec}'; use one of: {SPEC_FORMS}")
     path = Path(rest).expanduser()
     if not path.exists():
