@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from torch import nn
 
@@ -14,13 +14,16 @@ from ganforge.translation.networks import build_generator
 
 def for_loading(config: Config) -> Config:
     """`config` with N(0, 0.02) init: networks whose every value is then loaded need no
-    orthogonal init, which takes over a minute for a 128 px BigGAN on a CPU."""
+    orthogonal init, which takes over a minute for a 128 px BigGAN on a CPU. Architectures
+    without an `init` setting (dcgan, mlp, gancls, ...) are returned unchanged."""
+    if "init" not in {f.name for f in fields(config.model)}:
+        return config
     return replace(config, model=replace(config.model, init="normal"))
 
 
 def gan_generator(config: Config) -> nn.Module:
     """An untrained generator for `config`, to load a state dict into (see `for_loading`)."""
-    generator, _ = build_models(for_loading(config).model)
+    generator, _ = build_models(for_loading(config).model, config.text)
     return generator
 
 

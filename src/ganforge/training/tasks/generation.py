@@ -82,7 +82,7 @@ class GenerationTask(Task):
         self.local_batch = tc.batch_size // self.dist.world  # this rank's share of every batch
         self.device = resolve_device(tc.device)
         torch.manual_seed(tc.seed)  # the same on every rank: identical initial networks
-        self.G, self.D = build_models(config.model)
+        self.G, self.D = build_models(config.model, config.text)
         if tc.sync_bn:
             convert_cross_replica(self.G)
             convert_cross_replica(self.D)
