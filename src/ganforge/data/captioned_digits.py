@@ -49,20 +49,20 @@ def _offset(size: int, position: str) -> tuple[int, int]:
             "bottom right": (far, far), "center": (mid, mid)}[position]
 
 
-def render(glyph: torch.Tensor, colour: str, size: str, position: str, stroke: str) -> torch.Tensor:
-    """One 8x8 glyph (values 0..16) -> uint8 (3, 32, 32)."""
+def render(glyphs: torch.Tensor, colours: list[str], size: str, position: str, stroke: str) -> torch.Tensor:
+    """8x8 glyphs (N, 8, 8; values 0..16) of one size, position and stroke -> uint8 (N, 3, 32, 32)."""
     side = SIZES[size]
-    ink = F.interpolate(glyph[None, None].float() / 16.0, size=(side, side), mode="bilinear",
+    ink = F.interpolate(glyphs[:, None].float() / 16.0, size=(side, side), mode="bilinear",
                         align_corners=False)
     if stroke == "thick":
         ink = F.max_pool2d(ink, 3, 1, 1)
     else:
         ink = ((ink - 0.45) * 3.0).clamp(0, 1)
-    canvas = torch.zeros(1, 1, CANVAS, CANVAS)
+    canvas = torch.zeros(len(glyphs), 1, CANVAS, CANVAS)
     top, left = _offset(side, position)
     canvas[..., top : top + side, left : left + side] = ink.clamp(0, 1)
-    rgb = torch.tensor(COLOURS[colour], dtype=torch.float32).view(3, 1, 1)
-    return (canvas[0] * rgb).round().clamp(0, 255).byte()
+    rgb = torch.tensor([COLOURS[c] for c in colours], dtype=torch.float32).view(-1, 3, 1, 1)
+    return (canvas * rgb).round().clamp(0, 255).byte()
 
 
 def captions_for(digit: int, colour: str, size: str, position: str, stroke: str) -> list[str]:
@@ -93,14 +93,15 @@ def caption_attributes(text: str) -> dict[str, str | int]:
 
 
 def _draw_attributes(digits: torch.Tensor, rng: torch.Generator) -> list[tuple[str, str, str, str]]:
+    """(colour, size, position, stroke) per digit, uniform over the allowed colours."""
+    n = len(digits)
+    colour_draw, size, position, stroke = (torch.rand(n, generator=rng) for _ in range(4))
     out = []
-    for digit in digits.tolist():
+    for i, digit in enumerate(digits.tolist()):
         allowed = [c for c in range(len(COLOUR_NAMES)) if not held_out(digit, c)]
-        colour = COLOUR_NAMES[allowed[int(torch.randint(len(allowed), (1,), generator=rng))]]
-        size = list(SIZES)[int(torch.randint(len(SIZES), (1,), generator=rng))]
-        position = POSITIONS[int(torch.randint(len(POSITIONS), (1,), generator=rng))]
-        stroke = STROKES[int(torch.randint(len(STROKES), (1,), generator=rng))]
-        out.append((colour, size, position, stroke))
+        out.append((COLOUR_NAMES[allowed[int(colour_draw[i] * len(allowed))]],
+                    list(SIZES)[int(size[i] * len(SIZES))], POSITIONS[int(position[i] * len(POSITIONS))],
+                    STROKES[int(stroke[i] * len(STROKES))]))
     return out
 
 
@@ -113,7 +114,13 @@ def load_captioned_digits(resolution: int, channels: int) -> ImageDataset:
     digits = torch.from_numpy(bunch.target).long().repeat(RENDERINGS)
     rng = torch.Generator().manual_seed(SEED)
     attributes = _draw_attributes(digits, rng)
-    images = torch.stack([render(g, *a) for g, a in zip(glyphs, attributes, strict=True)])
+    images = torch.zeros(len(glyphs), 3, CANVAS, CANVAS, dtype=torch.uint8)
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for i, (_, size, position, stroke) in enumerate(attributes):
+        groups.setdefault((size, position, stroke), []).append(i)
+    for (size, position, stroke), members in groups.items():
+        index = torch.tensor(members)
+        images[index] = render(glyphs[index], [attributes[i][0] for i in members], size, position, stroke)
     captions = [captions_for(d, *a) for d, a in zip(digits.tolist(), attributes, strict=True)]
     images = to_model_format(images, resolution, channels)
     return ImageDataset(images, digits, [str(i) for i in range(10)], "captioned-digits", captions)
