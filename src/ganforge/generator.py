@@ -42,6 +42,7 @@ from ganforge.sampling import (
     generate,
     to_uint8,
 )
+from ganforge.text import build_tokenizer
 from ganforge.translation.inference import run_generator
 
 ARCHITECTURES = ("ganforge", "biggan-deep", "translation")
@@ -129,6 +130,21 @@ class Generator:
         return self.architecture == "ganforge" and self.config is not None and (
             self.config.model.conditional and self.config.model.arch in ("biggan", "dcgan", "mlp")
         )
+
+    @property
+    def takes_text(self) -> bool:
+        """Whether the network draws from captions (text-to-image: GAN-CLS, GigaGAN)."""
+        return not self.is_translator and bool(getattr(self.generator, "takes_text", False))
+
+    def text_ids(self, texts: Sequence[str]) -> torch.Tensor:
+        """Sentences -> token ids (N, L) with the run's own tokenizer (`text.*` of its config);
+        an unknown word is a one-line error naming it."""
+        if not self.takes_text or self.config is None:
+            raise GanforgeError("this generator draws from class labels, not text; --text needs a "
+                                "text-to-image run (recipes gan-cls, gigagan)")
+        if not texts:
+            raise GanforgeError("give at least one --text sentence")
+        return build_tokenizer(self.config.text).encode(list(texts))
 
     @property
     def device(self) -> torch.device:
@@ -263,10 +279,21 @@ class Generator:
         """n images per class (class-major order), in [-1, 1]; same seed, same images."""
         if n <= 0:
             raise GanforgeError(f"n must be a positive integer, got {n}")
+        if self.takes_text:
+            raise GanforgeError("this generator draws from text: use sample_text(texts, n, ...)")
         ids = self.class_ids(classes)
         labels = torch.tensor(ids).repeat_interleave(n)
         z = self.latents(labels.shape[0], truncation, seed)
         return self.generate(z, labels, truncation)
+
+    def sample_text(self, texts: Sequence[str], n: int = 1, truncation: float | None = None,
+                    seed: int = 0) -> torch.Tensor:
+        """n images per sentence (sentence-major order), in [-1, 1]; same seed, same images."""
+        if n <= 0:
+            raise GanforgeError(f"n must be a positive integer, got {n}")
+        ids = self.text_ids(texts).repeat_interleave(n, 0)
+        z = self.latents(ids.shape[0], truncation, seed)
+        return self.generate(z, ids, truncation)
 
     def images(self, *args: Any, **kwargs: Any) -> list[Image.Image]:
         """`sample(...)` as PIL images."""

@@ -34,9 +34,6 @@ class WordTokenizer:
     """Captions -> (N, max_len) int64 ids, right-padded with 0; longer captions are cut."""
 
     def __init__(self, vocab: Sequence[str], max_len: int) -> None:
-        if not vocab:
-            raise GanforgeError("text.vocab is empty: the vocabulary comes from the training captions; "
-                                "train on captioned data (e.g. --data captioned-digits)")
         self.vocab = list(vocab)
         self.max_len = max_len
         self.ids = {w: i + 1 for i, w in enumerate(self.vocab)}
@@ -47,6 +44,9 @@ class WordTokenizer:
         return len(self.vocab) + 1
 
     def encode_one(self, text: str, where: str = "--text") -> list[int]:
+        if not self.vocab:  # a config checked before its data (size, info) has none yet
+            raise GanforgeError("text.vocab is empty: the vocabulary comes from the training captions; "
+                                "train on captioned data (e.g. --data captioned-digits)")
         tokens = words(text)
         if not tokens:
             raise GanforgeError(f"{where} '{text}' has no words")
