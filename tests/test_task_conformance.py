@@ -25,6 +25,8 @@ SHRINK = {  # per architecture or mode: the narrowest nets each recipe's setting
     "dcgan": ["model.ch=4"],
     "biggan": ["model.ch=8", "model.shared_dim=8"],
     "began": ["model.ch=4", "model.dim_z=8"],
+    "gancls": ["model.ch=4", "text.width=16", "text.embed_dim=16", "text.heads=2", "text.pretrain_steps=2",
+               "text.pretrain_batch=8"],
     "lapgan": ["model.ch=4", "model.hidden=[16]", "model.d_hidden=[16]"],
     "pix2pix": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4"],
     "cyclegan": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4",
@@ -48,7 +50,7 @@ def _args(recipe: str) -> list[str]:
     else:
         kind = config.model.arch
         extra = ["train.batch_size=4", "eval.every=0"]
-        data = ["--data", "digits"] if not config.data.source.startswith(("digits", "demo")) else []
+        data = ["--data", "digits"] if not config.data.source.startswith(("digits", "demo", "captioned")) else []
     return ["--recipe", recipe, *data, "--no-progress", *SHRINK[kind], *COMMON, *extra]
 
 

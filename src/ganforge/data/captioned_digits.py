@@ -41,7 +41,7 @@ def held_out(digit: int, colour: int) -> bool:
 HELD_OUT = [(d, c) for d in range(10) for c in range(len(COLOUR_NAMES)) if held_out(d, c)]
 
 
-def _offset(size: int, position: str) -> tuple[int, int]:
+def glyph_offset(size: int, position: str) -> tuple[int, int]:
     """(top, left) of a size x size glyph at a named position (1 px margin)."""
     far = CANVAS - size - 1
     mid = (CANVAS - size) // 2
@@ -59,7 +59,7 @@ def render(glyphs: torch.Tensor, colours: list[str], size: str, position: str, s
     else:
         ink = ((ink - 0.45) * 3.0).clamp(0, 1)
     canvas = torch.zeros(len(glyphs), 1, CANVAS, CANVAS)
-    top, left = _offset(side, position)
+    top, left = glyph_offset(side, position)
     canvas[..., top : top + side, left : left + side] = ink.clamp(0, 1)
     rgb = torch.tensor([COLOURS[c] for c in colours], dtype=torch.float32).view(-1, 3, 1, 1)
     return (canvas * rgb).round().clamp(0, 255).byte()

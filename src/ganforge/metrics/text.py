@@ -17,7 +17,14 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ganforge.data.captioned_digits import CANVAS, COLOURS, POSITIONS, SIZES, _offset, caption_attributes
+from ganforge.data.captioned_digits import (
+    CANVAS,
+    COLOURS,
+    POSITIONS,
+    SIZES,
+    caption_attributes,
+    glyph_offset,
+)
 from ganforge.errors import GanforgeError
 from ganforge.metrics.classifiers import load_classifier
 from ganforge.text import FrozenText
@@ -44,7 +51,7 @@ def _anchors(scale: float) -> dict[tuple[str, str], tuple[float, float]]:
     out = {}
     for size, side in SIZES.items():
         for position in POSITIONS:
-            top, left = _offset(side, position)
+            top, left = glyph_offset(side, position)
             out[(size, position)] = ((top + side / 2) * scale, (left + side / 2) * scale)
     return out
 
