@@ -11,6 +11,7 @@ from ganforge.models.biggan import Discriminator, Generator
 from ganforge.models.common import latent_dim
 from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganforge.models.gancls import GANCLSDiscriminator, GANCLSGenerator
+from ganforge.models.gigagan import GigaGANDiscriminator, GigaGANGenerator
 from ganforge.models.lapgan import LapGANDiscriminator, LapGANGenerator
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -22,6 +23,7 @@ ARCHITECTURES = {
     "began": (BEGANGenerator, BEGANDiscriminator),
     "lapgan": (LapGANGenerator, LapGANDiscriminator),
     "gancls": (GANCLSGenerator, GANCLSDiscriminator),
+    "gigagan": (GigaGANGenerator, GigaGANDiscriminator),
 }
 __all__ = ["ARCHITECTURES", "build_models", "count_parameters", "latent_dim"]
 
