@@ -32,7 +32,7 @@ def _one_thread() -> None:
 def test_multi_scale_outputs_and_discriminator(tmp_path: Path) -> None:
     config, data = load_task_data(api.make_config("gigagan", TINY))
     task = make_loop(config, data, RunDir(tmp_path)).task
-    G, D, y = task.G, task.D, task.sample_y[:3]
+    G, D, y = task.G, task.D, task.sample_y[::8][:3]  # three rows: three captions
     images = G(torch.randn(3, G.dim_z), y, pyramid=True)
     assert [tuple(x.shape) for x in images] == [(3, 3, 8, 8), (3, 3, 16, 16), (3, 3, 32, 32)]
     assert torch.equal(G.eval()(torch.zeros(3, G.dim_z), y), G(torch.zeros(3, G.dim_z), y, pyramid=True)[-1])
