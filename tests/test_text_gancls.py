@@ -133,3 +133,19 @@ def test_gancls_refuses_data_without_captions_and_class_generators_refuse_text(t
     run = api.train(dcgan, tmp_path / "dcgan", progress=False)  # loads: for_loading without model.init
     with pytest.raises(GanforgeError, match="draws from class labels, not text"):
         api.sample(run, tmp_path / "x.png", texts=["a red two"])
+
+
+def test_text_interpolation_moves_between_the_two_sentences(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    straight, _ = runs
+    out = tmp_path / "interp.png"
+    assert main(["interpolate", str(straight), "--mode", "text", "--text", "a thin green two",
+                 "--text", "a large red six", "--steps", "4", "--out", str(out)]) == 0
+    g = ganforge.load(straight)
+    a, b = g.text_embeddings(["a thin green two", "a large red six"])
+    z = g.latents(1, None, 0).expand(4, -1)
+    mixes = torch.stack([a + t * (b - a) for t in torch.linspace(0, 1, 4)])
+    row = g.generate(z, mixes)
+    assert torch.allclose(row[0], g.sample_text(["a thin green two"], 1, seed=0)[0], atol=1e-5)
+    assert torch.allclose(row[-1], g.sample_text(["a large red six"], 1, seed=0)[0], atol=1e-5)
+    with pytest.raises(GanforgeError, match="give --text A --text B"):
+        api.interpolate(straight, tmp_path / "x.png", mode="text", texts=["a red two"])

@@ -146,6 +146,19 @@ class Generator:
             raise GanforgeError("give at least one --text sentence")
         return build_tokenizer(self.config.text).encode(list(texts))
 
+    def text_embeddings(self, texts: Sequence[str]) -> torch.Tensor:
+        """Sentence embeddings phi(t) (N, E) for generators that take them as y (GAN-CLS)."""
+        if not self.soft_text:
+            raise GanforgeError("this generator does not take sentence embeddings; text interpolation "
+                                "needs a GAN-CLS run (model.arch=gancls)")
+        with torch.no_grad():
+            return self.generator.text(self.text_ids(texts).to(self.device)).sentence.cpu()
+
+    @property
+    def soft_text(self) -> bool:
+        """Whether float y are understood as sentence embeddings (GAN-CLS: text interpolation)."""
+        return self.takes_text and self.config is not None and self.config.model.arch == "gancls"
+
     @property
     def device(self) -> torch.device:
         return next(self.generator.parameters()).device
@@ -246,7 +259,7 @@ class Generator:
         y: class ids (N,) or float class vectors (N, n_classes) for generators that mix classes.
         """
         self._need_gan("latents")
-        if y.is_floating_point() and not self.soft_classes:
+        if y.is_floating_point() and not (self.soft_classes or self.soft_text):
             raise GanforgeError("this generator takes class ids only; mixing classes needs a "
                                 "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
         truncation = self.check_truncation(truncation)

@@ -200,11 +200,13 @@ def interpolate(
     seeds: list[tuple[int, int]] | None = None, classes: list[int | str] | None = None,
     steps: int = 8, truncation: float | None = None, spherical: bool = False,
     gif: Path | str | None = None, truncation_convention: str | None = None,
+    texts: list[str] | None = None,
 ) -> dict[str, Any]:
-    """An interpolation sheet (one row per seed pair) and optionally an animated GIF."""
+    """An interpolation sheet (one row per seed pair) and optionally an animated GIF;
+    `texts` (two sentences) for mode "text"."""
     seeds = seeds or [(0, 1)]
     g = _drawing_generator(source, "interpolate", truncation_convention)
-    images = latents.interpolate(g, mode, seeds, classes or [], steps, truncation, spherical)
+    images = latents.interpolate(g, mode, seeds, classes or [], steps, truncation, spherical, texts or [])
     written = [str(_write_png(images, steps, out))]
     if gif is not None:
         if Path(gif).suffix.lower() != ".gif":
