@@ -259,6 +259,9 @@ class Generator:
         y: class ids (N,) or float class vectors (N, n_classes) for generators that mix classes.
         """
         self._need_gan("latents")
+        if self.takes_text and not y.is_floating_point() and y.ndim != 2:
+            raise GanforgeError("this generator draws from text, not class labels: use sample --text / "
+                                "interpolate --mode text; text metrics are in ganforge.metrics.text")
         if y.is_floating_point() and not (self.soft_classes or self.soft_text):
             raise GanforgeError("this generator takes class ids only; mixing classes needs a "
                                 "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
