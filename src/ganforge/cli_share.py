@@ -84,7 +84,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     interp = sub.add_parser("interpolate", help="interpolation sheet (and GIF) in z, class or both")
     interp.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
-    interp.add_argument("--mode", choices=("z", "class", "both"), default="z")
+    interp.add_argument("--mode", choices=("z", "class", "both", "text"), default="z")
+    interp.add_argument("--text", dest="texts", action="append", metavar="SENTENCE",
+                        help="--mode text: the two sentences to move between (GAN-CLS runs)")
     interp.add_argument("--seeds", type=_seed_pairs, default=[(0, 1)],
                         help="one row per pair a:b (z goes from seed a's to seed b's); default 0:1")
     interp.add_argument("--class", dest="classes", action="append", metavar="ID_OR_NAME",
@@ -161,7 +163,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     result = api.interpolate(args.source, args.out, args.mode, args.seeds, args.classes, args.steps,
-                             args.truncation, args.slerp, args.gif, args.truncation_convention)
+                             args.truncation, args.slerp, args.gif, args.truncation_convention,
+                             texts=args.texts)
     print("wrote " + " and ".join(result["files"]))
     return 0
 

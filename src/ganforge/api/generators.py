@@ -46,8 +46,11 @@ def sample(
     truncation_convention: str | None = None,
     bn: str | None = None,
     cutoff: int | None = None,
+    texts: list[str] | None = None,
 ) -> dict[str, Any]:
     """A grid with one row per requested class (n images each); same seed, same images.
+
+    `texts` (text-to-image runs): one row per sentence instead of per class.
 
     `save_latents` writes OUT.latents.safetensors (z and labels of sample i = row i // n,
     column i % n) for latent arithmetic on chosen samples.
@@ -64,6 +67,9 @@ def sample(
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
     pretrained = _drawing_generator(source, "sample", truncation_convention, bn).use_cutoff(cutoff)
     names = pretrained.class_names
+    if texts or pretrained.takes_text:
+        return _sample_text(pretrained, out, texts or [], classes, n, truncation, seed, individual, code,
+                            save_latents)
     ids = pretrained.class_ids(classes)
     if code is None:
         labels = torch.tensor(ids).repeat_interleave(n)
@@ -96,6 +102,32 @@ def sample(
             "truncation": pretrained.check_truncation(truncation), "seed": seed, "code": code,
             "truncation_convention": pretrained.truncation_convention,
             "truncation_cutoff": pretrained.truncation_cutoff, "bn": pretrained.bn_mode.name}
+
+
+def _sample_text(g: Generator, out: Path | str, texts: list[str], classes: list[int | str] | None,
+                 n: int, truncation: float | None, seed: int, individual: bool, code: str | None,
+                 save_latents: bool) -> dict[str, Any]:
+    """One row of n images per sentence, from a text-to-image generator."""
+    if not texts:
+        raise GanforgeError("this generator draws from text: give one or more --text \"SENTENCE\"")
+    if classes or code or save_latents:
+        flag = "--class" if classes else "--code" if code else "--save-latents"
+        raise GanforgeError(f"{flag} does not apply to text-to-image sampling; use --text")
+    out_path = Path(out)
+    if out_path.suffix.lower() != ".png":
+        raise GanforgeError(f"--out '{out}' must be a .png file")
+    images = g.sample_text(texts, n, truncation, seed)
+    save_image(make_grid(images, n), out_path)
+    written = [str(out_path)]
+    if individual:
+        for i, array in enumerate(to_uint8(images)):
+            slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", texts[i // n])[:60]
+            path = out_path.with_suffix("") / f"{i:04d}_{slug}.png"
+            save_image(array, path)
+            written.append(str(path))
+    return {"grid": str(out_path), "files": written, "texts": list(texts), "n": n,
+            "truncation": g.check_truncation(truncation), "seed": seed,
+            "truncation_convention": g.truncation_convention, "bn": g.bn_mode.name}
 
 
 def code_sweep(code: str, config: Config, dim_z: int, rows: int, n: int,
@@ -171,11 +203,13 @@ def interpolate(
     seeds: list[tuple[int, int]] | None = None, classes: list[int | str] | None = None,
     steps: int = 8, truncation: float | None = None, spherical: bool = False,
     gif: Path | str | None = None, truncation_convention: str | None = None,
+    texts: list[str] | None = None,
 ) -> dict[str, Any]:
-    """An interpolation sheet (one row per seed pair) and optionally an animated GIF."""
+    """An interpolation sheet (one row per seed pair) and optionally an animated GIF;
+    `texts` (two sentences) for mode "text"."""
     seeds = seeds or [(0, 1)]
     g = _drawing_generator(source, "interpolate", truncation_convention)
-    images = latents.interpolate(g, mode, seeds, classes or [], steps, truncation, spherical)
+    images = latents.interpolate(g, mode, seeds, classes or [], steps, truncation, spherical, texts or [])
     written = [str(_write_png(images, steps, out))]
     if gif is not None:
         if Path(gif).suffix.lower() != ".gif":

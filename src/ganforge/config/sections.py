@@ -248,6 +248,26 @@ class TranslationConfig(Dispatched):
     features: TranslationFeatures = "auto"
 
 
+@dataclass
+class TextConfig:
+    """The text condition of text-to-image recipes (gan-cls, gigagan); see `ganforge.text`.
+
+    `builtin`: a small word-level transformer trained first with a joint image-text embedding
+    loss on the training captions, then frozen (GAN-CLS's recipe with a smaller encoder);
+    `clip:PATH`: a frozen CLIP text tower from local `transformers` weights (no download)."""
+
+    encoder: str = setting("builtin", pattern=r"builtin|clip:.+", hint="use builtin or clip:PATH")
+    vocab: list[str] = field(default_factory=list)  # builtin: filled from the training captions
+    max_len: int = setting(16, bounds="[2, 512]")  # tokens per caption (longer ones are cut)
+    width: int = setting(128, bounds=AT_LEAST_1)  # builtin: token feature width
+    layers: int = setting(2, bounds=AT_LEAST_1)  # builtin: transformer layers
+    heads: int = setting(4, bounds=AT_LEAST_1)  # builtin: attention heads (divide width)
+    embed_dim: int = setting(128, bounds=AT_LEAST_1)  # builtin: sentence embedding size
+    pretrain_steps: int = setting(300, bounds=AT_LEAST_0)  # builtin: joint-embedding steps first
+    pretrain_batch: int = setting(64, bounds="[2, inf)")
+    pretrain_lr: float = setting(1e-3, bounds=POSITIVE)
+
+
 def _model() -> ModelConfig:
     return ModelConfig(arch="biggan")
 
@@ -276,6 +296,7 @@ class Config:
     guard: GuardConfig = field(default_factory=GuardConfig)
     task: Task = "generation"  # generation (the GAN family) | translation (pix2pix, CycleGAN)
     translation: TranslationConfig = field(default_factory=_translation)
+    text: TextConfig = field(default_factory=TextConfig)  # text-to-image recipes only
     # dotted overrides applied (before the user's) when data.source is a built-in demo task
     # (demo:NAME): a recipe states the paper's settings and, here, how its CPU demo differs
     demo_overrides: list[str] = field(default_factory=list)

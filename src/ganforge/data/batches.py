@@ -21,6 +21,10 @@ class BatchStream:
     the number of ranks: a run can resume on a different world size. A `StreamedDataset` is
     read from disk (only this rank's share), `prefetch` batches ahead on `dataset.workers`
     threads; the order, and so every batch, is the same as in memory.
+
+    Captioned data (`dataset.tokens` set): the labels of a batch are the token ids (B, L) of one
+    caption per image, drawn uniformly among the image's captions from the stream's own seeded
+    generator (checkpointed), so the text condition resumes exactly too.
     """
 
     def __init__(self, dataset: ImageDataset | StreamedDataset, batch_size: int, seed: int,
@@ -47,16 +51,20 @@ class BatchStream:
         self.served = 0  # batches handed out by this object (not state: numbers prefetches)
         self.loader = Prefetcher(dataset, prefetch, dataset.workers, pin) \
             if isinstance(dataset, StreamedDataset) else None
+        self.caption_rng = torch.Generator().manual_seed(seed + 1)
+        self.tokens = getattr(dataset, "tokens", None)
+        if self.tokens is not None:  # captions per image (rows that are not all padding)
+            self.caption_counts = (self.tokens != 0).any(-1).sum(1).clamp_min(1).cpu()
 
     def _take(self) -> torch.Tensor:
-        """This rank's indices of the next global batch; advances the state."""
+        """The indices of the next global batch (all ranks'); advances the state."""
         if self.position + self.batch_size > len(self.order):
             self.order = torch.randperm(len(self.dataset), generator=self.rng)
             self.position = 0
             self.epoch += 1
             if self._future:
                 self._future.pop(0)
-        idx = self.order[self.position : self.position + self.batch_size][self.share]
+        idx = self.order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
         return idx
 
@@ -82,8 +90,14 @@ class BatchStream:
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 images and labels of this rank's share of the next global batch."""
-        idx = self._take()
+        whole = self._take()
+        idx = whole[self.share]
         serial, self.served = self.served, self.served + 1
+        if self.tokens is not None:  # one caption per image, drawn for the whole global batch
+            draws = torch.rand(self.batch_size, generator=self.caption_rng)
+            which = (draws * self.caption_counts[whole]).long()[self.share]
+            dev = self.tokens.device
+            return self.dataset.images[idx.to(dev)], self.tokens[idx.to(dev), which.to(dev)]
         if self.loader is not None:
             images = self.loader.get(serial, idx, self.upcoming)
             return images, self.dataset.labels[idx]
@@ -105,6 +119,7 @@ class BatchStream:
             "order": self.order.clone(),
             "position": self.position,
             "epoch": self.epoch,
+            "caption_rng": self.caption_rng.get_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -120,3 +135,5 @@ class BatchStream:
         self._future, self._future_rng = [], None
         if self.loader is not None:
             self.loader.reset()
+        if "caption_rng" in state:
+            self.caption_rng.set_state(state["caption_rng"])

@@ -24,10 +24,20 @@ class ImageDataset:
     labels: torch.Tensor
     class_names: list[str]
     source: str
+    # captioned data: one or more sentences per image; `tokens` (N, K, L) int64 are their ids,
+    # set by the training task from the run's tokenizer (an all-padding row: no K-th caption)
+    captions: list[list[str]] | None = None
+    tokens: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
             raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
+        if self.captions is not None and len(self.captions) != self.images.shape[0]:
+            raise GanforgeError(f"{self.source}: {self.images.shape[0]} images but captions for "
+                                f"{len(self.captions)}")
+        if self.captions is not None and not all(self.captions):
+            first = next(i for i, c in enumerate(self.captions) if not c)
+            raise GanforgeError(f"{self.source}: image {first} has no caption")
         self.labels = check_labels(self.labels, int(self.images.shape[0]), self.class_names,
                                    self.source)
 
@@ -40,14 +50,19 @@ class ImageDataset:
 
     def to(self, device: torch.device | str) -> ImageDataset:
         """The same images (still uint8, 4x smaller than floats) on another device."""
-        return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device))
+        tokens = self.tokens.to(device) if self.tokens is not None else None
+        return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device),
+                                   tokens=tokens)
 
     def class_counts(self) -> list[int]:
         return torch.bincount(self.labels, minlength=self.n_classes).tolist()
 
     def select(self, keep: torch.Tensor, source: str) -> ImageDataset:
-        """The images at `keep` (indices), in that order, as a new dataset."""
-        return ImageDataset(self.images[keep], self.labels[keep], self.class_names, source)
+        """The images at `keep` (indices), in that order, with their labels and captions."""
+        captions = [self.captions[i] for i in keep.tolist()] if self.captions is not None else None
+        tokens = self.tokens[keep] if self.tokens is not None else None
+        return ImageDataset(self.images[keep], self.labels[keep], self.class_names, source,
+                            captions, tokens)
 
 
 def check_labels(labels: torch.Tensor, n_images: int, class_names: list[str],

@@ -1,5 +1,7 @@
 """`--data SPEC` -> a dataset. In memory: digits | mnist:DIR | cifar10:DIR | folder:DIR |
-hf:NAME[:split]; read from disk as training goes: prepared:DIR | hdf5:FILE | stream:DIR."""
+hf:NAME[:split]; captioned (text-to-image): captioned-digits | captions:DIR |
+coco:FILE.json[:IMAGES] | cub:DIR; read from disk as training goes: prepared:DIR | hdf5:FILE |
+stream:DIR."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from ganforge.data.streamed import StreamedDataset
 from ganforge.errors import GanforgeError
 
 SPEC_FORMS = ("digits, mnist:DIR, cifar10:DIR, folder:DIR, hf:NAME_OR_PATH[:split], "
+              "captioned-digits, captions:DIR, coco:FILE.json[:IMAGES_DIR], cub:DIR, "
               "prepared:DIR, hdf5:FILE, stream:DIR")
 STREAMED_KINDS = ("prepared", "hdf5", "stream")
 MATERIALISE_BATCH = 1024
@@ -22,6 +25,10 @@ Dataset = ImageDataset | StreamedDataset
 
 
 def _path_loader(kind: str) -> Callable[[Path, int, int], ImageDataset]:
+    if kind in ("captions", "cub"):
+        from ganforge.data.captions import load_cub_captions, load_jsonl_captions
+
+        return load_jsonl_captions if kind == "captions" else load_cub_captions
     if kind == "mnist":
         from ganforge.data.mnist import load_mnist_dataset
 
@@ -68,6 +75,10 @@ def open_dataset(spec: str, resolution: int, channels: int, workers: int = 2) ->
         from ganforge.data.digits import load_digits_dataset
 
         return load_digits_dataset(resolution, channels)
+    if spec == "captioned-digits":
+        from ganforge.data.captioned_digits import load_captioned_digits
+
+        return load_captioned_digits(resolution, channels)
     kind, sep, rest = spec.partition(":")
     if not sep or not rest:
         raise GanforgeError(f"unknown data spec '{spec}'; use one of: {SPEC_FORMS}")
@@ -79,7 +90,13 @@ def open_dataset(spec: str, resolution: int, channels: int, workers: int = 2) ->
     if kind in STREAMED_KINDS:
         path = _existing(rest, spec, directory=kind != "hdf5")
         return _open_streamed(kind, path, resolution, channels, workers)
-    if kind not in ("mnist", "cifar10", "folder"):
+    if kind == "coco":
+        from ganforge.data.captions import load_coco_captions
+
+        file, _, images = rest.partition(":")
+        return load_coco_captions(Path(file).expanduser(), Path(images).expanduser() if images else None,
+                                  resolution, channels)
+    if kind not in ("mnist", "cifar10", "folder", "captions", "cub"):
         raise GanforgeError(f"unknown data source '{kind}' in '{spec}'; use one of: {SPEC_FORMS}")
     return _path_loader(kind)(_existing(rest, spec, directory=True), resolution, channels)
 

@@ -14,15 +14,16 @@ from ganforge.translation.models import method_class
 
 def for_loading(config: Config) -> Config:
     """`config` with N(0, 0.02) init: networks whose every value is then loaded need no
-    orthogonal init, which takes over a minute for a 128 px BigGAN on a CPU."""
-    if not hasattr(config.model, "init"):  # e.g. StyleGAN2: its init is already cheap
+    orthogonal init, which takes over a minute for a 128 px BigGAN on a CPU. Architectures
+    without an `init` setting (dcgan, mlp, stylegan2, gancls, ...) are returned unchanged."""
+    if not hasattr(config.model, "init"):
         return config
     return replace(config, model=replace(config.model, init="normal"))
 
 
 def gan_generator(config: Config) -> nn.Module:
     """An untrained generator for `config`, to load a state dict into (see `for_loading`)."""
-    generator, _ = build_models(for_loading(config).model)
+    generator, _ = build_models(for_loading(config).model, config.text)
     return generator
 
 
