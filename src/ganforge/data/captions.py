@@ -22,7 +22,7 @@ import torch
 
 from ganforge.data.dataset import ImageDataset
 from ganforge.data.folder import IMAGE_EXTENSIONS
-from ganforge.data.folder import _load_image as load_image
+from ganforge.data.folder import load_image
 from ganforge.errors import GanforgeError
 
 JSONL = "captions.jsonl"
