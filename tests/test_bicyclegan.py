@@ -31,6 +31,7 @@ from ganforge.translation.bicyclegan_losses import (
     kl_divergence,
     latent_l1,
 )
+from resume_support import StopAfter, train_rows
 
 TINY = [
     "translation.ngf=4",
@@ -166,20 +167,6 @@ def test_demo_is_multimodal_by_construction() -> None:
 
 
 # ---- training, resume, translate -------------------------------------------------------------
-class StopAfter:
-    def __init__(self, loop: object, step: int) -> None:
-        self.loop, self.step = loop, step
-
-    @property
-    def requested(self) -> str | None:
-        return "SIGTERM" if self.loop.step >= self.step else None
-
-
-def _train_rows(run: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("time", "images_per_s")}
-            for r in read_metrics(run) if r["kind"] == "train"]
-
-
 def test_demo_trains_and_resumes_exactly(tmp_path: Path) -> None:
     config, data = load_task_data(api.make_config("bicyclegan", [*TINY, "translation.features=none"]))
     straight = make_loop(config, data, RunDir(tmp_path / "straight"))
@@ -196,7 +183,7 @@ def test_demo_trains_and_resumes_exactly(tmp_path: Path) -> None:
     for name, net in straight.task.model.networks.items():
         other = second.task.model.networks[name].state_dict()
         assert all(torch.equal(v, other[k]) for k, v in net.state_dict().items()), name
-    assert _train_rows(tmp_path / "straight") == _train_rows(tmp_path / "resumed")
+    assert train_rows(tmp_path / "straight") == train_rows(tmp_path / "resumed")
 
 
 def test_translate_n_outputs_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -31,6 +31,7 @@ from ganforge.translation.stargan_losses import (
     stargan_d_loss,
     stargan_g_loss,
 )
+from resume_support import StopAfter, train_rows
 
 TINY = [
     "translation.ngf=4",
@@ -200,26 +201,12 @@ def test_attribute_csv_reader(tmp_path: Path) -> None:
 
 
 # ---- training, resume, translate -------------------------------------------------------------
-class StopAfter:
-    def __init__(self, loop: object, step: int) -> None:
-        self.loop, self.step = loop, step
-
-    @property
-    def requested(self) -> str | None:
-        return "SIGTERM" if self.loop.step >= self.step else None
-
-
-def _train_rows(run: Path) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("time", "images_per_s")}
-            for r in read_metrics(run) if r["kind"] == "train"]
-
-
 def test_demo_trains_and_resumes_exactly(tmp_path: Path) -> None:
     config, data = load_task_data(api.make_config("stargan", [*TINY, "translation.features=none"]))
     straight = make_loop(config, data, RunDir(tmp_path / "straight"))
     straight.fit(progress=False)
     assert straight.step == 4
-    rows = _train_rows(tmp_path / "straight")
+    rows = train_rows(tmp_path / "straight")
     assert "loss_g_rec" in rows[1] and "loss_g_rec" not in rows[0]  # G steps every n_critic=2
     first = make_loop(config, data, RunDir(tmp_path / "resumed"))
     first.fit(progress=False, stop=StopAfter(first, 2))
@@ -232,7 +219,7 @@ def test_demo_trains_and_resumes_exactly(tmp_path: Path) -> None:
     for name, net in straight.task.model.networks.items():
         other = second.task.model.networks[name].state_dict()
         assert all(torch.equal(v, other[k]) for k, v in net.state_dict().items()), name
-    assert _train_rows(tmp_path / "straight") == _train_rows(tmp_path / "resumed")
+    assert train_rows(tmp_path / "straight") == train_rows(tmp_path / "resumed")
 
 
 def test_translate_to_attributes_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
