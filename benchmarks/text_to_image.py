@@ -68,7 +68,7 @@ def main() -> None:
         run = api.train(config, args.runs / name, overwrite=True, progress=False)
         wall = time.perf_counter() - start
         g = api.load(run)
-        if "real_r_precision" not in result:
+        if "r_precision" not in result["ceiling_real_images"]:
             ids = g.text_ids(seen)
             result["ceiling_real_images"]["r_precision"] = r_precision(g.generator.text, real, ids, seen)
         rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]

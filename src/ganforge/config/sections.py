@@ -259,12 +259,12 @@ class TextConfig:
     encoder: str = setting("builtin", pattern=r"builtin|clip:.+", hint="use builtin or clip:PATH")
     vocab: list[str] = field(default_factory=list)  # builtin: filled from the training captions
     max_len: int = setting(16, bounds="[2, 512]")  # tokens per caption (longer ones are cut)
-    width: int = setting(128, bounds=AT_LEAST_1)  # builtin: token feature width
-    layers: int = setting(2, bounds=AT_LEAST_1)  # builtin: transformer layers
-    heads: int = setting(4, bounds=AT_LEAST_1)  # builtin: attention heads (divide width)
-    embed_dim: int = setting(128, bounds=AT_LEAST_1)  # builtin: sentence embedding size
-    pretrain_steps: int = setting(300, bounds=AT_LEAST_0)  # builtin: joint-embedding steps first
-    pretrain_batch: int = setting(64, bounds="[2, inf)")
+    width: int = setting(128, bounds="[1, 4096]")  # builtin: token feature width
+    layers: int = setting(2, bounds="[1, 64]")  # builtin: transformer layers
+    heads: int = setting(4, bounds="[1, 64]")  # builtin: attention heads (divide width)
+    embed_dim: int = setting(128, bounds="[1, 4096]")  # builtin: sentence embedding size
+    pretrain_steps: int = setting(300, bounds="[0, 1000000]")  # builtin: joint-embedding steps first
+    pretrain_batch: int = setting(64, bounds="[2, 65536]")
     pretrain_lr: float = setting(1e-3, bounds=POSITIVE)
 
 

@@ -32,7 +32,7 @@ class GANCLSModelConfig(ModelConfig):
     arch: str = "gancls"
     ch: int = setting(64, bounds=AT_LEAST_1)
     dim_z: int = setting(100, bounds=AT_LEAST_1)
-    proj_dim: int = setting(128, bounds=AT_LEAST_1)  # the compressed sentence embedding
+    proj_dim: int = setting(128, bounds="[1, 8192]")  # the compressed sentence embedding
     g_norm: Literal["batch", "none"] = "batch"
     d_norm: Literal["batch", "none"] = "batch"
 

@@ -45,11 +45,11 @@ class GigaGANModelConfig(ModelConfig):
     arch: str = "gigagan"
     ch: int = setting(64, bounds=AT_LEAST_1)
     dim_z: int = setting(64, bounds=AT_LEAST_1)
-    style_dim: int = setting(128, bounds=AT_LEAST_1)  # w and t_global
-    n_kernels: int = setting(4, bounds=AT_LEAST_1)  # the filter bank of each adaptive convolution
-    mapping_layers: int = setting(2, bounds=AT_LEAST_1)  # M (the paper: 4)
-    text_layers: int = setting(2, bounds=AT_LEAST_1)  # G's learned layers T on the token features
-    heads: int = setting(4, bounds=AT_LEAST_1)
+    style_dim: int = setting(128, bounds="[1, 8192]")  # w and t_global
+    n_kernels: int = setting(4, bounds="[1, 64]")  # the filter bank of each adaptive convolution
+    mapping_layers: int = setting(2, bounds="[1, 32]")  # M (the paper: 4)
+    text_layers: int = setting(2, bounds="[1, 32]")  # G's learned layers T on the token features
+    heads: int = setting(4, bounds="[1, 64]")
     attn_resolutions: list[int] = setting(factory=lambda: [8, 16], each="[4, 4096]")
 
     def check(self, config: Any = None) -> None:
