@@ -21,8 +21,7 @@ import numpy as np
 import torch
 
 from ganforge.data.dataset import ImageDataset
-from ganforge.data.folder import IMAGE_EXTENSIONS
-from ganforge.data.folder import load_image
+from ganforge.data.folder import IMAGE_EXTENSIONS, load_image
 from ganforge.errors import GanforgeError
 
 JSONL = "captions.jsonl"
