@@ -10,7 +10,7 @@ STAMP := $(VENV)/.ganforge-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "torch==2.13.*"
-	$(BIN)/pip install --quiet -e ".[dev,hf,serve]"
+	$(BIN)/pip install --quiet -e ".[dev,hf,serve,hdf5]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -175,5 +175,5 @@ def test_class_coverage_collapse_and_uniform() -> None:
 
 
 def test_unknown_name_lists_available() -> None:
-    with pytest.raises(GanforgeError, match="available: digits, mnist"):
+    with pytest.raises(GanforgeError, match="available: digit_attributes, digits, mnist"):
         load_classifier("cifar10")

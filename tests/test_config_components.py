@@ -33,10 +33,11 @@ from ganforge.errors import GanforgeError
 
 
 def test_every_builtin_component_is_registered_by_importing_ganforge() -> None:
-    assert sorted(COMPONENTS["model"]) == ["began", "biggan", "dcgan", "lapgan", "mlp", "stylegan2"]
-    assert sorted(COMPONENTS["method"]) == ["acgan", "adversarial", "began", "infogan", "lapgan", "ragan",
-                                            "sgan", "stylegan2"]
-    assert sorted(COMPONENTS["translation"]) == ["cyclegan", "pix2pix"]
+    assert sorted(COMPONENTS["model"]) == ["began", "biggan", "dcgan", "gancls", "gigagan", "lapgan",
+                                           "mlp", "stylegan2"]
+    assert sorted(COMPONENTS["method"]) == ["acgan", "adversarial", "began", "gan-cls", "gigagan",
+                                            "infogan", "lapgan", "ragan", "sgan", "stylegan2"]
+    assert sorted(COMPONENTS["translation"]) == ["bicyclegan", "cyclegan", "pix2pix", "stargan"]
 
 
 def test_importing_only_the_config_module_sees_every_component() -> None:
@@ -44,7 +45,7 @@ def test_importing_only_the_config_module_sees_every_component() -> None:
             "print(len(r['model']), len(r['method']), len(r['translation']), "
             "type(c.load_recipe('cgan').model).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["6", "8", "2", "MLPModelConfig"]
+    assert out.stdout.split() == ["8", "10", "4", "MLPModelConfig"]
 
 
 def test_an_empty_registry_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,10 +119,10 @@ def test_typed_choices_match_the_code_that_implements_them(module: str, name: st
 
 
 def test_feature_choices_match_the_extractors() -> None:
-    from ganforge.metrics.features import EXTRACTORS
+    from ganforge.metrics.features import ATTRIBUTE_EXTRACTORS, EXTRACTORS
 
     assert typing.get_args(S.Features) == ("auto", *EXTRACTORS)
-    assert typing.get_args(S.TranslationFeatures) == ("auto", "none", *EXTRACTORS)
+    assert typing.get_args(S.TranslationFeatures) == ("auto", "none", *EXTRACTORS, *ATTRIBUTE_EXTRACTORS)
 
 
 RANGES = [

@@ -39,7 +39,12 @@ TINY_ARCH = {  # narrow nets (tests/test_family.py's SMALL), and BigGAN at 32 px
     "lapgan": ["model.ch=4", "model.hidden=[16]", "model.d_hidden=[16]"],
     "stylegan2": ["model.channel_base=128", "model.channel_max=16", "model.w_dim=16", "model.dim_z=8",
                   "model.mapping_layers=1", "model.d_mapping_layers=1", "model.resolution=32"],
+    "gancls": ["model.ch=4", "model.dim_z=8", "text.width=16", "text.embed_dim=16", "text.heads=2",
+               "text.pretrain_steps=2", "text.pretrain_batch=8"],
+    "gigagan": ["model.ch=8", "model.style_dim=16", "model.heads=2", "model.n_kernels=2", "text.width=16",
+                "text.embed_dim=16", "text.heads=2", "text.pretrain_steps=2", "text.pretrain_batch=8"],
 }
+TEXT_DATA = "captioned-digits"  # text-to-image recipes need captions
 TINY_TRANSLATION = ["translation.ngf=4", "translation.ndf=4", "translation.epochs=1",
                     "translation.epochs_decay=1", "translation.steps_per_epoch=1",
                     "translation.eval_n=4", "translation.eval_every=0"]
@@ -47,7 +52,8 @@ COMMON = ["train.batch_size=4", "train.log_every=1", "train.sample_every=1000",
           "train.checkpoint_every=1000", "eval.every=0", "eval.n=8", "monitor.plot=false",
           "monitor.diversity=false", "data.limit=40"]
 SKIP = {"train.steps", "train.device", "train.compile", "train.fused_adam", "train.sync_bn",
-        "data.source", "data.limit"}  # --steps decides; no GPU/compiler on the test machine
+        "data.source", "data.limit",  # --steps decides; no GPU/compiler on the test machine
+        "text.pretrain_steps"}  # a budget like --steps: the fuzz would only wait on it
 EXAMPLES = 15  # per recipe
 SEEN: dict[str, int] = {}  # distinct one-line messages (values removed) -> draws that hit them
 DRAWS: list[int] = [0]
@@ -58,12 +64,15 @@ def base(recipe: str) -> list[str]:
     if config.task == "translation":
         return TINY_TRANSLATION + COMMON[:-1]
     dcgan64 = ["model.resolution=32"] if config.model.arch == "dcgan" else []
-    return ["--data", "digits"] + TINY_ARCH[config.model.arch] + dcgan64 + COMMON
+    data = TEXT_DATA if config.model.arch in ("gancls", "gigagan") else "digits"
+    return ["--data", data] + TINY_ARCH[config.model.arch] + dcgan64 + COMMON
 
 
 def leaves(recipe: str) -> list[tuple[str, Any, dict]]:
     """(dotted key, type hint, field metadata) of every setting of the recipe's config."""
-    config = api.make_config(recipe, [o for o in base(recipe) if "=" in o], data="digits")
+    args = base(recipe)
+    data = args[1] if args[0] == "--data" else "digits"
+    config = api.make_config(recipe, [o for o in args if "=" in o], data=data)
     out = []
     for section in dataclasses.fields(config):
         value = getattr(config, section.name)

@@ -25,12 +25,20 @@ SHRINK = {  # per architecture or mode: the narrowest nets each recipe's setting
     "dcgan": ["model.ch=4"],
     "biggan": ["model.ch=8", "model.shared_dim=8"],
     "began": ["model.ch=4", "model.dim_z=8"],
+    "gigagan": ["model.ch=8", "model.style_dim=16", "model.heads=2", "model.n_kernels=2", "text.width=16",
+                "text.embed_dim=16", "text.heads=2", "text.pretrain_steps=2", "text.pretrain_batch=8"],
+    "gancls": ["model.ch=4", "text.width=16", "text.embed_dim=16", "text.heads=2", "text.pretrain_steps=2",
+               "text.pretrain_batch=8"],
     "lapgan": ["model.ch=4", "model.hidden=[16]", "model.d_hidden=[16]"],
     "stylegan2": ["model.channel_base=128", "model.channel_max=16", "model.w_dim=16", "model.dim_z=8",
                   "model.mapping_layers=1", "model.d_mapping_layers=1"],
     "pix2pix": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4"],
     "cyclegan": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4",
                  "translation.generator=resnet_1blocks"],
+    "stargan": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4",
+                "translation.generator=resnet_1blocks", "translation.n_critic=2"],
+    "bicyclegan": ["translation.ngf=4", "translation.nef=4", "translation.ndf=4",
+                   "translation.eval_n=4"],
 }
 COMMON = ["train.log_every=1", "train.sample_every=1000", "monitor.plot=false",
           "train.device=cpu", "train.checkpoint_every=1000"]
@@ -50,7 +58,7 @@ def _args(recipe: str) -> list[str]:
     else:
         kind = config.model.arch
         extra = ["train.batch_size=4", "eval.every=0"]
-        data = ["--data", "digits"] if not config.data.source.startswith(("digits", "demo")) else []
+        data = ["--data", "digits"] if not config.data.source.startswith(("digits", "demo", "captioned")) else []
     return ["--recipe", recipe, *data, "--no-progress", *SHRINK[kind], *COMMON, *extra]
 
 

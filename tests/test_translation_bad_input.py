@@ -87,8 +87,8 @@ CASES = [
     ),
     (
         "unknown translation mode",
-        [*P2P, "translation.mode=stargan"],
-        "unknown translation.mode 'stargan'",
+        [*P2P, "translation.mode=munit"],
+        "unknown translation.mode 'munit'",
     ),
     (
         "GAN loss translation does not use",

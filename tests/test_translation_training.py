@@ -13,9 +13,9 @@ from ganforge import api
 from ganforge.config import Config
 from ganforge.training.checkpoint import load_latest_checkpoint
 from ganforge.training.launch import make_loop
-from ganforge.training.loop import Loop
-from ganforge.training.run_dir import RunDir, read_metrics
+from ganforge.training.run_dir import RunDir
 from ganforge.translation.data import TranslationData, load_translation_data
+from resume_support import StopAfter, train_rows
 
 COMMON = [
     "translation.ngf=4",
@@ -103,22 +103,6 @@ def test_one_step_changes_every_network(mode: str, tmp_path: Path) -> None:
         assert len(trainer.task.model.pools["fake_b"]) == 2  # the batch entered the pool
 
 
-class StopAfter:
-    """A GracefulStop stand-in that asks to stop once the trainer reaches a step."""
-
-    def __init__(self, trainer: Loop, step: int) -> None:
-        self.trainer, self.step = trainer, step
-
-    @property
-    def requested(self) -> str | None:
-        return "SIGTERM" if self.trainer.step >= self.step else None
-
-
-def _train_rows(run: Path) -> list[dict]:
-    keep = lambda r: {k: v for k, v in r.items() if k not in ("time", "images_per_s")}  # noqa: E731
-    return [keep(r) for r in read_metrics(run) if r["kind"] == "train"]
-
-
 @pytest.mark.parametrize("mode", ["pix2pix", "cyclegan"])
 def test_resume_is_exact(mode: str, tmp_path: Path) -> None:
     # 2 epochs of 3 steps: the learning rate decays at the epoch boundary
@@ -151,7 +135,7 @@ def test_resume_is_exact(mode: str, tmp_path: Path) -> None:
             for a, b in zip(pool.images, second.task.model.pools[name].images, strict=True)
         )
     assert second.task.lr == straight.task.lr == 0.0
-    assert _train_rows(tmp_path / "straight") == _train_rows(tmp_path / "resumed")
+    assert train_rows(tmp_path / "straight") == train_rows(tmp_path / "resumed")
 
 
 def test_short_pix2pix_run_learns_edges_to_digits(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ from pathlib import Path
 from ganforge import api
 from ganforge.cli_check import CHECK_COMMANDS
 from ganforge.cli_check import add_parsers as add_check_parsers
+from ganforge.cli_data import DATA_COMMANDS
+from ganforge.cli_data import add_parsers as add_data_parsers
 from ganforge.cli_share import SHARE_COMMANDS, add_parsers
 from ganforge.cli_translate import TRANSLATE_COMMANDS
 from ganforge.cli_translate import add_parsers as add_translate_parsers
@@ -51,7 +53,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
     train.add_argument("--recipe", default=api.DEFAULT_RECIPE, help="recipe name or YAML path")
-    train.add_argument("--data", help="digits | mnist:DIR | cifar10:DIR | folder:DIR | hf:NAME[:split]")
+    train.add_argument("--data", help="digits | mnist:DIR | cifar10:DIR | folder:DIR | hf:NAME[:split] "
+                       "(in memory) | prepared:DIR | hdf5:FILE | stream:DIR (read from disk)")
     train.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>[-N])")
     train.add_argument("--steps", type=int, help="total generator steps")
     train.add_argument("--batch-size", type=int, help="images per batch")
@@ -67,7 +70,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="run directory, exported generator, BigGAN-deep folder or hub id")
     sample.add_argument("--class", dest="classes", action="append", metavar="ID_OR_NAME",
                         help="class to draw (repeatable; default: the first 10 classes)")
-    sample.add_argument("--n", type=int, default=8, help="samples per class (default 8)")
+    sample.add_argument("--text", dest="texts", action="append", metavar="SENTENCE",
+                        help="text-to-image runs: a sentence to draw (repeatable; one row each)")
+    sample.add_argument("--n", type=int, default=8, help="samples per class or sentence (default 8)")
     sample.add_argument("--truncation", type=_number, default=None,
                         help="truncation threshold of z (default: none; 1.0 for BigGAN-deep and "
                         "other tfhub-convention generators)")
@@ -115,6 +120,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_parsers(sub)  # export, convert, interpolate, arithmetic, explore, serve
     add_translate_parsers(sub)  # translate
     add_check_parsers(sub)  # check-config
+    add_data_parsers(sub)  # prepare
 
     info = sub.add_parser("info", help="parameter counts and settings of a recipe")
     info.add_argument("recipe")
@@ -209,7 +215,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     result = api.sample(
         args.source, args.out, classes=args.classes, n=args.n, truncation=args.truncation,
-        seed=args.seed, individual=args.individual, code=args.code, save_latents=args.save_latents,
+        seed=args.seed, individual=args.individual, code=args.code, save_latents=args.save_latents, texts=args.texts,
         **_drawing_kwargs(args),
     )
     extra = f" and {len(result['files']) - 1} images" if args.individual else ""
@@ -261,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        commands = {**COMMANDS, **SHARE_COMMANDS, **TRANSLATE_COMMANDS, **CHECK_COMMANDS}
+        commands = {**COMMANDS, **SHARE_COMMANDS, **TRANSLATE_COMMANDS, **CHECK_COMMANDS,
+                    **DATA_COMMANDS}
         return commands[args.command](args)
     except GanforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from ganforge import api
 from ganforge.errors import GanforgeError
+from ganforge.sampling import TRUNCATION_CONVENTIONS
 from ganforge.serve import run_server
 
-SOURCE_HELP = "run directory, exported generator (folder or .safetensors), BigGAN-deep folder or hub id"
+SOURCE_HELP = ("run directory, exported generator (folder or .safetensors), BigGAN-deep, BigGAN-PyTorch "
+               "or TF-Hub BigGAN folder, or hub id")
 
 
 def _number(text: str) -> float:
@@ -52,23 +54,47 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--raw", action="store_true", help="export G instead of the EMA generator")
     export.add_argument("--checkpoint", type=Path, help="a specific checkpoint (default: newest)")
 
-    convert = sub.add_parser("convert", help="convert a published checkpoint (biggan-deep) to an export")
-    convert.add_argument("kind", metavar="KIND", help="biggan-deep")
-    convert.add_argument("directory", type=Path, metavar="DIR",
-                         help="folder with pytorch_model.bin + config.json (biggan-deep-128/256/512)")
+    convert = sub.add_parser(
+        "convert", help="convert a published BigGAN checkpoint to an export (or a run)",
+        description="KIND biggan-deep: a pytorch_model.bin + config.json folder (biggan-deep-128/256/"
+        "512). biggan-pytorch: a BigGAN-PyTorch weights folder (G.pth, G_ema.pth, D.pth, optimizers, "
+        "state_dict.pth); --run writes a run directory that `ganforge train --resume` continues. "
+        "tfhub-biggan: an unpacked TF-Hub module biggan-128/256/512 (variables/variables.index), "
+        "read without TensorFlow.",
+    )
+    convert.add_argument("kind", metavar="KIND", help=" | ".join(api.CONVERT_KINDS))
+    convert.add_argument("directory", type=Path, metavar="DIR", help="the checkpoint folder")
+    convert.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                         help="dotted config overrides (biggan-pytorch, tfhub-biggan)")
     convert.add_argument("--out", type=Path, required=True, help="output folder")
     convert.add_argument("--class-names", type=Path,
                          help="class names file (one per line, or imagenet_class_index.json)")
+    bgp = convert.add_argument_group("biggan-pytorch")
+    bgp.add_argument("--run", action="store_true",
+                     help="write a run directory (G, D, G_ema, optimizers, step) instead of an export")
+    bgp.add_argument("--data", help="the data the converted run trains on (default: the recipe's)")
+    bgp.add_argument("--preset", help="a launch script's settings: " + ", ".join(api.BIGGAN_PYTORCH_PRESETS))
+    bgp.add_argument("--resolution", type=int, help="checked against the weights")
+    bgp.add_argument("--ch", type=int, help="G_ch and D_ch; checked against the weights")
+    bgp.add_argument("--attention", help="G_attn/D_attn as BGP writes them (64, 32_64, 0); checked")
+    bgp.add_argument("--sn-eps", type=_number, help="BGP's SN_eps (not in the weights)")
+    bgp.add_argument("--bn-eps", type=_number, help="BGP's BN_eps (not in the weights)")
+    convert.add_argument("--raw", action="store_true",
+                         help="tfhub-biggan: the trained weights instead of their moving average")
 
     interp = sub.add_parser("interpolate", help="interpolation sheet (and GIF) in z, class or both")
     interp.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
-    interp.add_argument("--mode", choices=("z", "class", "both"), default="z")
+    interp.add_argument("--mode", choices=("z", "class", "both", "text"), default="z")
+    interp.add_argument("--text", dest="texts", action="append", metavar="SENTENCE",
+                        help="--mode text: the two sentences to move between (GAN-CLS runs)")
     interp.add_argument("--seeds", type=_seed_pairs, default=[(0, 1)],
                         help="one row per pair a:b (z goes from seed a's to seed b's); default 0:1")
     interp.add_argument("--class", dest="classes", action="append", metavar="ID_OR_NAME",
                         help="the class (z mode), or twice: from and to (class and both modes)")
     interp.add_argument("--steps", type=int, default=8)
     interp.add_argument("--truncation", type=_number)
+    interp.add_argument("--truncation-convention", choices=list(TRUNCATION_CONVENTIONS),
+                        help="resample (default), scale or tfhub: see ganforge sample --help")
     interp.add_argument("--slerp", action="store_true", help="spherical instead of linear in z")
     interp.add_argument("--out", type=Path, default=Path("interpolation.png"))
     interp.add_argument("--gif", type=Path, help="also write an animated GIF")
@@ -96,6 +122,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     explore.add_argument("--n", type=int, default=15)
     explore.add_argument("--radius", type=_number, default=0.3)
     explore.add_argument("--truncation", type=_number)
+    explore.add_argument("--truncation-convention", choices=list(TRUNCATION_CONVENTIONS),
+                         help="resample (default), scale or tfhub: see ganforge sample --help")
     explore.add_argument("--out", type=Path, default=Path("explore.png"))
 
     serve = sub.add_parser("serve", help="a web page to explore a generator")
@@ -114,7 +142,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    result = api.convert(args.kind, args.directory, args.out, args.class_names)
+    options = {}
+    if args.kind == "biggan-pytorch":
+        options = {"run": args.run, "data": args.data, "preset": args.preset, "flags": {
+            "resolution": args.resolution, "G_ch": args.ch, "D_ch": args.ch, "G_attn": args.attention,
+            "D_attn": args.attention, "SN_eps": args.sn_eps, "BN_eps": args.bn_eps}}
+    elif args.kind == "tfhub-biggan":
+        options = {"ema": not args.raw}
+    if args.overrides:
+        options["overrides"] = args.overrides
+    result = api.convert(args.kind, args.directory, args.out, args.class_names, **options)
+    if result.get("kind") == "run":
+        print(f"wrote run {result['path']} at step {result['step']:,} (recipe {result['recipe']}, "
+              f"{result['params']:,} G parameters); continue it with ganforge train --resume {result['path']}")
+        return 0
     print(f"wrote {result['path']} ({result['params']:,} parameters, {result['resolution']} px; "
           f"class names: {result['class_names']})")
     return 0
@@ -122,7 +163,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     result = api.interpolate(args.source, args.out, args.mode, args.seeds, args.classes, args.steps,
-                             args.truncation, args.slerp, args.gif)
+                             args.truncation, args.slerp, args.gif, args.truncation_convention,
+                             texts=args.texts)
     print("wrote " + " and ".join(result["files"]))
     return 0
 
@@ -136,7 +178,7 @@ def _cmd_arithmetic(args: argparse.Namespace) -> int:
 
 def _cmd_explore(args: argparse.Namespace) -> int:
     result = api.explore(args.source, args.out, args.label, args.seed, args.n, args.radius,
-                         args.truncation)
+                         args.truncation, args.truncation_convention)
     print(f"wrote {result['grid']} (top left: the sample of seed {args.seed})")
     return 0
 

@@ -1,4 +1,4 @@
-"""`ganforge translate`: images through a pix2pix or CycleGAN run's generator. A thin wrapper
+"""`ganforge translate`: images through a pix2pix, CycleGAN, StarGAN or BicycleGAN run's generator. A thin wrapper
 over `ganforge.api.translate`; `ganforge train` and `ganforge eval` handle translation runs
 through the same commands as GAN runs."""
 
@@ -14,11 +14,13 @@ from ganforge import api
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     translate = sub.add_parser(
         "translate",
-        help="translate images with a pix2pix or CycleGAN run",
+        help="translate images with a pix2pix, CycleGAN, StarGAN or BicycleGAN run",
         description="Translate image files (or folders of images) with a translation run's "
-        "generator; writes OUT/<name>.png for each input, at the run's crop size (or --size).",
+        "generator; writes OUT/<name>.png for each input, at the run's crop size (or --size). "
+        "StarGAN runs take --to, BicycleGAN runs --n (OUT/<name>_<k>.png for each code).",
     )
-    translate.add_argument("source", type=Path, metavar="RUN_DIR", help="a pix2pix or CycleGAN run")
+    translate.add_argument("source", type=Path, metavar="RUN_DIR",
+                           help="a translation run (or its export)")
     translate.add_argument(
         "inputs",
         nargs="+",
@@ -38,7 +40,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--checkpoint", type=Path, help="a specific checkpoint (default: newest)"
     )
     translate.add_argument("--size", type=int, help="square side the inputs are resized to")
-    translate.add_argument("--seed", type=int, default=0, help="dropout noise (batch_stats mode)")
+    translate.add_argument("--to", metavar="ATTR[,ATTR...]",
+                           help="StarGAN: the target attributes to turn on (every other one off)")
+    translate.add_argument("--n", type=int, help="BicycleGAN: outputs per input, one per latent code")
+    translate.add_argument("--seed", type=int, default=0,
+                           help="BicycleGAN's codes and dropout noise (batch_stats mode)")
     translate.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
 
 
@@ -52,6 +58,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         args.size,
         args.seed,
         args.device,
+        to=args.to,
+        n=args.n,
     )
     print(
         f"wrote {len(result['files'])} {result['direction']} translation"

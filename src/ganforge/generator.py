@@ -42,7 +42,9 @@ from ganforge.sampling import (
     generate,
     to_uint8,
 )
+from ganforge.text import build_tokenizer
 from ganforge.translation.inference import run_generator
+from ganforge.translation.models import method_class
 
 ARCHITECTURES = ("ganforge", "biggan-deep", "translation")
 DIRECTIONS = ("AtoB", "BtoA")
@@ -138,6 +140,34 @@ class Generator:
         return self.architecture == "ganforge" and self.config is not None and (
             self.config.model.conditional and self.config.model.arch in ("biggan", "dcgan", "mlp", "stylegan2")
         )
+
+    @property
+    def takes_text(self) -> bool:
+        """Whether the network draws from captions (text-to-image: GAN-CLS, GigaGAN)."""
+        return not self.is_translator and bool(getattr(self.generator, "takes_text", False))
+
+    def text_ids(self, texts: Sequence[str]) -> torch.Tensor:
+        """Sentences -> token ids (N, L) with the run's own tokenizer (`text.*` of its config);
+        an unknown word is a one-line error naming it."""
+        if not self.takes_text or self.config is None:
+            raise GanforgeError("this generator draws from class labels, not text; --text needs a "
+                                "text-to-image run (recipes gan-cls, gigagan)")
+        if not texts:
+            raise GanforgeError("give at least one --text sentence")
+        return build_tokenizer(self.config.text).encode(list(texts))
+
+    def text_embeddings(self, texts: Sequence[str]) -> torch.Tensor:
+        """Sentence embeddings phi(t) (N, E) for generators that take them as y (GAN-CLS)."""
+        if not self.soft_text:
+            raise GanforgeError("this generator does not take sentence embeddings; text interpolation "
+                                "needs a GAN-CLS run (model.arch=gancls)")
+        with torch.no_grad():
+            return self.generator.text(self.text_ids(texts).to(self.device)).sentence.cpu()
+
+    @property
+    def soft_text(self) -> bool:
+        """Whether float y are understood as sentence embeddings (GAN-CLS: text interpolation)."""
+        return self.takes_text and self.config is not None and self.config.model.arch == "gancls"
 
     @property
     def device(self) -> torch.device:
@@ -264,7 +294,10 @@ class Generator:
         y: class ids (N,) or float class vectors (N, n_classes) for generators that mix classes.
         """
         self._need_gan("latents")
-        if y.is_floating_point() and not self.soft_classes:
+        if self.takes_text and not y.is_floating_point() and y.ndim != 2:
+            raise GanforgeError("this generator draws from text, not class labels: use sample --text / "
+                                "interpolate --mode text; text metrics are in ganforge.metrics.text")
+        if y.is_floating_point() and not (self.soft_classes or self.soft_text):
             raise GanforgeError("this generator takes class ids only; mixing classes needs a "
                                 "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
         truncation = self.check_truncation(truncation)
@@ -297,10 +330,21 @@ class Generator:
         """n images per class (class-major order), in [-1, 1]; same seed, same images."""
         if n <= 0:
             raise GanforgeError(f"n must be a positive integer, got {n}")
+        if self.takes_text:
+            raise GanforgeError("this generator draws from text: use sample_text(texts, n, ...)")
         ids = self.class_ids(classes)
         labels = torch.tensor(ids).repeat_interleave(n)
         z = self.latents(labels.shape[0], truncation, seed)
         return self.generate(z, labels, truncation)
+
+    def sample_text(self, texts: Sequence[str], n: int = 1, truncation: float | None = None,
+                    seed: int = 0) -> torch.Tensor:
+        """n images per sentence (sentence-major order), in [-1, 1]; same seed, same images."""
+        if n <= 0:
+            raise GanforgeError(f"n must be a positive integer, got {n}")
+        ids = self.text_ids(texts).repeat_interleave(n, 0)
+        z = self.latents(ids.shape[0], truncation, seed)
+        return self.generate(z, ids, truncation)
 
     def images(self, *args: Any, **kwargs: Any) -> list[Image.Image]:
         """`sample(...)` as PIL images."""
@@ -321,16 +365,33 @@ class Generator:
         if direction not in DIRECTIONS:
             raise GanforgeError(f"--direction must be AtoB or BtoA, got '{direction}'")
         if direction not in self.translators:
+            mode = self.config.translation.mode
+            hint = (f" (train one with translation.direction={direction})"
+                    if "direction" in self.config.translation.__dataclass_fields__ else "")
             raise GanforgeError(
-                f"this pix2pix run translates {self.directions[0]} only; it has no "
-                f"{direction} generator (train one with translation.direction={direction})"
+                f"this {mode} run translates {self.directions[0]} only; it has no "
+                f"{direction} generator{hint}"
             )
         return self.translators[direction]
 
+    @property
+    def condition(self) -> str:
+        """What the translator takes besides the image: "none", "attributes" (StarGAN's target
+        labels) or "latent" (BicycleGAN's codes)."""
+        self.network()  # translation generators only
+        return method_class(self.config.translation.mode).condition
+
     def translate(
-        self, images: torch.Tensor, direction: str | None = None, seed: int = 0
+        self, images: torch.Tensor, direction: str | None = None, seed: int = 0,
+        condition: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Translations in [-1, 1] (CPU) of uint8 or [-1, 1] images, in the run's inference mode
-        (`translation.inference`: batch_stats, the pix2pix paper's, or running_stats), seeded."""
+        (`translation.inference`: batch_stats, the pix2pix paper's, or running_stats), seeded.
+        A conditional translator needs `condition`: (N, K) target labels or (N, nz) codes."""
         network = self.network(direction)
-        return run_generator(network, images, self.config.translation.inference, seed)
+        if (condition is None) != (self.condition == "none"):
+            raise GanforgeError(
+                f"this {self.config.translation.mode} generator takes "
+                f"{'no condition' if self.condition == 'none' else 'a ' + self.condition + ' condition'}"
+            )
+        return run_generator(network, images, self.config.translation.inference, seed, condition)

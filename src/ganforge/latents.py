@@ -25,7 +25,7 @@ from ganforge.sampling import make_grid, truncation_bound
 MAX_IMAGES = 100_000
 MAX_STEPS = 1_000
 
-MODES = ("z", "class", "both")
+MODES = ("z", "class", "both", "text")
 LATENTS_FORMAT = "ganforge-latents-v1"
 
 
@@ -52,8 +52,11 @@ def interpolate(
     steps: int = 8,
     truncation: float | None = None,
     spherical: bool = False,
+    texts: Sequence[str] = (),
 ) -> torch.Tensor:
     """Rows of `steps` images, one row per seed pair (a, b).
+
+    mode "text" (GAN-CLS): seed a's latent, the sentence embedding from texts[0] to texts[1].
 
     mode "z": class classes[0], z from seed a's latent to seed b's; "class": seed a's latent,
     class from classes[0] to classes[1] (class vectors mixed linearly, as BigGAN's shared
@@ -65,6 +68,12 @@ def interpolate(
     if not seeds:
         raise GanforgeError("give at least one seed (or seed pair a:b) to interpolate")
     t = torch.linspace(0, 1, steps)
+    if mode == "text":
+        if len(texts) != 2:
+            raise GanforgeError("--mode text interpolates between two sentences: give --text A --text B")
+        start, end = g.text_embeddings(texts)
+        zs = [g.latents(1, truncation, a)[0].expand(steps, -1) for a, _ in seeds]
+        return g.generate(torch.cat(zs), lerp(start, end, t).repeat(len(seeds), 1), truncation)
     path = slerp if spherical else lerp
     ids = _class_pair(g, classes, need_two=mode != "z")
     zs = []

@@ -25,6 +25,8 @@ SOURCE_KINDS = {
     "run": "run directory (G_ema, eval mode)",
     "export": "exported generator (eval mode)",
     "biggan-deep": "BigGAN-deep checkpoint folder (eval mode)",
+    "biggan-pytorch": "BigGAN-PyTorch weights folder, G_ema (eval mode)",
+    "tfhub-biggan": "TF-Hub BigGAN module, EMA weights (eval mode)",
     "hub": "Hugging Face Hub generator (eval mode)",
 }
 

@@ -14,8 +14,11 @@ from ganforge.config import Config
 from ganforge.errors import GanforgeError, check_count
 from ganforge.generator import Generator
 from ganforge.generators import load
+from ganforge.generators.biggan_pytorch import PRESETS as BGP_PRESETS
+from ganforge.generators.biggan_pytorch import convert_biggan_pytorch
 from ganforge.generators.convert import convert_biggan_deep
 from ganforge.generators.export import export_generator
+from ganforge.generators.tfhub_biggan import convert_tfhub_biggan
 from ganforge.models.common import set_codes
 from ganforge.sampling import DEFAULT_CONVENTION, draw_latents, make_grid, save_image, to_uint8
 
@@ -43,8 +46,11 @@ def sample(
     truncation_convention: str | None = None,
     bn: str | None = None,
     cutoff: int | None = None,
+    texts: list[str] | None = None,
 ) -> dict[str, Any]:
     """A grid with one row per requested class (n images each); same seed, same images.
+
+    `texts` (text-to-image runs): one row per sentence instead of per class.
 
     `save_latents` writes OUT.latents.safetensors (z and labels of sample i = row i // n,
     column i % n) for latent arithmetic on chosen samples.
@@ -61,6 +67,9 @@ def sample(
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
     pretrained = _drawing_generator(source, "sample", truncation_convention, bn).use_cutoff(cutoff)
     names = pretrained.class_names
+    if texts or pretrained.takes_text:
+        return _sample_text(pretrained, out, texts or [], classes, n, truncation, seed, individual, code,
+                            save_latents)
     ids = pretrained.class_ids(classes)
     if code is None:
         labels = torch.tensor(ids).repeat_interleave(n)
@@ -95,6 +104,32 @@ def sample(
             "truncation_cutoff": pretrained.truncation_cutoff, "bn": pretrained.bn_mode.name}
 
 
+def _sample_text(g: Generator, out: Path | str, texts: list[str], classes: list[int | str] | None,
+                 n: int, truncation: float | None, seed: int, individual: bool, code: str | None,
+                 save_latents: bool) -> dict[str, Any]:
+    """One row of n images per sentence, from a text-to-image generator."""
+    if not texts:
+        raise GanforgeError("this generator draws from text: give one or more --text \"SENTENCE\"")
+    if classes or code or save_latents:
+        flag = "--class" if classes else "--code" if code else "--save-latents"
+        raise GanforgeError(f"{flag} does not apply to text-to-image sampling; use --text")
+    out_path = Path(out)
+    if out_path.suffix.lower() != ".png":
+        raise GanforgeError(f"--out '{out}' must be a .png file")
+    images = g.sample_text(texts, n, truncation, seed)
+    save_image(make_grid(images, n), out_path)
+    written = [str(out_path)]
+    if individual:
+        for i, array in enumerate(to_uint8(images)):
+            slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", texts[i // n])[:60]
+            path = out_path.with_suffix("") / f"{i:04d}_{slug}.png"
+            save_image(array, path)
+            written.append(str(path))
+    return {"grid": str(out_path), "files": written, "texts": list(texts), "n": n,
+            "truncation": g.check_truncation(truncation), "seed": seed,
+            "truncation_convention": g.truncation_convention, "bn": g.bn_mode.name}
+
+
 def code_sweep(code: str, config: Config, dim_z: int, rows: int, n: int,
                truncation: float | None, seed: int,
                convention: str = DEFAULT_CONVENTION) -> tuple[torch.Tensor, int]:
@@ -126,14 +161,33 @@ def export(source: Path | str, out: Path | str, ema: bool = True,
     return export_generator(source, out, ema=ema, checkpoint=checkpoint)
 
 
+CONVERT_KINDS = ("biggan-deep", "biggan-pytorch", "tfhub-biggan")
+BIGGAN_PYTORCH_PRESETS = tuple(BGP_PRESETS)
+
+
 def convert(kind: str, directory: Path | str, out: Path | str,
-            class_names: Path | str | None = None) -> dict[str, Any]:
-    """A published checkpoint folder -> a ganforge export folder (kinds: biggan-deep)."""
-    if kind != "biggan-deep":
-        raise GanforgeError(f"unknown checkpoint kind '{kind}'; available: biggan-deep")
+            class_names: Path | str | None = None, *, overrides: list[str] | None = None,
+            flags: dict[str, Any] | None = None, preset: str | None = None, run: bool = False,
+            data: str | None = None, ema: bool = True) -> dict[str, Any]:
+    """A published checkpoint folder -> a ganforge export folder (or, biggan-pytorch with
+    `run`, a run directory that `resume` continues).
+
+    biggan-deep: pytorch_model.bin + config.json. biggan-pytorch: BigGAN-PyTorch's weights
+    folder; `flags` (BGP names: resolution, G_ch, D_ch, G_attn, D_attn, SN_eps, BN_eps) and
+    `preset` (a launch script) are checked against the weights or fill what they lack; `data`
+    is what a converted run trains on. tfhub-biggan: an unpacked TF-Hub module biggan-128/256/
+    512, EMA weights unless `ema` is false. `overrides`: dotted config settings."""
+    if kind not in CONVERT_KINDS:
+        raise GanforgeError(f"unknown checkpoint kind '{kind}'; available: {', '.join(CONVERT_KINDS)}")
     if not Path(directory).is_dir():
-        raise GanforgeError(f"'{directory}' is not a folder (expected pytorch_model.bin + config.json)")
-    return convert_biggan_deep(directory, out, class_names)
+        raise GanforgeError(f"'{directory}' is not a folder (a {kind} checkpoint folder)")
+    if kind == "biggan-deep":
+        if overrides:
+            raise GanforgeError("biggan-deep conversion takes no KEY=VALUE settings")
+        return convert_biggan_deep(directory, out, class_names)
+    if kind == "biggan-pytorch":
+        return convert_biggan_pytorch(directory, out, flags, preset, class_names, overrides, run, data)
+    return convert_tfhub_biggan(directory, out, class_names, ema, overrides)
 
 
 def _write_png(images: torch.Tensor, columns: int, out: Path | str) -> Path:
@@ -148,12 +202,14 @@ def interpolate(
     source: Path | str, out: Path | str, mode: str = "z",
     seeds: list[tuple[int, int]] | None = None, classes: list[int | str] | None = None,
     steps: int = 8, truncation: float | None = None, spherical: bool = False,
-    gif: Path | str | None = None,
+    gif: Path | str | None = None, truncation_convention: str | None = None,
+    texts: list[str] | None = None,
 ) -> dict[str, Any]:
-    """An interpolation sheet (one row per seed pair) and optionally an animated GIF."""
+    """An interpolation sheet (one row per seed pair) and optionally an animated GIF;
+    `texts` (two sentences) for mode "text"."""
     seeds = seeds or [(0, 1)]
-    g = _drawing_generator(source, "interpolate")
-    images = latents.interpolate(g, mode, seeds, classes or [], steps, truncation, spherical)
+    g = _drawing_generator(source, "interpolate", truncation_convention)
+    images = latents.interpolate(g, mode, seeds, classes or [], steps, truncation, spherical, texts or [])
     written = [str(_write_png(images, steps, out))]
     if gif is not None:
         if Path(gif).suffix.lower() != ".gif":
@@ -179,9 +235,11 @@ def arithmetic(
 def explore(
     source: Path | str, out: Path | str, label: int | str | None = None, seed: int = 0,
     n: int = 15, radius: float = 0.3, truncation: float | None = None,
+    truncation_convention: str | None = None,
 ) -> dict[str, Any]:
     """The sample of `seed` (top left) and n neighbours at distance ~radius in z."""
-    images = latents.explore(_drawing_generator(source, "explore"), label, seed, n, radius, truncation)
+    g = _drawing_generator(source, "explore", truncation_convention)
+    images = latents.explore(g, label, seed, n, radius, truncation)
     return {"grid": str(_write_png(images, 4 if n + 1 <= 16 else 8, out)), "n": n}
 
 

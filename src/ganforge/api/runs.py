@@ -102,7 +102,7 @@ def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:
         return translation_info(config)
     start = time.perf_counter()
     with torch.device("meta"):
-        generator, discriminator = build_models(config.model)
+        generator, discriminator = build_models(config.model, config.text)
     return {
         "recipe": config.name,
         "description": config.description,

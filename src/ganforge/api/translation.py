@@ -13,34 +13,64 @@ from ganforge.generator import Generator
 from ganforge.generators import load
 from ganforge.metrics.translation import Evaluator
 from ganforge.sampling import save_image, to_uint8
+from ganforge.translation.conditions import latent_codes, target_label
 from ganforge.translation.data import load_translation_data
 from ganforge.translation.translate import checked_size, input_files, output_names, read_inputs
 
 
 def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "translated",
               direction: str | None = None, checkpoint: Path | str | None = None,
-              size: int | None = None, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
-    """Translate image files (or folders of them) with a pix2pix or CycleGAN generator (run
-    directory or export): OUT/<name>.png per input. `direction` defaults to the run's (pix2pix)
-    or AtoB (CycleGAN)."""
+              size: int | None = None, seed: int = 0, device: str = "cpu",
+              to: str | None = None, n: int | None = None) -> dict[str, Any]:
+    """Translate image files (or folders of them) with a translation generator (run directory
+    or export): OUT/<name>.png per input. `direction` defaults to the run's (pix2pix,
+    BicycleGAN) or AtoB (CycleGAN). StarGAN needs `to`, the attributes to turn on ("A,B"; every
+    other one off); BicycleGAN draws `n` codes from `seed` (default 1) and writes
+    OUT/<name>_<k>.png for each when n > 1."""
     g = translation_generator(source, checkpoint, device)
     direction = direction or g.directions[0]
     g.network(direction)  # an unknown or missing direction fails before any file is read
     tc = g.config.translation
+    condition = _condition_of(g, to, n, seed)
     size = checked_size(tc, size)
     channels = tc.channels_a if direction == "AtoB" else tc.channels_b
     files = input_files(inputs)
     out_dir = Path(out)
     if out_dir.suffix.lower() == ".png" or (out_dir.exists() and not out_dir.is_dir()):
         raise GanforgeError(f"--out '{out}' must be a folder (one PNG per input is written there)")
-    outputs = g.translate(read_inputs(files, size, channels), direction, seed)
+    images, names = read_inputs(files, size, channels), output_names(files)
+    if g.condition == "latent" and len(condition) > 1:
+        count = len(condition)
+        images = images.repeat_interleave(count, 0)
+        names = [f"{name[:-4]}_{k}.png" for name in names for k in range(count)]
+    if condition is not None:
+        condition = condition.repeat(len(images) // len(condition), 1)
+    outputs = g.translate(images, direction, seed, condition)
     written = []
-    for array, name in zip(to_uint8(outputs), output_names(files), strict=True):
+    for array, name in zip(to_uint8(outputs), names, strict=True):
         path = out_dir / name
         save_image(array, path)
         written.append(str(path))
-    return {"files": written, "direction": direction, "size": size,
+    return {"files": written, "direction": direction, "size": size, "to": to, "n": n,
             "step": int(g.card.get("steps", 0)), "inference": tc.inference}
+
+
+def _condition_of(g: Generator, to: str | None, n: int | None, seed: int) -> torch.Tensor | None:
+    """StarGAN's target label (1, K) from `to`, BicycleGAN's codes (n, nz) from `n`, or None;
+    an option the run does not take is a one-line error."""
+    mode, tc = g.config.translation.mode, g.config.translation
+    if to is not None and g.condition != "attributes":
+        raise GanforgeError(f"--to sets StarGAN's target attributes; this is a {mode} run")
+    if n is not None and g.condition != "latent":
+        raise GanforgeError(f"--n draws BicycleGAN's latent codes; this is a {mode} run")
+    if g.condition == "attributes":
+        if to is None:
+            raise GanforgeError(f"this StarGAN run needs --to ATTR[,ATTR...] (the attributes to turn "
+                                f"on, the rest off); its attributes: {', '.join(tc.attributes)}")
+        return target_label(tc.attributes, to)[None]
+    if g.condition == "latent":
+        return latent_codes(1 if n is None else n, tc.nz, seed)
+    return None
 
 
 def evaluate_translation(source: Path | str, checkpoint: Path | str | None = None,

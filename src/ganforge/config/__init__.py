@@ -27,13 +27,14 @@ from ganforge.config.sections import (
     MethodConfig,
     ModelConfig,
     MonitorConfig,
+    TextConfig,
     TrainConfig,
     TranslationConfig,
 )
 
 __all__ = [
     "RECIPE_DIR", "AugmentConfig", "Config", "DataConfig", "EvalConfig", "GuardConfig",
-    "MethodConfig", "ModelConfig", "MonitorConfig", "TrainConfig", "TranslationConfig",
+    "MethodConfig", "ModelConfig", "MonitorConfig", "TextConfig", "TrainConfig", "TranslationConfig",
     "apply_overrides", "available", "component", "config_from_dict", "list_recipes",
     "load_config_file", "load_recipe", "recipe_description", "register", "save_config", "setting",
 ]

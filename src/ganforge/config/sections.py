@@ -30,7 +30,7 @@ AugmentOp = Literal[
     "brightness", "contrast", "lumaflip", "hue", "saturation", "cutout", "noise",
 ]
 Features = Literal["auto", "inception", "digits", "mnist"]
-TranslationFeatures = Literal["auto", "none", "inception", "digits", "mnist"]
+TranslationFeatures = Literal["auto", "none", "inception", "digits", "mnist", "digit_attributes"]
 TranslationNorm = Literal["batch", "instance", "none"]
 PatchDiscriminator = Literal["basic", "n_layers", "pixel"]
 InferenceMode = Literal["batch_stats", "running_stats"]
@@ -77,6 +77,10 @@ class DataConfig:
     # train on a class-balanced subset of this many images (0: all); eval uses all
     limit: int = setting(0, bounds=AT_LEAST_0, hint="0: all images")
     limit_seed: int = 0  # which subset
+    # prepared:, hdf5: and stream: data: threads reading (or decoding) batches ahead, and how
+    # many batches they keep ready
+    workers: int = setting(2, bounds="[1, 64]")
+    prefetch: int = setting(4, bounds="[0, 256]", hint="0: read each batch when it is needed")
 
 
 @dataclass
@@ -244,6 +248,26 @@ class TranslationConfig(Dispatched):
     features: TranslationFeatures = "auto"
 
 
+@dataclass
+class TextConfig:
+    """The text condition of text-to-image recipes (gan-cls, gigagan); see `ganforge.text`.
+
+    `builtin`: a small word-level transformer trained first with a joint image-text embedding
+    loss on the training captions, then frozen (GAN-CLS's recipe with a smaller encoder);
+    `clip:PATH`: a frozen CLIP text tower from local `transformers` weights (no download)."""
+
+    encoder: str = setting("builtin", pattern=r"builtin|clip:.+", hint="use builtin or clip:PATH")
+    vocab: list[str] = field(default_factory=list)  # builtin: filled from the training captions
+    max_len: int = setting(16, bounds="[2, 512]")  # tokens per caption (longer ones are cut)
+    width: int = setting(128, bounds="[1, 4096]")  # builtin: token feature width
+    layers: int = setting(2, bounds="[1, 64]")  # builtin: transformer layers
+    heads: int = setting(4, bounds="[1, 64]")  # builtin: attention heads (divide width)
+    embed_dim: int = setting(128, bounds="[1, 4096]")  # builtin: sentence embedding size
+    pretrain_steps: int = setting(300, bounds="[0, 1000000]")  # builtin: joint-embedding steps first
+    pretrain_batch: int = setting(64, bounds="[2, 65536]")
+    pretrain_lr: float = setting(1e-3, bounds=POSITIVE)
+
+
 def _model() -> ModelConfig:
     return ModelConfig(arch="biggan")
 
@@ -272,6 +296,7 @@ class Config:
     guard: GuardConfig = field(default_factory=GuardConfig)
     task: Task = "generation"  # generation (the GAN family) | translation (pix2pix, CycleGAN)
     translation: TranslationConfig = field(default_factory=_translation)
+    text: TextConfig = field(default_factory=TextConfig)  # text-to-image recipes only
     # dotted overrides applied (before the user's) when data.source is a built-in demo task
     # (demo:NAME): a recipe states the paper's settings and, here, how its CPU demo differs
     demo_overrides: list[str] = field(default_factory=list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,22 +24,22 @@ class ImageDataset:
     labels: torch.Tensor
     class_names: list[str]
     source: str
+    # captioned data: one or more sentences per image; `tokens` (N, K, L) int64 are their ids,
+    # set by the training task from the run's tokenizer (an all-padding row: no K-th caption)
+    captions: list[list[str]] | None = None
+    tokens: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
             raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
-        if self.labels.shape != (self.images.shape[0],):
-            raise GanforgeError(
-                f"{self.source}: {self.images.shape[0]} images but {self.labels.shape[0]} labels"
-            )
-        self.labels = self.labels.long()
-        if len(self) == 0:
-            raise GanforgeError(f"{self.source}: the dataset is empty")
-        if int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.class_names):
-            raise GanforgeError(
-                f"{self.source}: labels must lie in 0..{len(self.class_names) - 1} "
-                f"(one per class name), found {int(self.labels.min())}..{int(self.labels.max())}"
-            )
+        if self.captions is not None and len(self.captions) != self.images.shape[0]:
+            raise GanforgeError(f"{self.source}: {self.images.shape[0]} images but captions for "
+                                f"{len(self.captions)}")
+        if self.captions is not None and not all(self.captions):
+            first = next(i for i, c in enumerate(self.captions) if not c)
+            raise GanforgeError(f"{self.source}: image {first} has no caption")
+        self.labels = check_labels(self.labels, int(self.images.shape[0]), self.class_names,
+                                   self.source)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -49,10 +50,35 @@ class ImageDataset:
 
     def to(self, device: torch.device | str) -> ImageDataset:
         """The same images (still uint8, 4x smaller than floats) on another device."""
-        return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device))
+        tokens = self.tokens.to(device) if self.tokens is not None else None
+        return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device),
+                                   tokens=tokens)
 
     def class_counts(self) -> list[int]:
         return torch.bincount(self.labels, minlength=self.n_classes).tolist()
+
+    def select(self, keep: torch.Tensor, source: str) -> ImageDataset:
+        """The images at `keep` (indices), in that order, with their labels and captions."""
+        captions = [self.captions[i] for i in keep.tolist()] if self.captions is not None else None
+        tokens = self.tokens[keep] if self.tokens is not None else None
+        return ImageDataset(self.images[keep], self.labels[keep], self.class_names, source,
+                            captions, tokens)
+
+
+def check_labels(labels: torch.Tensor, n_images: int, class_names: list[str],
+                 source: str) -> torch.Tensor:
+    """int64 labels, one per image, each naming a class; a one-line error otherwise."""
+    if labels.shape != (n_images,):
+        raise GanforgeError(f"{source}: {n_images} images but {labels.shape[0]} labels")
+    labels = labels.long()
+    if n_images == 0:
+        raise GanforgeError(f"{source}: the dataset is empty")
+    if int(labels.min()) < 0 or int(labels.max()) >= len(class_names):
+        raise GanforgeError(
+            f"{source}: labels must lie in 0..{len(class_names) - 1} "
+            f"(one per class name), found {int(labels.min())}..{int(labels.max())}"
+        )
+    return labels
 
 
 def to_model_format(images: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
@@ -85,8 +111,9 @@ def to_model_format(images: torch.Tensor, resolution: int, channels: int) -> tor
     return images.contiguous()
 
 
-def balanced_subset(dataset: ImageDataset, n: int, seed: int) -> ImageDataset:
-    """`n` images drawn evenly across classes (the limited-data setting of ADA's paper).
+def balanced_subset(dataset: Any, n: int, seed: int) -> Any:
+    """`n` images drawn evenly across classes (the limited-data setting of ADA's paper), of an
+    ImageDataset or a StreamedDataset (both have `select`).
 
     Each class contributes n // classes images (the first classes one more for the remainder),
     chosen by a seeded permutation; a class with too few images gives all it has.
@@ -106,5 +133,4 @@ def balanced_subset(dataset: ImageDataset, n: int, seed: int) -> ImageDataset:
             chosen.append(index)
             taken[label] += 1
     keep = torch.tensor(sorted(chosen))
-    return ImageDataset(dataset.images[keep], dataset.labels[keep], dataset.class_names,
-                        f"{dataset.source} (subset of {len(keep)})")
+    return dataset.select(keep, f"{dataset.source} (subset of {len(keep)})")

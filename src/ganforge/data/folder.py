@@ -60,7 +60,7 @@ def _has_alpha(img: Image.Image) -> bool:
     return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
 
 
-def _convert_mode(img: Image.Image, mode: str) -> Image.Image:
+def convert_mode(img: Image.Image, mode: str) -> Image.Image:
     """Any Pillow mode -> RGB or L; transparent pixels are composited onto white."""
     img = _to_eight_bit(img)
     if _has_alpha(img):
@@ -71,12 +71,13 @@ def _convert_mode(img: Image.Image, mode: str) -> Image.Image:
     return img if img.mode == mode else img.convert(mode)
 
 
-def pil_to_model_format(img: Image.Image, resolution: int, channels: int, where: str) -> np.ndarray:
+def pil_to_model_format(img: Image.Image, resolution: int, channels: int, where: str,
+                        crop: bool = True) -> np.ndarray:
     """A PIL image -> uint8 (C, resolution, resolution): converted, centre-cropped, resized.
 
     The same conversions as `to_model_format` (luma for grey, antialiased bilinear), done per
     image in Pillow so that images of any size can share one dataset. `where` names the image
-    in errors.
+    in errors. `crop=False` squeezes the whole image into the square instead of cropping it.
     """
     width, height = img.size
     if min(width, height) < MIN_SIDE:
@@ -84,9 +85,12 @@ def pil_to_model_format(img: Image.Image, resolution: int, channels: int, where:
             f"{where}: image too small ({width}x{height}); "
             f"images need at least {MIN_SIDE} px on each side"
         )
-    img = _convert_mode(img, "RGB" if channels == 3 else "L")
+    img = convert_mode(img, "RGB" if channels == 3 else "L")
     side = min(width, height)
-    if side != resolution or width != height:
+    if not crop:
+        if (width, height) != (resolution, resolution):
+            img = img.resize((resolution, resolution), Image.Resampling.BILINEAR)
+    elif side != resolution or width != height:
         left, top = (width - side) // 2, (height - side) // 2
         img = img.resize(
             (resolution, resolution), Image.Resampling.BILINEAR,
@@ -96,7 +100,7 @@ def pil_to_model_format(img: Image.Image, resolution: int, channels: int, where:
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
-def _draft_large_jpeg(img: Image.Image, resolution: int, channels: int) -> None:
+def draft_large_jpeg(img: Image.Image, resolution: int, channels: int) -> None:
     """Decode a big JPEG (a photo) at 1/2..1/8 scale: much faster, and still 4x the target.
 
     The DCT-domain reduction is not the same filter as the bilinear resize, so it is kept to
@@ -107,15 +111,18 @@ def _draft_large_jpeg(img: Image.Image, resolution: int, channels: int) -> None:
         img.draft("RGB" if channels == 3 else "L", (side, side))
 
 
-def _load_image(path: Path, resolution: int, channels: int) -> np.ndarray:
-    """One file -> uint8 (C, R, R); any decoding failure is a one-line error naming the file."""
+def decode_file(path: Path, resolution: int, channels: int,
+                crop: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+    """One file -> uint8 (C, R, R) and its stored (width, height); any decoding failure is a
+    one-line error naming the file."""
     try:
         with Image.open(path) as img:
+            size = img.size
             if img.format == "JPEG":
-                _draft_large_jpeg(img, resolution, channels)
+                draft_large_jpeg(img, resolution, channels)
             img.load()
             img = ImageOps.exif_transpose(img)
-            return pil_to_model_format(img, resolution, channels, str(path))
+            return pil_to_model_format(img, resolution, channels, str(path), crop), size
     except GanforgeError:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
@@ -123,7 +130,12 @@ def _load_image(path: Path, resolution: int, channels: int) -> np.ndarray:
         raise GanforgeError(f"{path}: cannot read the image ({reason})") from exc
 
 
-def _classes(folder: Path) -> list[tuple[str, list[Path]]]:
+def load_image(path: Path, resolution: int, channels: int) -> np.ndarray:
+    """One file -> uint8 (C, R, R), as every folder dataset decodes it."""
+    return decode_file(path, resolution, channels)[0]
+
+
+def list_classes(folder: Path) -> list[tuple[str, list[Path]]]:
     """(class name, files) per class: sorted sub-folders, or the folder itself when flat."""
     subfolders = sorted(p for p in folder.iterdir() if _visible(p) and p.is_dir())
     loose = [p for p in folder.iterdir() if _is_image_file(p)]
@@ -156,7 +168,7 @@ def _progress(items: Iterator[np.ndarray], total: int, folder: Path) -> Iterator
 def load_folder_dataset(path: Path, resolution: int, channels: int) -> ImageDataset:
     """Decode every image (threads: Pillow releases the GIL while decoding) into one tensor."""
     folder = Path(path)
-    classes = _classes(folder)
+    classes = list_classes(folder)
     files = [f for _, class_files in classes for f in class_files]
     labels = torch.cat(
         [torch.full((len(fs),), i, dtype=torch.long) for i, (_, fs) in enumerate(classes)]
@@ -164,7 +176,7 @@ def load_folder_dataset(path: Path, resolution: int, channels: int) -> ImageData
     images = torch.empty((len(files), channels, resolution, resolution), dtype=torch.uint8)
     pool = ThreadPoolExecutor(max_workers=DECODE_THREADS)
     try:
-        decoded = pool.map(lambda f: _load_image(f, resolution, channels), files)
+        decoded = pool.map(lambda f: load_image(f, resolution, channels), files)
         for i, arr in enumerate(_progress(decoded, len(files), folder)):
             images[i].numpy()[...] = arr
     finally:  # on the first bad file, drop the queued rest instead of decoding it

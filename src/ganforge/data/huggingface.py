@@ -157,8 +157,9 @@ def _labels(
     return torch.tensor([index[v] for v in values], dtype=torch.long), [str(c) for c in classes]
 
 
-def load_hf_dataset(name: str, split: str, resolution: int, channels: int) -> ImageDataset:
-    """`name` is a local folder (saved dataset or data files) or a cached hub dataset name."""
+def open_hf(name: str, split: str) -> tuple[Any, Any, str, str | None, str]:
+    """(datasets module, dataset with only the image and label columns, image column, label
+    column or None, a name for messages)."""
     datasets = _import_datasets()
     path = Path(name).expanduser()
     if path.exists():
@@ -169,6 +170,21 @@ def load_hf_dataset(name: str, split: str, resolution: int, channels: int) -> Im
     image_column = _image_column(datasets, dataset.features, where)
     label_column = _label_column(datasets, dataset.features)
     dataset = dataset.select_columns([c for c in (image_column, label_column) if c])
+    return datasets, dataset, image_column, label_column, where
+
+
+def hf_labels(datasets: Any, dataset: Any, column: str | None,
+              name: str) -> tuple[torch.Tensor, list[str]]:
+    return _labels(datasets, dataset, column, name)
+
+
+def hf_to_pil(value: Any, where: str) -> Image.Image:
+    return _to_pil(value, where)
+
+
+def load_hf_dataset(name: str, split: str, resolution: int, channels: int) -> ImageDataset:
+    """`name` is a local folder (saved dataset or data files) or a cached hub dataset name."""
+    datasets, dataset, image_column, label_column, where = open_hf(name, split)
     labels, class_names = _labels(datasets, dataset, label_column, name)
     images = _images(dataset, image_column, resolution, channels, where)
     return ImageDataset(images, labels, class_names, where)

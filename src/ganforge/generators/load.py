@@ -1,8 +1,10 @@
 """`ganforge.load(source)`: one generator type from every kind of source.
 
 A run directory (GAN or translation), an exported folder or `.safetensors` file (GAN or
-translation), a BigGAN-deep checkpoint folder (pytorch_model.bin + config.json), a converted
-BigGAN-deep export, or a Hugging Face Hub id ("user/name").
+translation), a BigGAN-deep checkpoint folder (pytorch_model.bin + config.json), a
+BigGAN-PyTorch weights folder (G_ema.pth ...), an unpacked TF-Hub BigGAN module (converted as
+it is read: `ganforge convert` once is faster), a converted export, or a Hugging Face Hub id
+("user/name").
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.generator import Generator
+from ganforge.generators.biggan_pytorch import biggan_pytorch_generator, is_biggan_pytorch_folder
 from ganforge.generators.convert import biggan_deep_from_checkpoint, is_biggan_deep_folder
 from ganforge.generators.export import save_generator_folder
 from ganforge.generators.hub import download_from_hub, looks_like_hub_id, push_folder_to_hub
 from ganforge.generators.layout import is_generator_folder
 from ganforge.generators.read import read_export, read_folder
-from ganforge.generators.runs import generator_from_run
+from ganforge.generators.runs import generator_from_run, is_run_dir
+from ganforge.generators.tfhub_biggan import is_tfhub_module, tfhub_generator
 from ganforge.nn.device import parse_device
 
 
@@ -70,8 +74,13 @@ def _read(source: Path | str, ema: bool, checkpoint: Path | str | None) -> Gener
             return read_export(path)
         if is_biggan_deep_folder(path):
             return biggan_deep_from_checkpoint(path)
+        if not is_run_dir(path) and is_biggan_pytorch_folder(path):
+            return biggan_pytorch_generator(path)
+        if is_tfhub_module(path):
+            return tfhub_generator(path)
         return generator_from_run(path, ema=ema, checkpoint=checkpoint)
     if looks_like_hub_id(str(source)):
         return read_folder(download_from_hub(str(source)))
     raise GanforgeError(f"'{source}' does not exist (expected a run directory, an exported "
-                        "generator, a BigGAN-deep checkpoint folder or a Hub id user/name)")
+                        "generator, a BigGAN-deep, BigGAN-PyTorch or TF-Hub BigGAN folder or a Hub "
+                        "id user/name)")

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ganforge.generators.biggan_pytorch import is_biggan_pytorch_folder
 from ganforge.generators.convert import is_biggan_deep_folder
 from ganforge.generators.hub import looks_like_hub_id
 from ganforge.generators.layout import is_exported_generator, is_generator_folder
 from ganforge.generators.runs import is_run_dir
+from ganforge.generators.tfhub_biggan import is_tfhub_module
 
 
 def source_kind(source: Path | str) -> str | None:
-    """"run", "export", "biggan-deep", "hub", or None (not a generator: e.g. images)."""
+    """"run", "export", "biggan-deep", "biggan-pytorch", "tfhub-biggan", "hub", or None (not a
+    generator: e.g. images)."""
     path = Path(source)
     if not path.exists():
         return "hub" if looks_like_hub_id(str(source)) else None
@@ -22,4 +25,8 @@ def source_kind(source: Path | str) -> str | None:
         return "run"
     if path.is_dir() and is_biggan_deep_folder(path):
         return "biggan-deep"
+    if is_biggan_pytorch_folder(path):
+        return "biggan-pytorch"
+    if is_tfhub_module(path):
+        return "tfhub-biggan"
     return None

@@ -30,16 +30,18 @@ LUMA = (0.299, 0.587, 0.114)  # the weights ganforge.data.to_model_format uses f
 
 
 class DomainClassifier(nn.Module):
-    """A small VGG-style CNN for 32x32 grey images: three conv stages, global pooling, a 128-d
-    feature layer and a linear head. Global pooling keeps it at ~80k parameters (< 400 kB)."""
+    """A small VGG-style CNN for 32x32 grey (or RGB: `in_channels=3`) images: three conv stages,
+    global pooling, a 128-d feature layer and a linear head. Global pooling keeps it at ~80k
+    parameters (< 400 kB). Its logits are one class's (softmax) or, for an attribute classifier,
+    one logit per binary attribute (sigmoid)."""
 
     def __init__(
         self, n_classes: int = 10, channels: Sequence[int] = (16, 32, 64), feature_dim: int = 128,
-        dropout: float = 0.2,
+        dropout: float = 0.2, in_channels: int = 1,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        c_in = 1
+        c_in = in_channels
         for i, c_out in enumerate(channels):
             layers += [
                 nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
@@ -56,15 +58,16 @@ class DomainClassifier(nn.Module):
         self.head = nn.Linear(feature_dim, n_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised (N, 1, 32, 32) in [-1, 1] -> (features (N, feature_dim), logits)."""
+        """Normalised (N, in_channels, 32, 32) in [-1, 1] -> (features (N, feature_dim), logits)."""
         h = self.conv(x)
         h = F.max_pool2d(h, 2).mean((2, 3))  # 8x8 -> 4x4 -> global average
         features = self.feature(h)
         return features, self.head(self.dropout(features))
 
 
-def to_classifier_input(images: torch.Tensor, size: int = NATIVE_SIZE) -> torch.Tensor:
-    """float [-1, 1] or uint8 (N, C, H, W), C in {1, 3, 4} -> float32 (N, 1, size, size) in [-1, 1].
+def to_classifier_input(images: torch.Tensor, size: int = NATIVE_SIZE, channels: int = 1) -> torch.Tensor:
+    """float [-1, 1] or uint8 (N, C, H, W), C in {1, 3, 4} -> float32 (N, channels, size, size)
+    in [-1, 1]: grey (luma) for `channels=1`, RGB (grey images repeated) for 3.
 
     The same function prepares training images, so generated images are judged in exactly the
     representation the classifier learned on.
@@ -77,8 +80,10 @@ def to_classifier_input(images: torch.Tensor, size: int = NATIVE_SIZE) -> torch.
         x = images.float() / 255.0
     else:
         x = (images.float().clamp(-1.0, 1.0) + 1.0) / 2.0
-    if x.shape[1] > 1:
+    if channels == 1 and x.shape[1] > 1:
         x = LUMA[0] * x[:, 0:1] + LUMA[1] * x[:, 1:2] + LUMA[2] * x[:, 2:3]
+    elif channels == 3:
+        x = x[:, :3] if x.shape[1] > 1 else x.expand(-1, 3, -1, -1)
     h, w = x.shape[-2:]
     side = min(h, w)
     if h != w:
@@ -106,6 +111,8 @@ class ClassifierExtractor(nn.Module):
         self.class_names = list(class_names)
         self.held_out_accuracy = float(held_out_accuracy)
         self.metadata = dict(metadata or {})
+        self.in_channels = int(self.metadata.get("architecture", {}).get("in_channels", 1))
+        self.multi_label = bool(self.metadata.get("multi_label", False))  # one sigmoid per class
 
     def train(self, mode: bool = True) -> ClassifierExtractor:
         """Always eval: a judge must not update BatchNorm statistics or apply dropout."""
@@ -115,7 +122,7 @@ class ClassifierExtractor(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """images float in [-1, 1] (or uint8 0..255), (N, C, H, W) of any size, 1 or 3 channels ->
         (penultimate features (N, D) float32, logits (N, n_classes) float32)."""
-        x = to_classifier_input(images).to(next(self.model.parameters()).device)
+        x = to_classifier_input(images, channels=self.in_channels).to(next(self.model.parameters()).device)
         features, logits = self.model(x)
         return features.float(), logits.float()
 
@@ -161,7 +168,7 @@ def load_classifier(
     arch = meta.get("architecture", {})
     model = DomainClassifier(
         n_classes=len(meta["class_names"]), channels=tuple(arch.get("channels", (16, 32, 64))),
-        feature_dim=int(arch.get("feature_dim", 128)),
+        feature_dim=int(arch.get("feature_dim", 128)), in_channels=int(arch.get("in_channels", 1)),
     )
     model.load_state_dict(load_file(str(path), device="cpu"))
     extractor = ClassifierExtractor(

@@ -23,6 +23,8 @@ from ganforge.metrics.inception import load_inception
 
 DOMAIN_EXTRACTORS = ("digits", "mnist")
 EXTRACTORS = ("inception", *DOMAIN_EXTRACTORS)
+# multi-label attribute classifiers: StarGAN's demo (translation.features only)
+ATTRIBUTE_EXTRACTORS = ("digit_attributes",)
 
 
 class ModuleExtractor(nn.Module):
@@ -61,11 +63,12 @@ def get_extractor(
         )
     elif name_or_module == "inception":
         extractor = load_inception(inception_weights, device=device)
-    elif name_or_module in DOMAIN_EXTRACTORS:
+    elif name_or_module in (*DOMAIN_EXTRACTORS, *ATTRIBUTE_EXTRACTORS):
         extractor = load_classifier(name_or_module, device=device)
     else:
         raise GanforgeError(
-            f"unknown feature extractor '{name_or_module}'; available: {', '.join(EXTRACTORS)}"
+            f"unknown feature extractor '{name_or_module}'; available: "
+            f"{', '.join((*EXTRACTORS, *ATTRIBUTE_EXTRACTORS))}"
         )
     return extractor.to(device).eval().requires_grad_(False)
 

@@ -71,7 +71,7 @@ def kernel_inception_distance(
     m = min(subset_size, x.shape[0], y.shape[0])
     if m < 2:
         raise ValueError(f"need at least 2 samples in each set, got {x.shape[0]} and {y.shape[0]}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed % (1 << 64))  # any int seed (train.seed may be negative)
     values = np.empty(subsets, dtype=np.float64)
     for s in range(subsets):
         xs = x[rng.choice(x.shape[0], m, replace=False)]

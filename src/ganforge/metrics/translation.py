@@ -5,8 +5,9 @@ Per direction d (AtoB, BtoA): with ground truth, `l1_d`, `psnr_d`, `ssim_d`; wit
 extractor, `fid_d` and `kid_d` of the translations against the target domain's real test
 images; for the demo tasks, `digit_accuracy_d` (the shipped digits classifier reads the
 translation as the digit it came from). CycleGAN adds `cycle_l1_A` and `cycle_l1_B`, the mean
-|G_BA(G_AB(a)) - a| and |G_AB(G_BA(b)) - b|. A metric that cannot be computed is listed
-under `missing` with the reason.
+|G_BA(G_AB(a)) - a| and |G_AB(G_BA(b)) - b|. StarGAN's attribute accuracy and BicycleGAN's
+diversity are described in `metrics.translation_conditional`. A metric that cannot be computed
+is listed under `missing` with the reason.
 """
 
 from __future__ import annotations
@@ -22,12 +23,23 @@ from ganforge.metrics.classifiers import class_accuracy
 from ganforge.metrics.features import Features, extract, get_extractor
 from ganforge.metrics.fid import fid_from_features
 from ganforge.metrics.kid import kernel_inception_distance
+from ganforge.metrics.translation_conditional import (
+    attribute_scores,
+    attribute_translations,
+    latent_translations,
+    mean_pairwise_distance,
+)
+from ganforge.translation.conditions import latent_codes
 from ganforge.translation.data import TranslationData
 from ganforge.translation.inference import run_generator
 from ganforge.translation.metrics import l1_error, paired_scores
+from ganforge.translation.models import method_class
 
 FEATURE_BATCH = 100
 KID_SUBSETS = 100
+DIVERSITY_CODES = 8  # BicycleGAN: outputs per test input for the diversity measures
+DIVERSITY_INPUTS = 50  # ... of this many test inputs
+DEMO_FEATURES = {"demo:digit-attributes": "digit_attributes"}  # else the digits classifier
 
 
 class TranslationModel(Protocol):
@@ -40,7 +52,8 @@ def feature_extractor_name(config: Config) -> str:
     """translation.features, with `auto` resolved: the digits classifier for the demo tasks."""
     name = config.translation.features
     if name == "auto":
-        return "digits" if config.data.source.strip().startswith("demo:") else "inception"
+        source = config.data.source.strip()
+        return DEMO_FEATURES.get(source, "digits" if source.startswith("demo:") else "inception")
     return name
 
 
@@ -58,6 +71,8 @@ class Evaluator:
         self.labels = None  # the demo tasks' digit of each test image (both domains alike)
         if data.test_labels is not None and self.test:
             self.labels = data.test_labels[: len(self.test["A"])]
+        self.condition = method_class(config.translation.mode).condition
+        self.test_attrs = data.test_attrs[:limit] if data.test_attrs is not None else None
         self.missing: dict[str, str] = {}  # metric -> why it could not be computed
         self.notes: dict[str, str] = {}  # caveats of metrics that were computed
         self.extractor_name = feature_extractor_name(config)
@@ -77,12 +92,12 @@ class Evaluator:
                 return None
         return extract(self.extractor, images.split(FEATURE_BATCH))
 
-    def _distribution_scores(
-        self, outputs: torch.Tensor, target: str, direction: str, record: dict[str, Any]
-    ) -> None:
+    def _fid_kid(self, outputs: torch.Tensor, target: str, direction: str,
+                 record: dict[str, Any]) -> Features | None:
+        """fid_/kid_ of the outputs against the target domain's real test images; their features."""
         fake = self._features(outputs)
         if fake is None:
-            return
+            return None
         if target not in self.real_features:
             self.real_features[target] = self._features(self.test[target])
         real = self.real_features[target]
@@ -93,10 +108,18 @@ class Evaluator:
         record[f"fid_{direction}"] = fid["fid"]
         record[f"kid_{direction}"] = kid["mean"]
         record[f"kid_{direction}_std"] = kid["std"]
-        if self.labels is not None and target in self.data.readable and fake.logits is not None:
-            record[f"digit_accuracy_{direction}"] = class_accuracy(fake.logits, self.labels.numpy())
         for warning in fid["warnings"] + kid["warnings"]:
             self.notes.setdefault(f"fid_kid_{direction}", warning)
+        return fake
+
+    def _distribution_scores(
+        self, outputs: torch.Tensor, target: str, direction: str, record: dict[str, Any]
+    ) -> None:
+        fake = self._fid_kid(outputs, target, direction, record)
+        if fake is None:
+            return
+        if self.labels is not None and target in self.data.readable and fake.logits is not None:
+            record[f"digit_accuracy_{direction}"] = class_accuracy(fake.logits, self.labels.numpy())
 
     @torch.no_grad()
     def __call__(self, model: TranslationModel) -> dict[str, Any]:
@@ -108,6 +131,10 @@ class Evaluator:
                 "unpaired: DIR/testA and DIR/testB)"
             )
             return record
+        if self.condition == "attributes":
+            return self._attribute_metrics(model.generator("AtoB"), record)
+        if self.condition == "latent":
+            return self._latent_metrics(model, record)
         outputs = {}
         for direction in model.directions:
             source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
@@ -124,6 +151,55 @@ class Evaluator:
                 rec = run_generator(model.generator(back), outputs[there], self.mode, self.seed)
                 record[f"cycle_l1_{domain}"] = float(l1_error(rec, self.test[domain]).mean())
         record["eval_n"] = int(len(self.test["A"]))
+        return record
+
+    def _attribute_metrics(self, g: nn.Module, record: dict[str, Any]) -> dict[str, Any]:
+        """StarGAN: each test image with each attribute flipped; FID/KID against the real test
+        images, attribute accuracy by a multi-label classifier of the run's attributes, and the
+        reconstruction error of translating back to the image's own label."""
+        images, labels = self.test["A"], self.test_attrs
+        outputs, targets, flipped = attribute_translations(g, images, labels, self.mode, self.seed)
+        fake = self._fid_kid(outputs, "A", "AtoB", record)
+        names = list(self.config.translation.attributes)
+        judge = self.extractor
+        known = list(getattr(judge, "class_names", [])) if getattr(judge, "multi_label", False) else []
+        if fake is not None and fake.logits is not None and set(names) <= set(known):
+            columns = [known.index(name) for name in names]
+            scores = attribute_scores(fake.logits[:, columns], targets, flipped)
+            record.update({f"{k}_AtoB": v for k, v in scores.items()})
+        else:
+            self.missing["attribute_accuracy"] = (
+                f"no attribute classifier of {', '.join(names)} (ganforge ships one for "
+                "demo:digit-attributes: translation.features=digit_attributes)")
+        back = labels.float().repeat(labels.shape[1], 1)
+        rec = run_generator(g, outputs, self.mode, self.seed, back)
+        record["reconstruction_l1_AtoB"] = float(l1_error(rec, images.repeat(labels.shape[1], 1, 1, 1)).mean())
+        record["eval_n"] = int(len(images))
+        return record
+
+    def _latent_metrics(self, model: TranslationModel, record: dict[str, Any]) -> dict[str, Any]:
+        """BicycleGAN: L1/PSNR/SSIM and FID/KID of one random code per test input, and the
+        diversity of DIVERSITY_CODES codes for each of the first DIVERSITY_INPUTS inputs."""
+        direction = model.directions[0]
+        source, target = ("A", "B") if direction == "AtoB" else ("B", "A")
+        g, nz = model.generator(direction), self.config.translation.nz
+        images = self.test[source]
+        one_each = latent_translations(g, images, latent_codes(1, nz, self.seed), self.mode, self.seed)[:, 0]
+        if self.data.test_paired:
+            for key, value in paired_scores(one_each, self.test[target]).items():
+                record[f"{key}_{direction}"] = value
+        self._distribution_scores(one_each, target, direction, record)
+        subset = images[:DIVERSITY_INPUTS]
+        codes = latent_codes(DIVERSITY_CODES, nz, self.seed + 1)
+        many = latent_translations(g, subset, codes, self.mode, self.seed)
+        record[f"diversity_l1_{direction}"] = mean_pairwise_distance(many, "l1")
+        features = self._features(many.flatten(0, 1))
+        if features is not None:
+            unit = torch.from_numpy(features.features)
+            unit = unit / unit.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            record[f"diversity_features_{direction}"] = mean_pairwise_distance(
+                unit.view(len(subset), DIVERSITY_CODES, -1), "l2")
+        record["eval_n"] = int(len(images))
         return record
 
     def protocol(self) -> dict[str, Any]:

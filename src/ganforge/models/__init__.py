@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from ganforge.config import ModelConfig
+from ganforge.config import ModelConfig, TextConfig
 from ganforge.errors import GanforgeError
 from ganforge.models.began import BEGANDiscriminator, BEGANGenerator
 from ganforge.models.biggan import Discriminator, Generator
 from ganforge.models.common import latent_dim
 from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganforge.models.gancls import GANCLSDiscriminator, GANCLSGenerator
+from ganforge.models.gigagan import GigaGANDiscriminator, GigaGANGenerator
 from ganforge.models.lapgan import LapGANDiscriminator, LapGANGenerator
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
@@ -22,12 +24,15 @@ ARCHITECTURES = {
     "began": (BEGANGenerator, BEGANDiscriminator),
     "lapgan": (LapGANGenerator, LapGANDiscriminator),
     "stylegan2": (StyleGAN2Generator, StyleGAN2Discriminator),
+    "gancls": (GANCLSGenerator, GANCLSDiscriminator),
+    "gigagan": (GigaGANGenerator, GigaGANDiscriminator),
 }
 __all__ = ["ARCHITECTURES", "build_models", "count_parameters", "latent_dim"]
 
 
-def build_models(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
-    """(G, D) for a model config; architecture mistakes become one-line GanforgeErrors."""
+def build_models(cfg: ModelConfig, text: TextConfig | None = None) -> tuple[nn.Module, nn.Module]:
+    """(G, D) for a model config; architecture mistakes become one-line GanforgeErrors.
+    Text-conditioned architectures (`takes_text`) also get the run's `text.*` settings."""
     if cfg.arch not in ARCHITECTURES:
         raise GanforgeError(
             f"unknown model.arch '{cfg.arch}'; available: {', '.join(sorted(ARCHITECTURES))}"
@@ -35,6 +40,8 @@ def build_models(cfg: ModelConfig) -> tuple[nn.Module, nn.Module]:
     g_cls, d_cls = ARCHITECTURES[cfg.arch]
     cfg.check()  # the architecture's own rules (GanforgeError), the same as validate_config's
     try:
+        if getattr(g_cls, "takes_text", False):
+            return g_cls(cfg, text or TextConfig()), d_cls(cfg, text or TextConfig())
         return g_cls(cfg), d_cls(cfg)
     except ValueError as exc:
         raise GanforgeError(str(exc)) from None

@@ -120,6 +120,19 @@ def init_normal(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
+def init_xavier(module: nn.Module, gain: float = 0.02) -> None:
+    """Xavier-normal weights with `gain`, zero biases, BN weight N(1, gain): the init of the
+    BicycleGAN authors' code (`init_type=xavier`, `init_gain=0.02`)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_normal_(m.weight, gain=gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+
+
 def check_power_of_two(resolution: int, minimum: int = 8) -> int:
     """Number of x2 stages from 4x4 to `resolution`."""
     stages = int(math.log2(resolution / 4)) if resolution >= minimum else -1

@@ -66,6 +66,32 @@ class PixelDiscriminator(nn.Module):
         return self.model(x)
 
 
+class MultiScaleDiscriminator(nn.Module):
+    """`num_d` PatchGANs on the image and on successively 2x average-pooled copies (3x3, stride
+    2, padding not counted), so coarse scales judge global structure: BicycleGAN's D (each
+    scale at half the previous width, `halve_width`) and pix2pixHD/SPADE's (the same width).
+    Returns the list of logit maps, finest first."""
+
+    def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+                 num_d: int = 2, halve_width: bool = True) -> None:
+        super().__init__()
+        if num_d < 1:
+            raise ValueError(f"a multi-scale D needs num_d >= 1, got {num_d}")
+        self.scales = nn.ModuleList(
+            PatchDiscriminator(in_channels, int(round(ndf / 2**i)) if halve_width else ndf, n_layers, norm)
+            for i in range(num_d)
+        )
+        self.down = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outputs = []
+        for i, scale in enumerate(self.scales):
+            if i:
+                x = self.down(x)
+            outputs.append(scale(x))
+        return outputs
+
+
 def receptive_field(model: nn.Module) -> int:
     """Side of the input patch one output logit sees, from the conv kernels and strides."""
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]

@@ -10,8 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from ganforge.config import Config, load_config_file, save_config
+from ganforge.data import ImageDataset
 from ganforge.data.spec import load_training_data
 from ganforge.errors import GanforgeError
+from ganforge.models import ARCHITECTURES
+from ganforge.text import build_vocabulary
 from ganforge.training import distributed
 from ganforge.training.checkpoint import load_latest_checkpoint, remove_stale_temporaries
 from ganforge.training.guard import Guard
@@ -42,14 +45,40 @@ def check_settings(config: Config) -> None:
 def load_task_data(config: Config) -> tuple[Config, Data]:
     """The run's data, and the config completed by it (a GAN's class count)."""
     if config.task == "translation":
-        return config, load_translation_data(config.data.source, config.translation)
+        data = load_translation_data(config.data.source, config.translation)
+        tc = config.translation
+        if data.attributes and hasattr(tc, "attributes") and list(tc.attributes) != list(data.attributes):
+            # [] means every attribute of the data: the run's config names them, in label order
+            config = replace(config, translation=replace(tc, attributes=list(data.attributes)))
+        return config, data
     dataset = load_training_data(config.data, config.model.resolution, config.model.img_channels)
+    if takes_text(config):
+        return with_vocabulary(config, dataset), dataset
     if dataset.n_classes < 2:
         raise GanforgeError(
             f"{dataset.source} has {dataset.n_classes} class; a class-conditional model needs at "
             "least 2 (use class sub-folders for a folder dataset)"
         )
     return replace(config, model=replace(config.model, n_classes=dataset.n_classes)), dataset
+
+
+def takes_text(config: Config) -> bool:
+    """Whether the architecture draws from text (its condition y is caption token ids)."""
+    networks = ARCHITECTURES.get(config.model.arch)
+    return bool(networks and getattr(networks[0], "takes_text", False))
+
+
+def with_vocabulary(config: Config, dataset: ImageDataset) -> Config:
+    """The config with `text.vocab` built from the captions (builtin encoder; kept when set, as
+    on resume, so ids never change), and the class count of the data's labels."""
+    if dataset.captions is None:
+        raise GanforgeError(f"model.arch={config.model.arch} draws from text and needs captioned data "
+                            f"(--data captioned-digits | captions:DIR | coco:FILE.json | cub:DIR); "
+                            f"'{dataset.source}' has no captions")
+    text = config.text
+    if text.encoder == "builtin" and not text.vocab:
+        text = replace(text, vocab=build_vocabulary(c for cs in dataset.captions for c in cs))
+    return replace(config, text=text, model=replace(config.model, n_classes=dataset.n_classes))
 
 
 def make_loop(config: Config, data: Data, run: RunDir) -> Loop:

@@ -64,6 +64,8 @@ class Loop:
         self.stopped_by: str | None = None  # the signal that ended fit() early, if any
         self.window: dict[str, float] = {}  # sums of per-step statistics since the last log
         self.window_steps = 0
+        # steps that reported each statistic (StarGAN's G losses come every n_critic-th step)
+        self.window_counts: dict[str, int] = {}
         self._tick, self._timed_steps = time.perf_counter(), 0
 
     def _say(self, message: str, bar: tqdm | None = None) -> None:
@@ -79,7 +81,8 @@ class Loop:
             "task": self.task.name,
             "step": self.step,
             **self.task.state_dict(),
-            "log_window": {"sums": dict(self.window), "steps": self.window_steps},
+            "log_window": {"sums": dict(self.window), "steps": self.window_steps,
+                           "counts": dict(self.window_counts)},
             "guard": self.guard.state_dict(),
             "config": self.config.to_dict(),
             "rng": {**capture_rng(), **self.task.rng_state()},
@@ -102,6 +105,9 @@ class Loop:
         self.step = int(state["step"])
         self.window = {k: float(v) for k, v in state["log_window"]["sums"].items()}
         self.window_steps = int(state["log_window"]["steps"])
+        counts = state["log_window"].get("counts")  # absent in older checkpoints: every step
+        self.window_counts = ({k: int(v) for k, v in counts.items()} if counts is not None
+                              else {k: self.window_steps for k in self.window})
         if restore_guard and "guard" in state:
             self.guard.load_state_dict(state["guard"])
         restore_rng(state["rng"])
@@ -215,6 +221,7 @@ class Loop:
         self.step += 1
         for key, value in stats.items():
             self.window[key] = self.window.get(key, 0.0) + value
+            self.window_counts[key] = self.window_counts.get(key, 0) + 1
         self.window_steps += 1
         self._timed_steps += 1
         bar.update(1)
@@ -253,13 +260,13 @@ class Loop:
             window = self._mean_over_ranks(window)
         elapsed = time.perf_counter() - self._tick
         record: dict[str, Any] = {"step": self.step, "time": time.time(), "kind": "train"}
-        record.update({k: v / self.window_steps for k, v in window.items()})
+        record.update({k: v / self.window_counts.get(k, self.window_steps) for k, v in window.items()})
         record["images_per_s"] = self.task.images_per_step() * self._timed_steps / max(elapsed, 1e-9)
         record.update(self.task.log_readings(self.step, log, self.config.monitor.every == 0))
         log.log(record)
         postfix = {k: f"{record[k]:.3f}" for k in ("loss_d", "loss_g") if k in record}
         bar.set_postfix(**postfix, img_s=f"{record['images_per_s']:.1f}")
-        self.window, self.window_steps = {}, 0
+        self.window, self.window_steps, self.window_counts = {}, 0, {}
         self._tick, self._timed_steps = time.perf_counter(), 0
         return self._handle_events(self.guard.check(record), log, bar)
 

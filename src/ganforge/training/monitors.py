@@ -65,7 +65,11 @@ def singular_values(model: nn.Module) -> dict[str, float]:
         elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) or hasattr(module, "effective_weight"):
             # equalised-lr layers (StyleGAN2) store N(0, 1) weights and scale them at run time
             weight = module.effective_weight() if hasattr(module, "effective_weight") else module.weight
-            out[name] = float(torch.linalg.matrix_norm(weight.detach().float().flatten(1), ord=2))
+            matrix = weight.detach().float().flatten(1)
+            if not bool(torch.isfinite(matrix).all()):  # a diverged weight: the guard's business
+                out[name] = float("nan")
+                continue
+            out[name] = float(torch.linalg.matrix_norm(matrix, ord=2))
     return out
 
 

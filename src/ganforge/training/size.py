@@ -25,7 +25,7 @@ def networks(config: Config) -> list[nn.Module]:
     with torch.device("meta"):
         if config.task == "translation":
             return list(build_model(config, "meta").networks.values())
-        return list(build_models(config.model))
+        return list(build_models(config.model, config.text))
 
 
 def parameter_count(config: Config) -> float:

@@ -15,15 +15,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.config import TranslationConfig
+from ganforge.config import Config, TranslationConfig
+from ganforge.errors import GanforgeError
 from ganforge.translation.losses import CycleOutputs, adversarial_terms, cyclegan_g_loss
-from ganforge.translation.networks import build_discriminator, build_generator
+from ganforge.translation.method import TranslationMethod
+from ganforge.translation.networks import (
+    build_discriminator,
+    build_generator,
+    check_image_networks,
+    size_multiple,
+)
 from ganforge.translation.pool import ImagePool
 
 
-class CycleGAN:
+class CycleGAN(TranslationMethod):
     """The networks, image pools and losses of a CycleGAN run."""
 
+    data_kind = "unpaired"  # even paired data is drawn unpaired
     order = ("g", "d")  # the generators step first
     generator_names = ("G_AB", "G_BA")
 
@@ -73,3 +81,27 @@ class CycleGAN:
         loss_d_b = self.terms.d(d_b(out.real_b), d_b(fake_b))
         loss_d_a = self.terms.d(d_a(out.real_a), d_a(fake_a))
         return loss_d_a + loss_d_b, {"loss_d_a": loss_d_a, "loss_d_b": loss_d_b}
+
+    @classmethod
+    def check(cls, config: Config) -> None:
+        check_image_networks(config)
+        adversarial_terms(config.train.loss)
+        tc = config.translation
+        if tc.lambda_identity > 0 and tc.channels_a != tc.channels_b:
+            raise GanforgeError(
+                f"translation.lambda_identity={tc.lambda_identity} compares G_AB(b) with b, which "
+                "needs channels_a == channels_b; set translation.lambda_identity=0"
+            )
+
+    @classmethod
+    def size_multiple(cls, tc: TranslationConfig) -> int:
+        return size_multiple(tc)
+
+    @classmethod
+    def network_names(cls, tc: TranslationConfig) -> dict[str, str]:
+        return {"AtoB": "G_AB", "BtoA": "G_BA"}
+
+    @classmethod
+    def inference_networks(cls, tc: TranslationConfig) -> dict[str, nn.Module]:
+        return {"AtoB": build_generator(tc, tc.channels_a, tc.channels_b),
+                "BtoA": build_generator(tc, tc.channels_b, tc.channels_a)}

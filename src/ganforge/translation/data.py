@@ -12,44 +12,22 @@ half of an AB image) is centre-cropped to a square first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 
 from ganforge.config import TranslationConfig
 from ganforge.data.folder import IMAGE_EXTENSIONS, pil_to_model_format
 from ganforge.errors import GanforgeError
-from ganforge.translation import demos
+from ganforge.translation import attribute_data, demos
+from ganforge.translation.data_types import TranslationData
+from ganforge.translation.images import decode_all, open_image
 
-SPEC_FORMS = f"paired:DIR, unpaired:DIR, demo:{{{','.join(demos.DEMOS)}}}"
-DECODE_THREADS = 8
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-@dataclass
-class TranslationData:
-    """Both domains' training and test images (uint8 (N, C, S, S)) and what is known of them."""
-
-    train_a: torch.Tensor
-    train_b: torch.Tensor
-    paired: bool  # train_b[i] is the partner of train_a[i]
-    test_a: torch.Tensor | None
-    test_b: torch.Tensor | None
-    test_paired: bool  # test_b[i] is the true translation of test_a[i]
-    source: str
-    test_labels: torch.Tensor | None = None  # demo tasks: the digit of each test pair
-    readable: tuple[str, ...] = ()  # demo tasks: domains the shipped digits classifier reads
-
-    @property
-    def has_test(self) -> bool:
-        return self.test_a is not None and self.test_b is not None
+__all__ = ["TranslationData", "load_translation_data", "open_image"]
+DEMO_NAMES = (*demos.DEMOS, *demos.ATTRIBUTE_DEMOS)
+SPEC_FORMS = (f"paired:DIR, unpaired:DIR, celeba:DIR, attributes:FILE.csv, "
+              f"demo:{{{','.join(DEMO_NAMES)}}}")
 
 
 def load_translation_data(spec: str, tc: TranslationConfig) -> TranslationData:
@@ -58,19 +36,25 @@ def load_translation_data(spec: str, tc: TranslationConfig) -> TranslationData:
     kind, sep, rest = spec.partition(":")
     if kind == "demo":
         return _demo(rest, tc, spec)
-    if kind not in ("paired", "unpaired") or not sep or not rest:
+    if kind not in ("paired", "unpaired", "celeba", "attributes") or not sep or not rest:
         raise GanforgeError(f"unknown translation data '{spec}'; use one of: {SPEC_FORMS}")
     root = Path(rest).expanduser()
     if not root.exists():
         raise GanforgeError(f"data path '{root}' does not exist (from --data {spec})")
+    if kind == "attributes":
+        return attribute_data.attribute_csv(root, tc, spec)
     if not root.is_dir():
         raise GanforgeError(f"data path '{root}' is not a directory (from --data {spec})")
+    if kind == "celeba":
+        return attribute_data.celeba(root, tc, spec)
     return _paired(root, tc, spec) if kind == "paired" else _unpaired(root, tc, spec)
 
 
 def _demo(name: str, tc: TranslationConfig, spec: str) -> TranslationData:
+    if name in demos.ATTRIBUTE_DEMOS:
+        return attribute_data.demo_attributes(name, tc, spec)
     if name not in demos.DEMOS:
-        raise GanforgeError(f"unknown demo task '{name}'; available: {', '.join(demos.DEMOS)}")
+        raise GanforgeError(f"unknown demo task '{name}'; available: {', '.join(DEMO_NAMES)}")
     paired, _, _, readable = demos.DEMOS[name]
     train_idx, test_idx = demos.split()
     train = demos.render(name, tc.load_size, tc.channels_a, tc.channels_b)
@@ -102,25 +86,6 @@ def _images_in(folder: Path) -> list[Path]:
     )
 
 
-def open_image(path: Path) -> Image.Image:
-    """A decoded, EXIF-upright image; any decoding failure is one line naming the file."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return ImageOps.exif_transpose(img)
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise GanforgeError(f"{path}: cannot read the image ({reason})") from None
-
-
-def _decode_all(jobs: list[T], work: Callable[[T], R]) -> list[R]:
-    pool = ThreadPoolExecutor(max_workers=DECODE_THREADS)
-    try:
-        return list(pool.map(work, jobs))
-    finally:  # on the first bad file, drop the queued rest instead of decoding it
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).contiguous()
 
@@ -146,7 +111,7 @@ def _read_side_by_side(folder: Path, size: int, tc: TranslationConfig) -> tuple[
         b = pil_to_model_format(img.crop((half, 0, width, height)), size, tc.channels_b, str(path))
         return a, b
 
-    pairs = _decode_all(files, work)
+    pairs = decode_all(files, work)
     return _stack([a for a, _ in pairs]), _stack([b for _, b in pairs])
 
 
@@ -195,7 +160,7 @@ def _read_ab_folders(folder: Path, size: int, tc: TranslationConfig) -> tuple[to
             pil_to_model_format(img_b, size, tc.channels_b, str(b_files[stem])),
         )
 
-    pairs = _decode_all(sorted(a_files), work)
+    pairs = decode_all(sorted(a_files), work)
     return _stack([a for a, _ in pairs]), _stack([b for _, b in pairs])
 
 
@@ -223,7 +188,7 @@ def _read_domain(folder: Path, size: int, channels: int) -> torch.Tensor:
     if not files:
         raise GanforgeError(f"{folder} holds no images; each domain needs at least one")
     return _stack(
-        _decode_all(files, lambda p: pil_to_model_format(open_image(p), size, channels, str(p)))
+        decode_all(files, lambda p: pil_to_model_format(open_image(p), size, channels, str(p)))
     )
 
 

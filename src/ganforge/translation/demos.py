@@ -1,6 +1,8 @@
 """Built-in translation tasks made from scikit-learn's 8x8 digits (no download): a paired task
-(edges -> digits, pix2pix's edges2shoes in miniature) and two unpaired ones between visually
-different renderings of the digits (normal -> thick strokes, normal -> inverted).
+(edges -> digits, pix2pix's edges2shoes in miniature), two unpaired ones between visually
+different renderings of the digits (normal -> thick strokes, normal -> inverted), and StarGAN's
+one domain of digits with three binary attributes (thick, inverted, red), drawn at random per
+digit (`attribute_digits`).
 
 The 1,797 digits are split once by a fixed permutation: 300 for test, the rest for training.
 In the unpaired tasks, domain A takes the first half of the training digits and domain B the
@@ -46,6 +48,28 @@ def inverted(digits: torch.Tensor) -> torch.Tensor:
     return 255 - digits
 
 
+# ---- BicycleGAN's demo: one edge map, many plausible digits ------------------------------------
+COLOUR_SEED = 2
+SATURATION = 0.7
+
+
+def hue_to_rgb(hue: torch.Tensor, saturation: float = SATURATION) -> torch.Tensor:
+    """(N,) hues in [0, 1) -> (N, 3) RGB of full value and the given saturation (HSV)."""
+    k = (torch.tensor([5.0, 3.0, 1.0]) + hue[:, None] * 6.0) % 6.0
+    return 1.0 - saturation * torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
+
+
+def colourful(digits: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB digits, each in a random ink colour (uniform hue) with random stroke width
+    (thin or bold, a coin): many plausible outputs for one outline."""
+    gen = torch.Generator().manual_seed(COLOUR_SEED)
+    n = digits.shape[0]
+    rgb = hue_to_rgb(torch.rand(n, generator=gen)).view(n, 3, 1, 1)
+    bold = (torch.rand(n, generator=gen) < 0.5).view(n, 1, 1, 1)
+    ink = torch.where(bold, thick(digits), digits).float() / 255.0
+    return (ink * rgb * 255.0).round().clamp(0, 255).byte()
+
+
 # name -> (paired?, rendering of domain A, rendering of domain B,
 #          domains the shipped digits classifier reads)
 DEMOS: dict[
@@ -60,7 +84,40 @@ DEMOS: dict[
     "edges2digits": (True, edges, lambda d: d, ("B",)),
     "digits2thick": (False, lambda d: d, thick, ("A", "B")),
     "digits2inverted": (False, lambda d: d, inverted, ("A",)),
+    "edges2colourdigits": (True, edges, colourful, ()),
 }
+
+
+# ---- StarGAN's demo: one domain of digits with three binary attributes ------------------------
+ATTRIBUTES = ("thick", "inverted", "red")
+ATTRIBUTE_SEED = 1
+RED_INK = (1.0, 0.25, 0.1)  # on black paper
+RED_INK_ON_WHITE = (0.8, 0.1, 0.05)  # inverted: dark red ink on white paper
+ATTRIBUTE_DEMOS = {"digit-attributes": ATTRIBUTES}  # name -> its attributes
+
+
+def random_attributes(n: int, seed: int = ATTRIBUTE_SEED) -> torch.Tensor:
+    """A fixed random attribute vector (N, 3) of 0/1 floats per digit, each attribute a coin."""
+    return torch.randint(0, 2, (n, len(ATTRIBUTES)), generator=torch.Generator().manual_seed(seed)).float()
+
+
+def with_attributes(digits: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB (N, 3, S, S) renderings of grey digits (N, 1, S, S) with attributes (N, 3):
+    thick strokes (dilation), inverted (ink on white paper) and red ink (else white/black)."""
+    thick_on, inverted_on, red_on = (attributes[:, i].bool().view(-1, 1, 1, 1) for i in range(3))
+    ink = torch.where(thick_on, thick(digits), digits).float() / 255.0  # (N, 1, S, S)
+    red = red_on.float()
+    on_black = torch.tensor(RED_INK).view(1, 3, 1, 1) * red + (1 - red)
+    on_white = torch.tensor(RED_INK_ON_WHITE).view(1, 3, 1, 1) * red
+    image = torch.where(inverted_on, 1.0 - ink * (1.0 - on_white), ink * on_black)
+    return (image * 255.0).round().clamp(0, 255).byte()
+
+
+def attribute_digits(side: int) -> dict[str, torch.Tensor]:
+    """Every digit rendered with its fixed attributes: {"images", "attributes", "labels"}."""
+    digits, labels = digits_at(side)
+    attributes = random_attributes(len(digits))
+    return {"images": with_attributes(digits, attributes), "attributes": attributes, "labels": labels}
 
 
 def digits_at(side: int) -> tuple[torch.Tensor, torch.Tensor]:

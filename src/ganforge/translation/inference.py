@@ -42,9 +42,11 @@ def to_model_range(images: torch.Tensor, device: torch.device | str) -> torch.Te
 
 @torch.no_grad()
 def run_generator(
-    generator: nn.Module, images: torch.Tensor, mode: str = "running_stats", seed: int = 0
+    generator: nn.Module, images: torch.Tensor, mode: str = "running_stats", seed: int = 0,
+    condition: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Translations (float, [-1, 1], on the CPU) of uint8 or [-1, 1] images (N, C, H, W).
+    """Translations (float, [-1, 1], on the CPU) of uint8 or [-1, 1] images (N, C, H, W);
+    a conditional translator (StarGAN, BicycleGAN) also takes `condition` (N, ...) row by row.
 
     The global RNGs are not disturbed (dropout draws come from a forked, seeded stream), so
     evaluating during training leaves a run's random sequence, and its exact resume, intact.
@@ -60,6 +62,13 @@ def run_generator(
         torch.manual_seed(seed)
         generator.train(mode == "batch_stats")
         batch = 1 if mode == "batch_stats" else EVAL_BATCH
-        for chunk in images.split(batch):
-            outputs.append(generator(to_model_range(chunk, device)).float().cpu())
+        if condition is not None and condition.shape[0] != images.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {condition.shape[0]} conditions")
+        for i, chunk in enumerate(images.split(batch)):
+            x = to_model_range(chunk, device)
+            if condition is None:
+                outputs.append(generator(x).float().cpu())
+            else:
+                c = condition[i * batch : i * batch + len(chunk)].to(device).float()
+                outputs.append(generator(x, c).float().cpu())
     return torch.cat(outputs)

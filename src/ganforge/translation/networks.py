@@ -8,10 +8,10 @@ import re
 
 from torch import nn
 
-from ganforge.config import TranslationConfig
+from ganforge.config import Config, TranslationConfig
 from ganforge.errors import GanforgeError
 from ganforge.models.common import init_normal
-from ganforge.models.patchgan import PatchDiscriminator, PixelDiscriminator
+from ganforge.models.patchgan import PatchDiscriminator, PixelDiscriminator, patch_output_size
 from ganforge.models.resnet_translator import ResNetTranslator
 from ganforge.models.unet import UNetGenerator
 from ganforge.nn.norm import NORMS
@@ -81,3 +81,23 @@ def build_discriminator(tc: TranslationConfig, in_channels: int) -> nn.Module:
         )
     init_normal(net, tc.init_gain)
     return net
+
+
+def check_image_networks(config: Config) -> None:
+    """The rules of a `translation.generator` (U-Net or ResNet) with a PatchGAN D: the crop fits
+    the generator's downsamplings and leaves the PatchGAN a non-empty map of logits."""
+    tc = config.translation
+    generator_kind(tc.generator)
+    multiple = size_multiple(tc)
+    if tc.crop_size <= 0 or tc.crop_size % multiple:
+        raise GanforgeError(
+            f"translation.crop_size={tc.crop_size} does not fit translation.generator="
+            f"{tc.generator}: use a positive multiple of {multiple}"
+        )
+    layers = {"basic": 3, "n_layers": tc.n_layers_d}.get(tc.discriminator)
+    if layers is not None and patch_output_size(tc.crop_size, layers) < 1:
+        raise GanforgeError(
+            f"translation.crop_size={tc.crop_size} is too small for a PatchGAN with {layers} "
+            "stride-2 layers (its map of logits would be empty); use larger crops or "
+            "translation.discriminator=n_layers with a smaller translation.n_layers_d"
+        )

@@ -13,15 +13,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.config import TranslationConfig
+from ganforge.config import Config, TranslationConfig
 from ganforge.translation.losses import adversarial_terms, pix2pix_d_loss, pix2pix_g_loss
-from ganforge.translation.networks import build_discriminator, build_generator
+from ganforge.translation.method import TranslationMethod
+from ganforge.translation.networks import (
+    build_discriminator,
+    build_generator,
+    check_image_networks,
+    size_multiple,
+)
 from ganforge.translation.pool import ImagePool
 
 
-class Pix2Pix:
+class Pix2Pix(TranslationMethod):
     """The networks, image pool and losses of a pix2pix run."""
 
+    data_kind = "paired"
     order = ("d", "g")  # the D step comes first
     generator_names = ("G",)
 
@@ -58,3 +65,21 @@ class Pix2Pix:
             return pix2pix_d_loss(self.terms, D(torch.cat([x, y], 1)), D(fake_pair)), {}
         parts = pix2pix_g_loss(self.terms, D(torch.cat([x, fake], 1)), fake, y, self.lambda_l1)
         return parts.pop("loss_g"), parts
+
+    @classmethod
+    def check(cls, config: Config) -> None:
+        check_image_networks(config)
+        adversarial_terms(config.train.loss)
+
+    @classmethod
+    def size_multiple(cls, tc: TranslationConfig) -> int:
+        return size_multiple(tc)
+
+    @classmethod
+    def network_names(cls, tc: TranslationConfig) -> dict[str, str]:
+        return {tc.direction: "G"}
+
+    @classmethod
+    def inference_networks(cls, tc: TranslationConfig) -> dict[str, nn.Module]:
+        c_in, c_out = (tc.channels_a, tc.channels_b) if tc.direction == "AtoB" else (tc.channels_b, tc.channels_a)
+        return {tc.direction: build_generator(tc, c_in, c_out)}

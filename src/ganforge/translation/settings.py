@@ -1,13 +1,14 @@
-"""The settings of each translation mode (`translation.mode`): what pix2pix and CycleGAN add to
-the shared `TranslationConfig`. Torch-free, so that reading a config never builds a network."""
+"""The settings of each translation mode (`translation.mode`): what each mode (pix2pix,
+CycleGAN, StarGAN, BicycleGAN) adds to the shared `TranslationConfig`. Torch-free, so that
+reading a config never builds a network."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ganforge.config import TranslationConfig, register, setting
-from ganforge.config.sections import AT_LEAST_0
+from ganforge.config.sections import AT_LEAST_0, AT_LEAST_1
 
 
 @register("pix2pix")
@@ -29,3 +30,41 @@ class CycleGANConfig(TranslationConfig):
     lambda_cycle: float = setting(10.0, bounds=AT_LEAST_0)  # weight of each cycle-consistency L1 term
     # identity L1 weight, relative to lambda_cycle
     lambda_identity: float = setting(0.5, bounds=AT_LEAST_0)
+
+
+@register("stargan")
+@dataclass
+class StarGANConfig(TranslationConfig):
+    """One G for many domains: G(x, c) with the target label c, D with a domain classifier.
+
+    `generator=resnet_Kblocks` gives StarGAN's G with K bottleneck blocks, `n_layers_d` its D's
+    stride-2 convs; `norm` must stay `instance` (G's instance norm is affine, as the authors')."""
+
+    mode: str = "stargan"
+    # the domain attributes, in label order; []: every attribute the data has
+    attributes: list[str] = field(default_factory=list)
+    lambda_cls: float = setting(1.0, bounds=AT_LEAST_0)  # domain classification loss weight
+    lambda_rec: float = setting(10.0, bounds=AT_LEAST_0)  # cycle reconstruction L1 weight
+    lambda_gp: float = setting(10.0, bounds=AT_LEAST_0)  # WGAN-GP gradient penalty weight
+    n_critic: int = setting(5, bounds="[1, 1000]")  # D steps per G step (a step is one D step)
+
+
+@register("bicyclegan")
+@dataclass
+class BicycleGANConfig(TranslationConfig):
+    """Multimodal paired translation: G(x, z), an encoder E(y) -> N(mu, sigma), cVAE-GAN and
+    cLR-GAN cycles, a (multi-scale) D for each cycle."""
+
+    mode: str = "bicyclegan"
+    direction: Literal["AtoB", "BtoA"] = "AtoB"
+    nz: int = setting(8, bounds=AT_LEAST_1)  # latent code size
+    z_injection: Literal["all", "input"] = "all"  # z concatenated to every encoder stage, or the input
+    nef: int = setting(64, bounds=AT_LEAST_1)  # encoder width
+    encoder_blocks: int = setting(5, bounds="[1, 8]")  # E's residual blocks: 5 = resnet_256, 4 = resnet_128
+    num_d: int = setting(2, bounds="[1, 4]")  # scales of each multi-scale PatchGAN
+    conditional_d: bool = False  # D sees (input, output) pairs; the authors' default: output only
+    lambda_l1: float = setting(10.0, bounds=AT_LEAST_0)  # |G(A, E(B)) - B|_1
+    lambda_kl: float = setting(0.01, bounds=AT_LEAST_0)  # KL(E(B) || N(0, I)), summed
+    lambda_latent: float = setting(0.5, bounds=AT_LEAST_0)  # |E(G(A, z)) - z|_1
+    lambda_gan: float = setting(1.0, bounds=AT_LEAST_0)  # D on the cVAE-GAN's outputs
+    lambda_gan2: float = setting(1.0, bounds=AT_LEAST_0)  # D2 on the cLR-GAN's outputs

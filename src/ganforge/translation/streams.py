@@ -1,4 +1,5 @@
-"""What a translation step trains on: batches of (A, B) with random jitter.
+"""What a translation step trains on: batches of (A, B) with random jitter, or (StarGAN) of
+images with their attribute labels.
 
 Each image (a pair: both halves alike) is cut to a random `crop_size` square of its
 `load_size` copy and flipped left-right with probability 1/2 when `data.hflip` is on
@@ -109,4 +110,51 @@ class TranslationStream:
             )
         for key, stream in self.streams.items():
             stream.load_state_dict(state["streams"][key])
+        self.jitter.set_state(state["jitter"])
+
+
+class AttributeStream:
+    """Batches of (uint8 crops, float 0/1 attribute labels (N, K)): one domain with labels.
+
+    The order comes from a BatchStream over the image indices, so the labels follow their
+    images through the same seeded, checkpointed order; crops and flips as TranslationStream's.
+    """
+
+    def __init__(self, images: torch.Tensor, attributes: torch.Tensor, batch_size: int, crop: int,
+                 flip: bool, seed: int, shard: tuple[int, int] = (0, 1)) -> None:
+        n = images.shape[0]
+        if attributes.shape[0] != n:
+            raise GanforgeError(f"{n} training images but {attributes.shape[0]} attribute rows")
+        if crop > images.shape[-1]:
+            raise GanforgeError(f"crop {crop} is larger than the loaded images ({images.shape[-1]})")
+        index = ImageDataset(images, torch.arange(n), [str(i) for i in range(n)], "the training images")
+        self.order = BatchStream(index, batch_size, seed)  # the global order; ranks slice it
+        self.images, self.attributes = images, attributes.float()
+        self.crop, self.flip = crop, flip
+        self.jitter = torch.Generator().manual_seed(seed + 2)
+        rank, world = shard
+        if batch_size % world:
+            raise GanforgeError(f"batch size {batch_size} does not split evenly among {world} ranks")
+        share = batch_size // world
+        self.share = slice(rank * share, (rank + 1) * share)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"images": int(self.images.shape[0])}
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's share of the next global batch (every rank jitters the whole batch)."""
+        _, idx = self.order.next()
+        idx = idx.cpu()
+        crops = random_jitter(self.images[idx.to(self.images.device)], self.crop, self.flip, self.jitter)
+        return crops[self.share], self.attributes[idx][self.share]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"streams": {"images": self.order.state_dict()}, "jitter": self.jitter.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if set(state["streams"]) != {"images"}:
+            raise GanforgeError("the checkpoint's data streams do not match this data (attribute "
+                                "labels vs image pairs); resume with the run's own --data")
+        self.order.load_state_dict(state["streams"]["images"])
         self.jitter.set_state(state["jitter"])

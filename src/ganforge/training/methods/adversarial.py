@@ -64,6 +64,10 @@ class Adversarial:
         """The progress grid's fixed input (InfoGAN appends codes)."""
         return z
 
+    def grid_condition(self, labels: torch.Tensor, dataset: Any) -> torch.Tensor:
+        """The progress grid's condition y for its row classes (text methods: captions)."""
+        return labels
+
     def after_d_step(self) -> None:
         if self.cfg.clip > 0:  # WGAN: a crude Lipschitz bound on the critic
             with torch.no_grad():

@@ -53,6 +53,9 @@ class SemiSupervised(Adversarial):
 
     def prepare_dataset(self, dataset: ImageDataset) -> ImageDataset:
         """Hold out a fixed fraction for measuring D; pick the labelled images from the rest."""
+        if not isinstance(dataset, ImageDataset):
+            raise GanforgeError(f"method sgan holds its images in memory; {dataset.source} is read "
+                                "from disk: use an in-memory --data (folder:, mnist:, ...) for sgan")
         seed = self.ctx.config.train.seed
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed + 17))
         n_held = max(int(len(dataset) * self.cfg.holdout), dataset.n_classes)

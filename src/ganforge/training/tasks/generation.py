@@ -16,8 +16,8 @@ from torch import nn
 
 from ganforge.augment import build_augment
 from ganforge.config import Config
-from ganforge.data import ImageDataset
 from ganforge.data.batches import BatchStream
+from ganforge.data.spec import Dataset
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import (
     LOWER_IS_BETTER,
@@ -30,6 +30,7 @@ from ganforge.nn.cross_replica_bn import convert_cross_replica
 from ganforge.nn.fast_conv import use_conv_algorithm
 from ganforge.objectives import get_objective, orthogonal_penalty
 from ganforge.sampling import generate, make_grid, truncated_normal
+from ganforge.text import FrozenText
 from ganforge.training import distributed
 from ganforge.training.context import StepContext
 from ganforge.training.ema import EMA, half_life_decay
@@ -50,6 +51,7 @@ from ganforge.training.optimization import (
 from ganforge.training.precision import Precision
 from ganforge.training.run_dir import MetricsLog
 from ganforge.training.tasks.base import Task
+from ganforge.training.text import prepare_text
 
 SAMPLE_COLUMNS = 8
 MAX_SAMPLE_ROWS = 10
@@ -80,14 +82,14 @@ class GenerationTask(Task):
 
     name = "generation"
 
-    def __init__(self, config: Config, dataset: ImageDataset, guard: Guard, run_root: str = "") -> None:
+    def __init__(self, config: Config, dataset: Dataset, guard: Guard, run_root: str = "") -> None:
         self.config, self.guard, self.run_root = config, guard, run_root
         tc = config.train
         self.dist = distributed.current()
         self.local_batch = tc.batch_size // self.dist.world  # this rank's share of every batch
         self.device = resolve_device(tc.device)
         torch.manual_seed(tc.seed)  # the same on every rank: identical initial networks
-        self.G, self.D = build_models(config.model)
+        self.G, self.D = build_models(config.model, config.text)
         if tc.sync_bn:
             convert_cross_replica(self.G)
             convert_cross_replica(self.D)
@@ -95,6 +97,9 @@ class GenerationTask(Task):
         self.G.to(self.device, memory_format=memory)
         self.D.to(self.device, memory_format=memory)
         self._route_convolutions()
+        self.text_stats: dict[str, float] = {}
+        if isinstance(getattr(self.G, "text", None), FrozenText):  # text-to-image: captions -> ids,
+            dataset, self.text_stats = prepare_text(config, dataset, self.G, self.D, self.device)
         distributed.broadcast_module(self.G)
         distributed.broadcast_module(self.D)
         self.G_ema = copy.deepcopy(self.G)
@@ -134,7 +139,8 @@ class GenerationTask(Task):
         if tc.data_on_device and self.device.type == "cuda":
             dataset = dataset.to(self.device)
         self.dataset = dataset
-        self.stream = BatchStream(dataset, tc.batch_size, tc.seed, shard=(self.dist.rank, self.dist.world))
+        self.stream = BatchStream(dataset, tc.batch_size, tc.seed, shard=(self.dist.rank, self.dist.world),
+                                  prefetch=config.data.prefetch, pin=self.device.type == "cuda")
         self.augment, self.ada = build_augment(config.augment, tc.batch_size * tc.accumulate)
         if self.augment is not None:
             self.augment.to(self.device)
@@ -147,6 +153,7 @@ class GenerationTask(Task):
         sample_gen = torch.Generator().manual_seed(tc.seed + 1)
         rows = sample_row_classes(self.n_classes)
         self.sample_labels = torch.tensor(rows).repeat_interleave(SAMPLE_COLUMNS)
+        self.sample_y = self.method.grid_condition(self.sample_labels, self.dataset)
         self.sample_z = self.method.grid_latent(
             truncated_normal((len(self.sample_labels), self.G.dim_z), tc.sample_truncation, sample_gen),
             self.sample_labels,
@@ -201,7 +208,7 @@ class GenerationTask(Task):
         if self.config.data.hflip:
             flip = torch.rand(x.shape[0], device=self.device) < 0.5
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-        return x, labels.to(self.device)
+        return x, labels.to(self.device, non_blocking=True)
 
     def noise(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's n of z ~ N(0, I) (G's latent size) and uniformly drawn classes."""
@@ -363,15 +370,15 @@ class GenerationTask(Task):
         was_training = self.G.training
         self.G.eval()
         try:
-            images = self.G(self.sample_z.to(self.device), self.sample_labels.to(self.device))
+            images = self.G(self.sample_z.to(self.device), self.sample_y.to(self.device))
         finally:
             self.G.train(was_training)
         return within_class_diversity(images, self.sample_labels.to(self.device))
 
     def sample_grid(self) -> np.ndarray:
-        """G_ema (eval mode, fixed z): one row per class, 8 samples each."""
+        """G_ema (eval mode, fixed z): one row per class (text: a caption of that class), 8 each."""
         self.G_ema.eval()
-        images = generate(self.G_ema, self.sample_labels.to(self.device), z=self.sample_z)
+        images = generate(self.G_ema, self.sample_y.to(self.device), z=self.sample_z)
         return make_grid(images, SAMPLE_COLUMNS)
 
     # ---- evaluation -------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""The translation task: paired (pix2pix) and unpaired (CycleGAN) image-to-image translation.
+"""The translation task: paired (pix2pix, BicycleGAN), unpaired (CycleGAN) and attribute-labelled
+(StarGAN) image-to-image translation.
 
-One step draws `train.accumulate` micro-batches of (A, B) crops, runs the model's generator
-passes on each, then takes the model's steps in its reference order (pix2pix: D then G;
-CycleGAN: G then D), each over all micro-batches, through the same precision, gradient
+One step draws `train.accumulate` micro-batches of (A, B) crops (StarGAN: images and their
+attribute labels), runs the model's generator passes on each, then takes the model's phases of
+that step in its reference order (pix2pix: D then G; CycleGAN: G then D; StarGAN: D, and G
+every n_critic-th step), each over all micro-batches, through the same precision, gradient
 averaging and guard as the generation task. The learning rate is constant for
 `translation.epochs` epochs, then decays linearly over `translation.epochs_decay`; an optional
 EMA of the generators (`translation.ema`) is what grids, evaluation and exports then use.
@@ -34,25 +36,38 @@ from ganforge.training.optimization import StepFinisher, make_optimizer, resolve
 from ganforge.training.precision import Precision
 from ganforge.training.run_dir import MetricsLog
 from ganforge.training.tasks.base import Task
-from ganforge.translation.cyclegan import CycleGAN
 from ganforge.translation.data import TranslationData
-from ganforge.translation.inference import run_generator
-from ganforge.translation.models import build_model
-from ganforge.translation.pix2pix import Pix2Pix
+from ganforge.translation.method import TranslationMethod
+from ganforge.translation.models import build_model, method_class
 from ganforge.translation.schedule import make_scheduler
-from ganforge.translation.streams import TranslationStream
+from ganforge.translation.streams import AttributeStream, TranslationStream
 
 SAMPLE_COLUMNS = 8
 GRID_MIN_SIDE = 96  # tiles of smaller images are enlarged (nearest) to about this size
 RANK_SEED_STRIDE = 7919
-LOWER_IS_BETTER = re.compile(r"(l1|fid|kid|cycle_l1)_")
-BEST_METRIC = re.compile(r"((l1|psnr|ssim|fid|kid|digit_accuracy)_(AtoB|BtoA)|cycle_l1_[AB])")
+LOWER_IS_BETTER = re.compile(r"(l1|fid|kid|cycle_l1|reconstruction_l1)_")
+BEST_METRIC = re.compile(
+    r"((l1|psnr|ssim|fid|kid|digit_accuracy|attribute_accuracy|attribute_flip_accuracy"
+    r"|reconstruction_l1|diversity_l1|diversity_features)_(AtoB|BtoA)|cycle_l1_[AB])"
+)
 
 
 def check_data(config: Config, data: TranslationData) -> None:
-    if config.translation.mode == "pix2pix" and not data.paired:
+    mode = config.translation.mode
+    kind = method_class(mode).data_kind
+    if kind == "attributes" and data.train_attrs is None:
         raise GanforgeError(
-            f"pix2pix trains on paired data but '{data.source}' is unpaired; use --data "
+            f"{mode} trains on images with attribute labels but '{data.source}' has none; use "
+            "--data celeba:DIR, attributes:FILE.csv or demo:digit-attributes"
+        )
+    if kind != "attributes" and data.train_attrs is not None:
+        raise GanforgeError(
+            f"'{data.source}' is one domain of attribute-labelled images, which {mode} cannot "
+            "train on; use --recipe stargan, or paired:DIR / unpaired:DIR data"
+        )
+    if kind == "paired" and not data.paired:
+        raise GanforgeError(
+            f"{mode} trains on paired data but '{data.source}' is unpaired; use --data "
             "paired:DIR (or demo:edges2digits), or --recipe cyclegan for unpaired data"
         )
 
@@ -60,7 +75,7 @@ def check_data(config: Config, data: TranslationData) -> None:
 class EmaView:
     """The EMA generators in the model's shape (`directions`, `generator(direction)`)."""
 
-    def __init__(self, model: Pix2Pix | CycleGAN, averages: dict[str, nn.Module]) -> None:
+    def __init__(self, model: TranslationMethod, averages: dict[str, nn.Module]) -> None:
         self.model, self.averages = model, averages
 
     @property
@@ -112,11 +127,17 @@ class TranslationTask(Task):
             )
             for phase, names in self.model.param_groups.items()
         }
-        paired = data.paired and tc.mode == "pix2pix"  # CycleGAN draws even paired data unpaired
-        self.stream = TranslationStream(
-            data.train_a, data.train_b, paired, train.batch_size, tc.crop_size, config.data.hflip,
-            train.seed, shard=(self.dist.rank, self.dist.world),
-        )
+        shard = (self.dist.rank, self.dist.world)
+        self.stream: TranslationStream | AttributeStream
+        if self.model.data_kind == "attributes":
+            self.stream = AttributeStream(data.train_a, data.train_attrs, train.batch_size,
+                                          tc.crop_size, config.data.hflip, train.seed, shard)
+        else:  # CycleGAN draws even paired data unpaired
+            paired = data.paired and self.model.data_kind == "paired"
+            self.stream = TranslationStream(
+                data.train_a, data.train_b, paired, train.batch_size, tc.crop_size,
+                config.data.hflip, train.seed, shard=shard,
+            )
         largest = max(self.stream.sizes.values())
         self.steps_per_epoch = tc.steps_per_epoch or max(1, largest // train.batch_size)
         self.schedule_steps = (tc.epochs + tc.epochs_decay) * self.steps_per_epoch
@@ -131,14 +152,16 @@ class TranslationTask(Task):
         if config.eval.best_metric and not BEST_METRIC.fullmatch(config.eval.best_metric):
             raise GanforgeError(
                 f"eval.best_metric '{config.eval.best_metric}' is not a translation metric; use one "
-                "of l1_, psnr_, ssim_, fid_, kid_, digit_accuracy_ + AtoB/BtoA, or cycle_l1_A/B"
+                "of l1_, psnr_, ssim_, fid_, kid_, digit_accuracy_, attribute_accuracy_, "
+                "attribute_flip_accuracy_, reconstruction_l1_, diversity_l1_, diversity_features_ "
+                "+ AtoB/BtoA, or cycle_l1_A/B"
             )
         if self.dist.rank > 0:  # dropout and crops of the networks differ between ranks
             torch.manual_seed(train.seed + RANK_SEED_STRIDE * self.dist.rank)
         self.step = 0
         self.lr_before = self.lr
         self.last_eval: dict[str, Any] = {}
-        self.sample_a, self.sample_b = self._sample_inputs()
+        self.samples = self._sample_inputs()
 
     # ---- the budget ---------------------------------------------------------------------------
     def total_steps(self) -> int:
@@ -157,6 +180,9 @@ class TranslationTask(Task):
 
     # ---- one step -----------------------------------------------------------------------------
     def _to_model(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> [-1, 1] on the device; float tensors (attribute labels) as they are."""
+        if images.dtype != torch.uint8:
+            return images.to(self.device, non_blocking=True)
         x = images.to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
         if self.config.train.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -178,7 +204,7 @@ class TranslationTask(Task):
             with self.precision.autocast():
                 outputs.append(self.model.forward(self._to_model(a), self._to_model(b)))
         stats: dict[str, float] = {}
-        for phase in self.model.order:
+        for phase in self.model.phases(step):
             self._discriminators(phase == "d")
             opt = self.optimizers[phase]
             opt.zero_grad(set_to_none=True)
@@ -215,35 +241,33 @@ class TranslationTask(Task):
 
     # ---- outputs ------------------------------------------------------------------------------
     @property
-    def inference_model(self) -> Pix2Pix | CycleGAN | EmaView:
+    def inference_model(self) -> TranslationMethod | EmaView:
         """What grids, evaluation and exports use: the EMA generators when kept."""
         return EmaView(self.model, self.averages) if self.averages else self.model
 
-    def _sample_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fixed images for the progress grids: the first test images, else centre crops."""
-        if self.data.has_test:
-            return self.data.test_a[:SAMPLE_COLUMNS], self.data.test_b[:SAMPLE_COLUMNS]
-        crop = self.config.translation.crop_size
-        side = self.data.train_a.shape[-1]
-        top = (side - crop) // 2
-        window = (slice(None), slice(None), slice(top, top + crop), slice(top, top + crop))
-        return self.data.train_a[:SAMPLE_COLUMNS][window], self.data.train_b[:SAMPLE_COLUMNS][window]
+    def _sample_inputs(self) -> dict[str, torch.Tensor]:
+        """Fixed images for the progress grids: the first test images (and their attribute
+        labels), else centre crops of the first training images."""
+        data, n = self.data, SAMPLE_COLUMNS
+        if data.has_test:
+            samples = {"a": data.test_a[:n], "b": data.test_b[:n]}
+            attrs = data.test_attrs
+        else:
+            crop = self.config.translation.crop_size
+            top = (data.train_a.shape[-1] - crop) // 2
+            window = (slice(None), slice(None), slice(top, top + crop), slice(top, top + crop))
+            samples = {"a": data.train_a[:n][window], "b": data.train_b[:n][window]}
+            attrs = data.train_attrs
+        if attrs is not None:
+            samples["attrs"] = attrs[:n]
+        return samples
 
     def sample_grid(self) -> np.ndarray:
-        """pix2pix rows: input, output, target. CycleGAN rows: A, G_AB(A), G_BA(G_AB(A)),
-        B, G_BA(B), G_AB(G_BA(B))."""
-        mode, seed = self.config.translation.inference, self.config.train.seed
+        """The mode's rows (`TranslationMethod.grid_rows`): pix2pix input, output, target;
+        CycleGAN both cycles; StarGAN each attribute flipped; BicycleGAN outputs per code."""
+        tc, seed = self.config.translation, self.config.train.seed
         model = self.inference_model
-        if len(model.directions) == 1:
-            direction = model.directions[0]
-            x, y = (self.sample_a, self.sample_b) if direction == "AtoB" else (self.sample_b, self.sample_a)
-            rows = [_float(x), run_generator(model.generator(direction), x, mode, seed), _float(y)]
-        else:
-            g_ab, g_ba = model.generator("AtoB"), model.generator("BtoA")
-            fake_b = run_generator(g_ab, self.sample_a, mode, seed)
-            fake_a = run_generator(g_ba, self.sample_b, mode, seed)
-            rows = [_float(self.sample_a), fake_b, run_generator(g_ba, fake_b, mode, seed),
-                    _float(self.sample_b), fake_a, run_generator(g_ab, fake_a, mode, seed)]
+        rows = type(self.model).grid_rows(tc, model.generator, self.samples, tc.inference, seed)
         channels = max(r.shape[1] for r in rows)
         images = torch.cat([r.expand(-1, channels, -1, -1) for r in rows])
         zoom = max(1, GRID_MIN_SIDE // images.shape[-1])  # small images: enlarge, pixels kept
@@ -358,7 +382,3 @@ def _apply_rule(scheduler: torch.optim.lr_scheduler.LambdaLR) -> None:
     for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, strict=True):
         group["lr"] = base * rule(scheduler.last_epoch)
     scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
-
-
-def _float(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div(127.5).sub(1.0)

@@ -1,0 +1,202 @@
+"""GigaGAN (Kang et al. 2023, "Scaling up GANs for Text-to-Image Synthesis"), a small faithful
+version of its base generator and discriminator.
+
+G: the frozen text encoder's token features go through learned transformer layers T (t_local);
+their masked mean, projected, is the global text code t_global. The style mapping M maps
+[z, t_global] to w. Synthesis starts from a learned 4x4 constant; every block doubles the size and
+applies two sample-adaptive kernel-selection convolutions (a bank of filters mixed by softmax
+weights from w, modulated and demodulated: `nn.adaptive_conv`) and, at `attn_resolutions`,
+interleaved attention: self-attention with L2-distance logits, cross-attention to t_local with
+padding masked (`nn.l2_attention`) and a feed-forward layer. Every block has its own RGB output:
+G returns the pyramid of images (multi-scale outputs) with `pyramid=True`, else the largest.
+
+D (multi-scale input, multi-scale output): the image at each scale (G's pyramid, or a real image
+average-pooled) enters the trunk through its own 1x1 stem at its resolution; after each
+down-sampling block a text-conditioned head scores the features (linear + projection onto the
+discriminator's own text code, as a projection discriminator), giving one logit per scale.
+
+Simplifications (the paper's 64 px base model is wider and deeper): word tokens have no
+end-of-text token, so t_global is a masked mean; D's per-scale paths share one trunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.config import ModelConfig, TextConfig, register, setting
+from ganforge.config.sections import AT_LEAST_1
+from ganforge.errors import GanforgeError
+from ganforge.models.common import check_power_of_two
+from ganforge.nn.adaptive_conv import AdaptiveKernelConv
+from ganforge.nn.l2_attention import CrossAttention, L2SelfAttention
+from ganforge.text import FrozenText, build_text_encoder
+
+
+@register("gigagan")
+@dataclass
+class GigaGANModelConfig(ModelConfig):
+    """`model.arch=gigagan`: `ch` channels in every block (the demo is small)."""
+
+    arch: str = "gigagan"
+    ch: int = setting(64, bounds=AT_LEAST_1)
+    dim_z: int = setting(64, bounds=AT_LEAST_1)
+    style_dim: int = setting(128, bounds="[1, 8192]")  # w and t_global
+    n_kernels: int = setting(4, bounds="[1, 64]")  # the filter bank of each adaptive convolution
+    mapping_layers: int = setting(2, bounds="[1, 32]")  # M (the paper: 4)
+    text_layers: int = setting(2, bounds="[1, 32]")  # G's learned layers T on the token features
+    heads: int = setting(4, bounds="[1, 64]")
+    attn_resolutions: list[int] = setting(factory=lambda: [8, 16], each="[4, 4096]")
+
+    def check(self, config: Any = None) -> None:
+        check_power_of_two(self.resolution)
+        if self.ch % self.heads:
+            raise GanforgeError(f"model.ch={self.ch} must be divisible by model.heads={self.heads}")
+
+
+class TextLayers(nn.Module):
+    """Learned layers on a frozen encoder: token features -> (t_local, mask, t_global)."""
+
+    def __init__(self, text: TextConfig, channels: int, layers: int, out_dim: int) -> None:
+        super().__init__()
+        self.text = build_text_encoder(text, channels)
+        width = self.text.width
+        heads = next(h for h in (4, 2, 1) if width % h == 0)
+        block = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+        self.to_global = nn.Linear(width, out_dim)
+        self.width = width
+
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if ids.is_floating_point() or ids.ndim != 2:
+            raise ValueError(f"GigaGAN takes caption token ids (N, L), got {ids.dtype} {tuple(ids.shape)}")
+        feats = self.text(ids)
+        local = self.layers(feats.tokens, src_key_padding_mask=~feats.mask)
+        weights = feats.mask.unsqueeze(-1).to(local.dtype)
+        pooled = (local * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        return local, feats.mask, self.to_global(pooled)
+
+
+class AttentionBlock(nn.Module):
+    """Self-attention (L2), cross-attention to the text tokens, feed-forward; pre-norm residuals."""
+
+    def __init__(self, ch: int, text_width: int, heads: int) -> None:
+        super().__init__()
+        self.norms = nn.ModuleList(nn.LayerNorm(ch) for _ in range(3))
+        self.self_attn = L2SelfAttention(ch, heads)
+        self.cross_attn = CrossAttention(ch, text_width, heads)
+        self.ff = nn.Sequential(nn.Linear(ch, 2 * ch), nn.GELU(), nn.Linear(2 * ch, ch))
+
+    def forward(self, h: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, c, hh, ww = h.shape
+        x = h.flatten(2).transpose(1, 2)
+        x = x + self.self_attn(self.norms[0](x))
+        x = x + self.cross_attn(self.norms[1](x), tokens, mask)
+        x = x + self.ff(self.norms[2](x))
+        return x.transpose(1, 2).reshape(b, c, hh, ww)
+
+
+class SynthesisBlock(nn.Module):
+    def __init__(self, cfg: GigaGANModelConfig, text_width: int, attention: bool) -> None:
+        super().__init__()
+        self.conv1 = AdaptiveKernelConv(cfg.ch, cfg.ch, cfg.style_dim, cfg.n_kernels)
+        self.conv2 = AdaptiveKernelConv(cfg.ch, cfg.ch, cfg.style_dim, cfg.n_kernels)
+        self.attention = AttentionBlock(cfg.ch, text_width, cfg.heads) if attention else None
+        self.to_rgb = AdaptiveKernelConv(cfg.ch, cfg.img_channels, cfg.style_dim, 1, kernel=1, demodulate=False)
+
+    def forward(self, h: torch.Tensor, w: torch.Tensor, tokens: torch.Tensor,
+                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+        h = F.leaky_relu(self.conv1(h, w), 0.2)
+        h = F.leaky_relu(self.conv2(h, w), 0.2)
+        if self.attention is not None:
+            h = self.attention(h, tokens, mask)
+        return h, self.to_rgb(h, w)
+
+
+class GigaGANGenerator(nn.Module):
+    takes_text = True
+
+    def __init__(self, cfg: GigaGANModelConfig, text: TextConfig) -> None:
+        super().__init__()
+        stages = check_power_of_two(cfg.resolution)
+        self.cfg, self.dim_z = cfg, cfg.dim_z
+        self.encoder = TextLayers(text, cfg.img_channels, cfg.text_layers, cfg.style_dim)
+        layers: list[nn.Module] = []
+        width = cfg.dim_z + cfg.style_dim
+        for _ in range(cfg.mapping_layers):
+            layers += [nn.Linear(width, cfg.style_dim), nn.LeakyReLU(0.2)]
+            width = cfg.style_dim
+        self.mapping = nn.Sequential(*layers)
+        self.const = nn.Parameter(torch.randn(1, cfg.ch, 4, 4))
+        self.blocks = nn.ModuleList(
+            SynthesisBlock(cfg, self.encoder.width, 4 * 2 ** (i + 1) in cfg.attn_resolutions) for i in range(stages)
+        )
+
+    @property
+    def text(self) -> FrozenText:
+        """The frozen encoder (where the training task and metrics look for it)."""
+        return self.encoder.text
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor, pyramid: bool = False) -> torch.Tensor | list[torch.Tensor]:
+        tokens, mask, t_global = self.encoder(y)
+        w = self.mapping(torch.cat([z, t_global.to(z.dtype)], 1))
+        h = self.const.expand(z.shape[0], -1, -1, -1)
+        images = []
+        for block in self.blocks:
+            h, rgb = block(h, w, tokens, mask)
+            images.append(rgb)
+        return images if pyramid else images[-1]
+
+
+class GigaGANDiscriminator(nn.Module):
+    takes_text = True
+
+    def __init__(self, cfg: GigaGANModelConfig, text: TextConfig) -> None:
+        super().__init__()
+        stages = check_power_of_two(cfg.resolution)
+        self.cfg = cfg
+        self.encoder = TextLayers(text, cfg.img_channels, 1, cfg.ch)
+        self.stems = nn.ModuleList(nn.Conv2d(cfg.img_channels, cfg.ch, 1) for _ in range(stages))
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(cfg.ch, cfg.ch, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(cfg.ch, cfg.ch, 3, 1, 1),
+                          nn.LeakyReLU(0.2), nn.AvgPool2d(2))
+            for _ in range(stages)
+        )
+        self.heads = nn.ModuleList(nn.Linear(cfg.ch, 1) for _ in range(stages))
+        self.project = nn.ModuleList(nn.Linear(cfg.ch, cfg.ch) for _ in range(stages))
+
+    @property
+    def text(self) -> FrozenText:
+        return self.encoder.text
+
+    def pyramid(self, x: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
+        """Images from the largest scale down to 8 px: G's outputs reversed, or x average-pooled."""
+        if isinstance(x, (list, tuple)):
+            return list(reversed(x))
+        out = [x]
+        for _ in range(len(self.stems) - 1):
+            out.append(F.avg_pool2d(out[-1], 2))
+        return out
+
+    def forward(self, x: torch.Tensor | list[torch.Tensor], y: torch.Tensor, per_scale: bool = False) -> torch.Tensor:
+        """Logits (N, scales) with `per_scale`, else their mean (N,)."""
+        _, _, t = self.encoder(y)
+        scales = self.pyramid(x)
+        h = None
+        logits = []
+        for stem, down, head, project, image in zip(self.stems, self.down, self.heads, self.project, scales,
+                                                    strict=True):
+            h = stem(image) if h is None else h + stem(image)
+            h = down(h)
+            pooled = h.sum((2, 3))
+            logits.append(head(pooled).flatten() + (project(pooled) * t.to(pooled.dtype)).sum(1) / pooled.shape[1] ** 0.5)
+        out = torch.stack(logits, 1)
+        return out if per_scale else out.mean(1)
+
+
+__all__ = ["GigaGANDiscriminator", "GigaGANGenerator", "GigaGANModelConfig"]

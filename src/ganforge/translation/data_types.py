@@ -1,0 +1,30 @@
+"""What a translation run trains and evaluates on, whatever its source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class TranslationData:
+    """Both domains' training and test images (uint8 (N, C, S, S)) and what is known of them."""
+
+    train_a: torch.Tensor
+    train_b: torch.Tensor
+    paired: bool  # train_b[i] is the partner of train_a[i]
+    test_a: torch.Tensor | None
+    test_b: torch.Tensor | None
+    test_paired: bool  # test_b[i] is the true translation of test_a[i]
+    source: str
+    test_labels: torch.Tensor | None = None  # demo tasks: the digit of each test pair
+    readable: tuple[str, ...] = ()  # demo tasks: domains the shipped digits classifier reads
+    # StarGAN's data: attribute names and 0/1 labels (N, K) of train_a / test_a
+    attributes: tuple[str, ...] = ()
+    train_attrs: torch.Tensor | None = None
+    test_attrs: torch.Tensor | None = None
+
+    @property
+    def has_test(self) -> bool:
+        return self.test_a is not None and self.test_b is not None
