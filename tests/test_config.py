@@ -56,7 +56,7 @@ def test_override_errors_are_one_line_and_name_the_key(override: str, message: s
 
 
 def test_unknown_recipe_lists_the_available_ones() -> None:
-    with pytest.raises(GanforgeError, match="unknown recipe 'biggan-99'; available recipes: acgan, began, biggan-128"):
+    with pytest.raises(GanforgeError, match="unknown recipe 'biggan-99'; available recipes: acgan, began, bicyclegan, biggan-128"):
         load_recipe("biggan-99")
 
 
