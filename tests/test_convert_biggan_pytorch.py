@@ -3,6 +3,7 @@ key names and shapes, random values) convert strictly, load, sample, and resume 
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,37 @@ def test_run_needs_matching_classes_and_the_training_files(tmp_path: Path) -> No
         api.convert("biggan-pytorch", tmp_path / "bgp", tmp_path / "run", run=True, data=f"folder:{data}",
                     overrides=["train.batch_size=2"])
     assert not (tmp_path / "run").exists()
+
+
+def test_converted_model_goes_through_every_tool(tmp_path: Path) -> None:
+    """Issue 26 point 3: a converted generator is an ordinary one for eval, sweep, the latent
+    tools and serve (sample and export are tested above)."""
+    write_folder(tmp_path / "bgp", **CIFAR)
+    api.convert("biggan-pytorch", tmp_path / "bgp", tmp_path / "out")
+    rng = np.random.default_rng(0)
+    for label in range(3):  # a labelled reference folder of RGB 32 px images
+        (tmp_path / "ref" / str(label)).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                tmp_path / "ref" / str(label) / f"{i}.png")
+    torch.manual_seed(0)
+    features = torch.nn.Sequential(torch.nn.AvgPool2d(8), torch.nn.Flatten(), torch.nn.Linear(48, 6))
+    options = dict(data=f"folder:{tmp_path / 'ref'}", features=features, use_cache=False)
+    result = api.evaluate(tmp_path / "out", "fid", n=24, seed=0, **options)
+    assert np.isfinite(result["metrics"]["fid"]) and result["protocol"]["truncation_convention"] == "resample"
+    swept = api.sweep(tmp_path / "out", tmp_path / "sweep", [0.5, None], metrics="fid", n=24, **options)
+    assert [row["truncation"] for row in swept["rows"]] == [0.5, "none"]
+    assert swept["rows"][0]["fid"] != swept["rows"][1]["fid"]
+    sheet = api.interpolate(tmp_path / "out", tmp_path / "interp.png", mode="class", classes=[0, 2], steps=3)
+    assert Image.open(sheet["files"][0]).size[0] >= 3 * 32
+    assert Path(api.explore(tmp_path / "out", tmp_path / "explore.png", label=1, n=3)["grid"]).is_file()
+    pytest.importorskip("fastapi", reason="the serve extra is not installed")
+    from fastapi.testclient import TestClient
+
+    from ganforge.serve import Limits, create_app
+
+    client = TestClient(create_app(ganforge.load(tmp_path / "out"), Limits(max_n=4, max_steps=4)))
+    response = client.get("/api/sample", params={"class": "2", "n": 2, "seed": 1})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert min(Image.open(io.BytesIO(response.content)).size) >= 32
+    assert client.get("/api/info").json()["n_classes"] == 3

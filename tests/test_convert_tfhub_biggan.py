@@ -84,8 +84,12 @@ def test_fake_module_converts_with_the_reorderings(tmp_path: Path) -> None:
     u2 = F.normalize(v @ raw.t(), eps=1e-4)
     sigma = (v @ raw.t() @ u2.t()).squeeze()
     torch.testing.assert_close(weight.reshape(c, -1), raw / sigma, rtol=1e-5, atol=1e-7)
-    images = g.sample(classes=["3"], n=2, truncation=0.5, seed=0)
+    # the module's BN statistics are per truncation: stored at 1, standing at any other
+    assert g.bn_mode.name == "per-truncation:16x64" and g.card["bn"] == "per-truncation:16x64"
+    images = g.use_bn("per-truncation:1x4").sample(classes=["3"], n=2, truncation=0.5, seed=0)
     assert images.shape == (2, 3, 128, 128) and torch.isfinite(images).all()
+    stored = g.sample(classes=["3"], n=2, truncation=1.0, seed=0)
+    torch.testing.assert_close(stored, g.use_bn("running").sample(classes=["3"], n=2, truncation=1.0, seed=0))
     raw_g = api.load(tmp_path / "module")  # read directly too, and --raw reads the trained weights
     assert torch.equal(raw_g.generator.shared.weight, tf[f"linear/w/{EMA}"])
     api.convert("tfhub-biggan", tmp_path / "module", tmp_path / "raw", ema=False)

@@ -128,6 +128,27 @@ def test_standing_statistics_equal_a_hand_computation() -> None:
     assert torch.all(g.generator.bn.running_var == 2.0)
 
 
+def test_per_truncation_statistics_are_stored_at_one_and_standing_elsewhere_computed_once() -> None:
+    g = Generator(TinyG(), ["a", "b"], card={"bn": "per-truncation:3x4"})  # as a TF-Hub export
+    assert g.bn_mode.name == "per-truncation:3x4"
+    passes = []
+    g.generator.fc.register_forward_hook(lambda *_: passes.append(1))
+    z, y = g.latents(5, 0.7, seed=9), torch.zeros(5, dtype=torch.long)
+    at_one = g.generate(z, y, 1.0)
+    assert len(passes) == 1  # the stored statistics, no standing passes
+    torch.testing.assert_close(at_one, normalised(g.generator.pre(z), torch.full((2,), 0.3),
+                                                  torch.full((2,), 2.0)))
+    passes.clear()
+    first, again = g.generate(z, y, 0.7), g.generate(z, y, 0.7)
+    assert len(passes) == 3 + 1 + 1  # standing statistics computed once for 0.7, then kept
+    torch.testing.assert_close(first, again)
+    torch.testing.assert_close(first, Generator(TinyG(), ["a", "b"]).use_bn("standing:3x4")
+                               .generate(z, y, 0.7))
+    assert torch.all(g.generator.bn.running_mean == 0.3)  # the stored statistics are put back
+    assert Generator(TinyG(), ["a"], bn_mode=parse_bn_mode("running"), card={"bn": "batch"}).bn_mode.kind == "running"
+    assert parse_bn_mode("per-truncation").name == "per-truncation:16x64"
+
+
 def test_batch_statistics_normalise_each_batch_and_leave_the_stored_ones() -> None:
     g = Generator(TinyG(), ["a", "b"])
     z = g.latents(6, None, seed=1)

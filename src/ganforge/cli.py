@@ -139,8 +139,9 @@ def _add_drawing_options(parser: argparse.ArgumentParser) -> None:
                         help="StyleGAN: truncate the first N styles only (default: all)")
     parser.add_argument("--bn", metavar="MODE",
                         help="BatchNorm statistics: running (default), batch[:B] (each batch's own, "
-                        "as BigGAN-PyTorch's CIFAR evaluation) or standing:N[xB] (re-estimated "
-                        "over N batches of B at the truncation)")
+                        "as BigGAN-PyTorch's CIFAR evaluation), standing:N[xB] (re-estimated "
+                        "over N batches of B at the truncation) or per-truncation[:N[xB]] (stored "
+                        "at truncation 1, standing at any other: converted TF-Hub BigGAN's default)")
 
 
 def _drawing_kwargs(args: argparse.Namespace) -> dict:

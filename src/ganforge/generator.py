@@ -73,7 +73,9 @@ class Generator:
     truncation_convention: str = ""  # "" = the source's own: "tfhub" for BigGAN-deep, "psi" for
     # style-based generators (StyleGAN2), else "resample"
     truncation_cutoff: int | None = None  # psi: truncate the first N styles only (None: all)
-    bn_mode: BNMode = field(default_factory=lambda: BNMode("running"))
+    bn_mode: BNMode | None = None  # None = the source's own: the card's "bn" (TF-Hub BigGAN:
+    # per-truncation), else running
+    _bn_cache: dict[tuple[float, str], dict] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -91,6 +93,8 @@ class Generator:
         self.use_truncation_convention(self.truncation_convention or self.card.get(
             "truncation_convention", own))
         self.use_cutoff(self.truncation_cutoff)
+        self.bn_mode = None if self.bn_mode is None else parse_bn_mode(self.bn_mode)
+        self.use_bn(self.bn_mode or self.card.get("bn", "running"))
         if hasattr(self.generator, "bake"):  # BigGAN-deep: normalise its 100+ SN weights once
             self.generator.bake()
 
@@ -231,12 +235,19 @@ class Generator:
                                 f"{self.architecture} generator has none (BigGAN-deep stores its "
                                 "statistics per truncation: use --bn running)")
         self.bn_mode = parsed
+        self._bn_cache.clear()
         return self
 
     @torch.no_grad()
     def _standing_statistics(self, truncation: float | None) -> None:
         """Replace BN's stored statistics by standing statistics at this truncation (seeded:
-        the same every time). The caller restores the stored ones afterwards."""
+        the same every time). The caller restores the stored ones afterwards. Per-truncation
+        statistics are computed once per truncation (and convention) and kept, as the TF-Hub
+        module keeps its accumulators until the truncation changes."""
+        key = (float(truncation or 1.0), self.truncation_convention)
+        if self.bn_mode.kind == "per-truncation" and key in self._bn_cache:
+            restore_buffers(self.generator, self._bn_cache[key])
+            return
         rng = torch.Generator().manual_seed(STANDING_SEED)
         count, device = self.bn_mode.batch_size, self.device
         extra = self.network_extra(truncation)
@@ -248,6 +259,8 @@ class Generator:
                 self.generator(z.to(device), y.to(device), *extra)
                 stats.step()
         stats.store()
+        if self.bn_mode.kind == "per-truncation":
+            self._bn_cache[key] = running_buffers(self.generator)
 
     def check_truncation(self, truncation: float | None) -> float | None:
         if truncation is None:
@@ -302,10 +315,11 @@ class Generator:
                                 "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
         truncation = self.check_truncation(truncation)
         extra = self.network_extra(truncation)
-        if self.bn_mode.kind == "running":
+        kind = self.bn_mode.kind
+        if kind == "running" or (kind == "per-truncation" and truncation in (None, 1.0)):
             return generate(self.generator, y, z=z, batch_size=batch_size, extra=extra, convert=convert)
-        if self.bn_mode.kind == "standing":  # the network's own statistics are put back after:
-            saved = running_buffers(self.generator)  # training's G_ema keeps averaging them
+        if kind in ("standing", "per-truncation"):  # the network's own statistics are put back
+            saved = running_buffers(self.generator)  # after: training's G_ema keeps averaging them
             try:
                 self._standing_statistics(truncation)
                 return generate(self.generator, y, z=z, batch_size=batch_size, extra=extra,

@@ -150,7 +150,7 @@ class EvalConfig:
     features: Features = "auto"  # auto: domain classifier for digits/MNIST, else inception
     truncation: float | None = setting(None, bounds=TRUNCATION)
     truncation_convention: TruncationConvention = "resample"  # or scale (BGP), tfhub
-    bn: str = "running"  # G_ema's BN statistics: running | batch[:B] | standing:N[xB]
+    bn: str = "running"  # G_ema's BN statistics: running | batch[:B] | standing:N[xB] | per-truncation
     seed: int = 0
     best_metric: str = ""  # e.g. fid or class_accuracy: keeps checkpoints/best.pt
 

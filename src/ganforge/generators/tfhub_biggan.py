@@ -10,10 +10,12 @@ outputs (h, w, c); the conditional BNs read [z chunk, class embedding] where gan
 BigGAN-PyTorch) concatenate [class embedding, z chunk]. Every variable is accounted for: used,
 or one of the known unused kinds; anything else stops the conversion, naming it.
 
-Truncation: the module is sampled with z = t * TN(-2, 2) ("tfhub" convention) and, per its
-documentation, recomputes its BN statistics for each truncation value in the graph; the
-checkpoint holds one set (what BigGAN-PyTorch's converter loads, which matches the module at
-t = 1). The export records the convention and that limitation in its card.
+Truncation: the module is sampled with z = t * TN(-2, 2) ("tfhub" convention) and recomputes
+its BN accumulators whenever the truncation changes (its changelog: "batch statistics for previous
+truncation value"); the checkpoint holds the set for t = 1 (what BigGAN-PyTorch's converter loads).
+The export therefore samples with `--bn per-truncation` by default: the stored statistics at t = 1,
+standing statistics computed at t (16 passes of 64, seeded) and kept for it otherwise. The number
+of samples the module accumulates is not in the checkpoint; 16 x 64 is BigGAN-PyTorch's default.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ EMA = "ema_b999900"
 BLOCKS = {128: 5, 256: 6, 512: 7}
 EMBED = 128  # the shared class embedding's width in every TF-Hub BigGAN
 CONVENTION = "tfhub"
+BN_MODE = "per-truncation:16x64"  # the default BN mode of the export (see the docstring)
 SETTINGS = {"ch": 96, "n_classes": 1000, "shared_dim": EMBED, "hierarchical_z": True,
             "bn_eps": 1e-4, "sn_eps": 1e-4}  # + dim_z and attention from the biggan-R recipe
 
@@ -265,9 +268,11 @@ def tfhub_generator(
         "source": str(folder.resolve()), "class_names_source": names_source,
         "weights": f"TF-Hub module, {'EMA (' + EMA + ')' if ema else 'trained (not averaged)'} weights",
         "truncation_convention": CONVENTION,
-        "bn_statistics": "the module's stored accumulators (BigGAN-PyTorch's converter uses the same; "
-                         "they match the module at truncation 1.0). The TF-Hub module recomputes "
-                         "them for each truncation value; this export does not.",
+        "bn": BN_MODE,
+        "bn_statistics": "the module's stored accumulators at truncation 1.0 (as BigGAN-PyTorch's "
+                         "converter); at any other truncation, standing statistics computed at it "
+                         f"({BN_MODE}, seeded) and kept, as the module recomputes its accumulators "
+                         "per truncation. The module's own sample count is not in the checkpoint.",
         "bn_accumulation_counters": counters,
         "data": "ImageNet (ILSVRC 2012), 1000 classes",
     }

@@ -7,6 +7,10 @@
 - standing:N[xB]: "standing statistics" (BigGAN-PyTorch's `--accumulate_stats`): the stored
   statistics are replaced by the equal-weight average, over N forward passes of B samples at the
   truncation in use, of each batch's mean and biased variance, as its myBN accumulates them.
+- per-truncation[:N[xB]]: what DeepMind's TF-Hub BigGAN modules do: the stored statistics at
+  truncation 1, and at any other truncation standing statistics computed at that truncation the
+  first time it is used and kept for it (the module recomputes its accumulators whenever the
+  truncation changes). The default of converted TF-Hub BigGAN exports.
 """
 
 from __future__ import annotations
@@ -23,20 +27,21 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ganforge.errors import GanforgeError
 
 DEFAULT_BATCH = 64
-BN_MODES = "running | batch[:B] | standing:N[xB]"
+BN_MODES = "running | batch[:B] | standing:N[xB] | per-truncation[:N[xB]]"
+PER_TRUNCATION_DEFAULT = 16  # passes, as BigGAN-PyTorch's num_standing_accumulations
 
 
 @dataclass(frozen=True)
 class BNMode:
-    kind: str  # running | batch | standing
-    accumulations: int = 0  # standing: forward passes averaged
+    kind: str  # running | batch | standing | per-truncation
+    accumulations: int = 0  # standing, per-truncation: forward passes averaged
     batch_size: int = 0  # batch/standing: samples per forward pass (0 = the caller's batch size)
 
     @property
     def name(self) -> str:
         """Canonical text, recorded in results (e.g. "standing:16x64")."""
-        if self.kind == "standing":
-            return f"standing:{self.accumulations}x{self.batch_size}"
+        if self.kind in ("standing", "per-truncation"):
+            return f"{self.kind}:{self.accumulations}x{self.batch_size}"
         if self.kind == "batch" and self.batch_size:
             return f"batch:{self.batch_size}"
         return self.kind
@@ -55,12 +60,13 @@ def parse_bn_mode(text: str | BNMode | None) -> BNMode:
         if match.group(1) is not None and size < 2:
             raise GanforgeError(f"--bn {spec}: batch statistics need a batch of at least 2")
         return BNMode("batch", batch_size=size)
-    match = re.fullmatch(r"standing:(\d+)(?:x(\d+))?", spec)
-    if match:
-        count, size = int(match.group(1)), int(match.group(2) or DEFAULT_BATCH)
+    match = re.fullmatch(r"(standing|per-truncation)(?::(\d+)(?:x(\d+))?)?", spec)
+    if match and (match.group(1) == "per-truncation" or match.group(2)):
+        count = int(match.group(2) or PER_TRUNCATION_DEFAULT)
+        size = int(match.group(3) or DEFAULT_BATCH)
         if count < 1 or size < 2:
             raise GanforgeError(f"--bn {spec}: need at least 1 pass of at least 2 samples")
-        return BNMode("standing", count, size)
+        return BNMode(match.group(1), count, size)
     raise GanforgeError(f"unknown --bn mode '{spec}'; use {BN_MODES} (e.g. standing:16)")
 
 
