@@ -8,6 +8,7 @@ import pytest
 
 from ganforge.config import GuardConfig
 from ganforge.errors import GanforgeError
+from ganforge.objectives import get_objective
 from ganforge.training.guard import Guard
 
 
@@ -50,6 +51,16 @@ def test_d_loss_pinned_at_zero_while_g_loss_rises() -> None:
     guard = Guard(GuardConfig(d_loss_floor=0.01, floor_checks=2))
     for d, g in [(0.0, 4.0), (0.0, 3.0), (0.0, 2.0), (0.0, 1.0)]:
         assert guard.check({"loss_d": d, "loss_g": g}) == []
+
+
+def test_a_wgan_critic_below_the_floor_is_not_a_collapse() -> None:
+    """A critic's loss is negative by design (stargan, wgan, wgan-gp): the floor rule is off."""
+    readings = [(-5.0, 1.0), (-6.0, 2.0), (-7.0, 3.0), (-8.0, 4.0)]
+    for loss, fires in (("wasserstein", False), ("hinge", True)):
+        guard = Guard(GuardConfig(d_loss_floor=0.01, floor_checks=3),
+                      d_loss_bounded=get_objective(loss).d_loss_bounded)
+        events = [kinds(guard.check({"loss_d": d, "loss_g": g})) for d, g in readings]
+        assert (["d_collapse"] in events) is fires
 
 
 def test_diversity_rule_waits_for_the_end_of_the_opening() -> None:

@@ -20,6 +20,8 @@ from ganforge.errors import GanforgeError
 class Objective:
     d_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     g_loss: Callable[[torch.Tensor], torch.Tensor]
+    d_loss_bounded: bool = True  # D's loss is >= 0 (a loss near 0 means D has won); a WGAN
+    # critic's is negative by design, so "D loss near its floor" says nothing there
 
 
 def hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -71,7 +73,7 @@ OBJECTIVES: dict[str, Objective] = {
     "ns": Objective(bce_d, non_saturating_g),
     "minimax": Objective(bce_d, minimax_g),
     "ls": Objective(least_squares_d, least_squares_g),
-    "wasserstein": Objective(wasserstein_d, wasserstein_g),
+    "wasserstein": Objective(wasserstein_d, wasserstein_g, d_loss_bounded=False),
 }
 
 

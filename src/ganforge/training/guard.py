@@ -29,6 +29,7 @@ class Guard:
     """Checks readings against the configured rules; its state travels with checkpoints."""
 
     config: GuardConfig
+    d_loss_bounded: bool = True  # False for a WGAN critic: the D-loss floor rule does not apply
     nonfinite_skips: int = 0  # optimizer steps skipped since the run began
     consecutive_nonfinite: int = 0
     floor_streak: int = 0
@@ -86,7 +87,7 @@ class Guard:
                 "sigma_explosion", f"largest singular value {sigma:.4g} > guard.sigma_limit {c.sigma_limit:g}"
             ))
         loss_d, loss_g = reading.get("loss_d"), reading.get("loss_g")
-        if loss_d is not None and loss_g is not None and math.isfinite(loss_d):
+        if self.d_loss_bounded and loss_d is not None and loss_g is not None and math.isfinite(loss_d):
             rising = self.last_loss_g is not None and loss_g > self.last_loss_g
             self.floor_streak = self.floor_streak + 1 if loss_d <= c.d_loss_floor and rising else 0
             self.last_loss_g = loss_g

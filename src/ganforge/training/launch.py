@@ -14,6 +14,7 @@ from ganforge.data import ImageDataset
 from ganforge.data.spec import load_training_data
 from ganforge.errors import GanforgeError
 from ganforge.models import ARCHITECTURES
+from ganforge.objectives import get_objective
 from ganforge.text import build_vocabulary
 from ganforge.training import distributed
 from ganforge.training.checkpoint import load_latest_checkpoint, remove_stale_temporaries
@@ -84,7 +85,7 @@ def with_vocabulary(config: Config, dataset: ImageDataset) -> Config:
 def make_loop(config: Config, data: Data, run: RunDir) -> Loop:
     """The task for `config.task` on the one loop (builds networks; touches no files)."""
     check_settings(config)
-    guard = Guard(config.guard)
+    guard = Guard(config.guard, d_loss_bounded=get_objective(config.train.loss).d_loss_bounded)
     task: Task
     if config.task == "translation":
         assert isinstance(data, TranslationData)
