@@ -181,14 +181,14 @@ def prepare_dataset(spec: str | PrepareSource, out: Path, resolution: int, chann
     with labels: its `load(i)` must return them at the given size already)."""
     check_count("--resolution", resolution, 4096, least=8)
     check_count("--workers", workers, 256)
-    if channels not in (1, 3):
+    own = isinstance(spec, PrepareSource)  # e.g. translation pairs: A's channels then B's
+    if channels not in (1, 3) and not (own and 1 <= channels <= 64):
         raise GanforgeError(f"--channels must be 1 or 3, got {channels}")
     shard_size = shard_size or default_shard_size(resolution, channels)
     check_count("--shard-size", shard_size, 1 << 24)
     began = time.perf_counter()
     out = Path(out).expanduser()
-    source = spec if isinstance(spec, PrepareSource) else \
-        make_source(spec, resolution, channels, crop)
+    source = spec if own else make_source(spec, resolution, channels, crop)
     plan = _plan(source, resolution, channels, crop, shard_size)
     bounds = [(s, min(s + shard_size, len(source))) for s in range(0, len(source), shard_size)]
     if _claim(out, plan):

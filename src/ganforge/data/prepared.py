@@ -47,6 +47,9 @@ def read_manifest(root: Path) -> dict[str, Any]:
     if not root.is_dir():
         raise GanforgeError(f"prepared dataset '{root}' does not exist (or is not a directory)")
     if not path.is_file():
+        if (root / "translation.json").is_file():
+            raise GanforgeError(f"{root} holds prepared translation data (pairs or domains); train "
+                                "on it with a translation recipe (--recipe pix2pix, cyclegan ...)")
         if (root / PLAN).is_file():
             raise GanforgeError(f"{root}: the prepare did not finish (no {MANIFEST}); run the same "
                                 "`ganforge prepare` command again to resume it")
