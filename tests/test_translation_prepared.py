@@ -192,3 +192,21 @@ def test_training_from_prepared_folders_equals_memory_and_resumes_exactly(
     for net, weights in nets_a.items():
         for key, value in weights.items():
             assert torch.equal(value, nets_b[net][key]), (net, key)
+
+
+def test_unreadable_pairs_are_skipped_reported_and_the_rest_stay_aligned(tmp_path: Path) -> None:
+    raw = _ab_folders(tmp_path / "raw")
+    (raw / "B" / "d.png").write_bytes(b"not an image")  # d's B half (a JPEG or a PNG)
+    for old in (raw / "B").glob("d.jpg"):
+        old.unlink()
+    out = tmp_path / "p"
+    result, _ = prepare_translation(f"paired:{raw}", out, LOAD, CROP, 1, 3, progress=False)
+    assert result.n_images == 5 and result.skipped == 1
+    report = (out / "report.txt").read_text()
+    assert "[train]" in report and "A/d.png + B/d.png: cannot read the image" in report
+    disk = load_translation_data(f"prepared:{out}", TC)
+    (raw / "B" / "d.png").unlink()
+    (raw / "A" / "d.png").unlink()
+    memory = load_translation_data(f"paired:{raw}", TC)  # the same pairs without d
+    assert torch.equal(disk.train_a.read(torch.arange(5)), memory.train_a)
+    assert torch.equal(disk.train_b.read(torch.arange(5)), memory.train_b)

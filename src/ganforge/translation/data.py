@@ -41,6 +41,9 @@ def load_translation_data(spec: str, tc: TranslationConfig, workers: int = 2) ->
         return _demo(rest, tc, spec)
     if kind not in ("paired", "unpaired", "celeba", "attributes", "prepared") or not sep or not rest:
         raise GanforgeError(f"unknown translation data '{spec}'; use one of: {SPEC_FORMS}")
+    if kind == "prepared" and "://" in rest:
+        raise GanforgeError(f"{spec}: translation reads prepared data from a local folder; copy "
+                            "it to local disk (remote prepared:URL data is for GAN training)")
     root = Path(rest).expanduser()
     if not root.exists():
         raise GanforgeError(f"data path '{root}' does not exist (from --data {spec})")

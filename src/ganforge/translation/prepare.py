@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ganforge.data.files import read_json, write_json_atomic
-from ganforge.data.prepare import PrepareResult, prepare_dataset
+from ganforge.data.files import read_json, write_atomic, write_json_atomic
+from ganforge.data.prepare import REPORT, PrepareResult, prepare_dataset
 from ganforge.data.prepare_sources import CROPS, PIL_RESIZE, PrepareSource, SkipImage, odd_note
 from ganforge.errors import GanforgeError
 from ganforge.translation import data as folders
@@ -58,8 +58,8 @@ class _Source(PrepareSource):
     def load(self, i: int) -> tuple[np.ndarray, str]:
         try:
             return self._decode(i)
-        except GanforgeError as exc:
-            raise SkipImage(str(exc)) from None
+        except GanforgeError as exc:  # the report names the item; the reason follows it
+            raise SkipImage(str(exc).split(": ", 1)[-1]) from None
 
 
 class PairSource(_Source):
@@ -196,6 +196,9 @@ def prepare_translation(spec: str, out: Path, load_size: int, crop_size: int | N
         name: {"folder": name, "resolution": part.resolution, "channels": part.channels,
                "n_images": r.n_images, "skipped": r.skipped, "odd": r.odd, "shards": r.shards}
         for part, (name, r) in zip(parts, results.items(), strict=True)}}
+    reports = [f"[{name}]\n" + (out / name / REPORT).read_text(encoding="utf-8")
+               for name in results if (out / name / REPORT).is_file()]
+    write_atomic(out / REPORT, "".join(reports).encode("utf-8"))  # every split's, in one place
     write_json_atomic(out / MANIFEST, manifest)
     return _total(out, results, False), manifest
 
