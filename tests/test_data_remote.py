@@ -5,9 +5,13 @@ corrupt image, a tampered label file, a missing or truncated shard, and an old d
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import shutil
+import threading
 import uuid
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -136,3 +140,51 @@ def test_train_reads_a_remote_dataset_from_the_cli(local: Path, tmp_path: Path) 
                  "eval.every=0", f"data.cache={tmp_path / 'cache'}"]) == 0
     assert (run / "checkpoints" / "step_00000001.pt").is_file()
     assert any((tmp_path / "cache").iterdir())
+
+
+def test_a_damaged_cached_copy_is_fetched_again(local: Path, tmp_path: Path) -> None:
+    _, url = _upload(local)
+    open_dataset(f"prepared:{url}", RES, 1, cache=str(tmp_path / "cache"))
+    copy = next((tmp_path / "cache").iterdir())
+    shard = copy / "shards" / "images-00002.u8"
+    shard.write_bytes(b"\0" * shard.stat().st_size)  # same size, other bytes
+    again = open_dataset(f"prepared:{url}", RES, 1, cache=str(tmp_path / "cache"))
+    _same(_batches(open_dataset(f"prepared:{local}", RES, 1), 3), _batches(again, 3))
+
+
+class _RangeHandler(SimpleHTTPRequestHandler):
+    """A static file server that answers Range requests (206), as object stores and CDNs do."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def send_head(self):  # noqa: ANN201 - http.server's own signature
+        ranged = self.headers.get("Range")
+        path = Path(self.translate_path(self.path))
+        if not ranged or not path.is_file():
+            return super().send_head()
+        start, _, end = ranged.removeprefix("bytes=").partition("-")
+        data = path.read_bytes()
+        first = int(start)
+        last = min(int(end) if end else len(data) - 1, len(data) - 1)
+        body = data[first : last + 1]
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
+
+def test_http_ranged_reads_against_a_local_web_server(local: Path) -> None:
+    """https:// as a user would serve it (run once with aiohttp installed; skipped without)."""
+    pytest.importorskip("aiohttp", reason="fsspec's http:// needs aiohttp")
+    handler = functools.partial(_RangeHandler, directory=str(local.parent))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{local.name}"
+        remote = open_dataset(f"prepared:{url}", RES, 1)
+        _same(_batches(open_dataset(f"prepared:{local}", RES, 1), 3), _batches(remote, 3))
+    finally:
+        server.shutdown()
