@@ -15,6 +15,7 @@ Each writes JSON to benchmarks/results/data_loading_<what>.json. Work files go u
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -24,7 +25,9 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -449,6 +452,50 @@ def _upload(local: Path, url: str) -> None:
             fs.pipe_file(f"{url}/{path.relative_to(local)}", path.read_bytes())
 
 
+class RangeHandler(SimpleHTTPRequestHandler):
+    """A static file server answering Range requests (206), as object stores and CDNs do, with
+    keep-alive connections (HTTP/1.1)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def send_head(self) -> Any:
+        ranged = self.headers.get("Range")
+        path = Path(self.translate_path(self.path))
+        if not ranged or not path.is_file():
+            return super().send_head()
+        start, _, end = ranged.removeprefix("bytes=").partition("-")
+        size = path.stat().st_size
+        first, last = int(start), min(int(end) if end else size - 1, size - 1)
+        with open(path, "rb") as fh:
+            fh.seek(first)
+            body = fh.read(last - first + 1)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
+
+def _http_rate(local: Path, r: int, batches: int) -> dict:
+    """prepared:http://127.0.0.1/... served by a threaded local server in this process."""
+    ThreadingHTTPServer.request_queue_size = 1024  # a batch opens many connections at once
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(RangeHandler, directory=str(local.parent)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        began = time.perf_counter()
+        dataset = open_dataset(f"prepared:http://127.0.0.1:{server.server_address[1]}/"
+                               f"{local.name}", r, 3, 2)
+        opened = time.perf_counter() - began
+        return {"open_seconds": round(opened, 3), **loader_rate(dataset, batches),
+                "note": "the server runs in the same 2-vCPU process group (it competes for CPU)"}
+    finally:
+        server.shutdown()
+
+
 def cmd_remote(args: argparse.Namespace) -> dict:
     """prepared:URL through fsspec: memory:// (no network: the cost of ganforge's ranged-read
     path itself, cat_ranges + a BLAKE2b check per image) and file://, against local shards."""
@@ -469,6 +516,13 @@ def cmd_remote(args: argparse.Namespace) -> dict:
         dataset = open_dataset(spec, r, 3, 2, cache)
         opened = time.perf_counter() - began
         rates[name] = {"open_seconds": round(opened, 3), **loader_rate(dataset, args.batches)}
+    try:
+        import aiohttp  # noqa: F401 - fsspec's http:// needs it
+    except ImportError as exc:
+        rates["http:// ranged reads"] = {"missing": f"aiohttp not installed ({exc})"}
+    else:
+        rates["http:// ranged reads (local server, Range requests), digests checked"] = \
+            _http_rate(local, r, args.batches)
     return {"resolution": r, "images": args.n, "batch": BATCH, "workers": 2, "prefetch": 4,
             "dataset_bytes": args.n * 3 * r * r, "loaders": rates,
             "note": "no object store was reachable: memory:// measures ganforge's remote path "
