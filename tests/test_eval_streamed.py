@@ -92,3 +92,11 @@ def test_eval_against_a_prepared_reference_gives_the_numbers_of_memory(
     disk = api.evaluate(str(fake), data=f"prepared:{prepared}", **kw)
     assert memory["metrics"] == disk["metrics"] and memory["metrics"]["fid"] > 0
     assert memory["protocol"]["reference"]["sha256"] == disk["protocol"]["reference"]["sha256"]
+
+
+def test_a_prepared_reference_keeps_the_default_extractor_of_its_source(prepared: Path) -> None:
+    from ganforge.metrics.features import default_extractor
+
+    assert default_extractor(f"prepared:{prepared}") == "digits"  # prepared from `digits`
+    assert default_extractor(f"prepared:{prepared.parent / 'nothing'}") == "inception"
+    assert default_extractor("prepared:s3://bucket/set") == "inception"
