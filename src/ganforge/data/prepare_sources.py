@@ -207,4 +207,5 @@ def make_source(spec: str, resolution: int, channels: int, crop: str) -> Prepare
         raise GanforgeError(f"{spec} is already prepared; train on it with --data {spec}")
     if spec == "digits" or kind in ("mnist", "cifar10"):
         return ArraySource(load_dataset(spec, resolution, channels), spec)
-    raise GanforgeError(f"cannot prepare '{spec}'; use one of: {SPEC_FORMS} (or a folder path)")
+    raise GanforgeError(f"cannot prepare '{spec}'; use one of: {SPEC_FORMS} (or a folder path); "
+                        "translation: paired:DIR, unpaired:DIR")
