@@ -151,6 +151,8 @@ def test_prepare_resumes_refuses_other_settings_and_explains_mismatches(tmp_path
             channels_a=1, channels_b=3, load_size=LOAD, crop_size=12))
     with pytest.raises(GanforgeError, match="holds prepared translation data"):
         open_dataset(f"prepared:{out}", LOAD, 3)
+    assert main(["prepare", "digits", str(tmp_path / "d"), "--resolution", "16",
+                 "--channels-b", "3"]) == 2  # translation-only options on GAN data: one line
     (out / "translation.json").unlink()  # as if interrupted before the end
     with pytest.raises(GanforgeError, match="did not finish"):
         load_translation_data(f"prepared:{out}", TC)
