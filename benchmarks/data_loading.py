@@ -5,6 +5,8 @@ proof that `prepared:` trains on the same batches as memory.
     python benchmarks/data_loading.py rss --gigabytes 3 30
     python benchmarks/data_loading.py prepare --source /work/shared/data/cifar10-test
     python benchmarks/data_loading.py identity
+    python benchmarks/data_loading.py translation --n 400 --batches 8
+    python benchmarks/data_loading.py remote --resolution 128 --n 4000 --batches 16
 
 Each writes JSON to benchmarks/results/data_loading_<what>.json. Work files go under --work
 (default /tmp/ganforge-data-bench) and are deleted at the end unless --keep.
@@ -13,6 +15,7 @@ Each writes JSON to benchmarks/results/data_loading_<what>.json. Work files go u
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -22,7 +25,9 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -360,6 +365,170 @@ def cmd_prepare(args: argparse.Namespace) -> dict:
             "note": "wall time including worker start-up (spawned processes import torch)"}
 
 
+def _photo(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    """A photo-like image: a smooth colour field plus noise (JPEG-compressible like photos)."""
+    coarse = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    smooth = np.asarray(coarse.resize((w, h), Image.Resampling.BICUBIC), dtype=np.int16)
+    return Image.fromarray((smooth + rng.integers(-20, 21, smooth.shape)).clip(0, 255)
+                           .astype(np.uint8))
+
+
+def make_translation_folders(root: Path, n: int, side: int) -> tuple[Path, Path]:
+    """pix2pix's layout (n side-by-side AB JPEGs of 2*side x side in train/) and CycleGAN's
+    (n/2 JPEGs of side x side in each of trainA/, trainB/)."""
+    rng = np.random.default_rng(0)
+    paired, unpaired = root / "paired", root / "unpaired"
+    for i in range(n):
+        (paired / "train").mkdir(parents=True, exist_ok=True)
+        _photo(rng, 2 * side, side).save(paired / "train" / f"{i:06d}.jpg", quality=90)
+        domain = unpaired / ("trainA" if i % 2 else "trainB")
+        domain.mkdir(parents=True, exist_ok=True)
+        _photo(rng, side, side).save(domain / f"{i:06d}.jpg", quality=90)
+    return paired, unpaired
+
+
+def translation_rate(data: Any, paired: bool, crop: int, batches: int, batch: int) -> dict:
+    """(A, B) pairs/s of TranslationStream.next() (crops and flips included), after 3 warm-up."""
+    from ganforge.translation.streams import TranslationStream
+
+    stream = TranslationStream(data.train_a, data.train_b, paired, batch, crop, True, 0,
+                               pairs=data.train_pairs if paired else None, prefetch=4)
+    for _ in range(3):
+        stream.next()
+    began = time.perf_counter()
+    for _ in range(batches):
+        stream.next()
+    seconds = time.perf_counter() - began
+    stream.close()
+    return {"pairs_per_s": round(batches * batch / seconds, 1), "pairs": batches * batch,
+            "seconds": round(seconds, 3)}
+
+
+def cmd_translation(args: argparse.Namespace) -> dict:
+    """`ganforge prepare paired:/unpaired:` speed, against loading the folder into memory, and
+    the training stream's speed from memory and from the prepared shards."""
+    from ganforge.config import TranslationConfig
+    from ganforge.translation.data import load_translation_data
+    from ganforge.translation.prepare import prepare_translation
+
+    side, load, crop = 256, 286, 256  # facades-like pairs, pix2pix's jitter (286 -> 256)
+    paired, unpaired = make_translation_folders(args.work / "translation", args.n, side)
+    tc = TranslationConfig(load_size=load, crop_size=crop)
+    rows = []
+    for kind, folder in (("paired", paired), ("unpaired", unpaired)):
+        spec = f"{kind}:{folder}"
+        began = time.perf_counter()
+        memory = load_translation_data(spec, tc)
+        row: dict[str, Any] = {"data": kind, "items": args.n,
+                               "load_into_memory_seconds": round(time.perf_counter() - began, 2)}
+        for workers in (1, 2):
+            out = args.work / f"tr-{kind}-w{workers}"
+            shutil.rmtree(out, ignore_errors=True)
+            began = time.perf_counter()
+            result, _ = prepare_translation(spec, out, load, crop, workers=workers,
+                                            shard_size=args.shard_size, progress=False)
+            seconds = time.perf_counter() - began
+            row[f"prepare_{workers}_workers"] = {
+                "seconds": round(seconds, 2), "images": result.n_images,
+                "images_per_s": round(result.n_images / seconds, 1)}
+        disk = load_translation_data(f"prepared:{out}", tc)
+        is_paired = kind == "paired"
+        row["stream_from_memory"] = translation_rate(memory, is_paired, crop, args.batches, 16)
+        row["stream_from_prepared"] = translation_rate(disk, is_paired, crop, args.batches, 16)
+        rows.append(row)
+    return {"image_side": side, "load_size": load, "crop_size": crop, "stream_batch": 16,
+            "shard_size": args.shard_size,
+            "rows": rows, "note": "paired items are AB files (one pair each, decoded once); "
+            "unpaired items are single images, half in each domain; in-memory loading uses 8 "
+            "decoding threads; wall times include worker start-up"}
+
+
+def _upload(local: Path, url: str) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem(url.split("://", 1)[0])
+    for path in sorted(local.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            fs.pipe_file(f"{url}/{path.relative_to(local)}", path.read_bytes())
+
+
+class RangeHandler(SimpleHTTPRequestHandler):
+    """A static file server answering Range requests (206), as object stores and CDNs do, with
+    keep-alive connections (HTTP/1.1)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def send_head(self) -> Any:
+        ranged = self.headers.get("Range")
+        path = Path(self.translate_path(self.path))
+        if not ranged or not path.is_file():
+            return super().send_head()
+        start, _, end = ranged.removeprefix("bytes=").partition("-")
+        size = path.stat().st_size
+        first, last = int(start), min(int(end) if end else size - 1, size - 1)
+        with open(path, "rb") as fh:
+            fh.seek(first)
+            body = fh.read(last - first + 1)
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
+
+def _http_rate(local: Path, r: int, batches: int) -> dict:
+    """prepared:http://127.0.0.1/... served by a threaded local server in this process."""
+    ThreadingHTTPServer.request_queue_size = 1024  # a batch opens many connections at once
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(RangeHandler, directory=str(local.parent)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        began = time.perf_counter()
+        dataset = open_dataset(f"prepared:http://127.0.0.1:{server.server_address[1]}/"
+                               f"{local.name}", r, 3, 2)
+        opened = time.perf_counter() - began
+        return {"open_seconds": round(opened, 3), **loader_rate(dataset, batches),
+                "note": "the server runs in the same 2-vCPU process group (it competes for CPU)"}
+    finally:
+        server.shutdown()
+
+
+def cmd_remote(args: argparse.Namespace) -> dict:
+    """prepared:URL through fsspec: memory:// (no network: the cost of ganforge's ranged-read
+    path itself, cat_ranges + a BLAKE2b check per image) and file://, against local shards."""
+    r = args.resolution
+    local = args.work / "remote-src"
+    shutil.rmtree(local, ignore_errors=True)
+    prepare_dataset(SyntheticSource(args.n, r), local, r, progress=False)
+    url = "memory://bench/prepared"
+    _upload(local, url)
+    rates: dict[str, Any] = {}
+    for name, spec, cache in (
+            ("local shards (prepared:DIR)", f"prepared:{local}", ""),
+            ("memory:// ranged reads, digests checked", f"prepared:{url}", ""),
+            ("file:// ranged reads, digests checked", f"prepared:file://{local}", ""),
+            ("memory:// with data.cache (download + SHA-256, then local)", f"prepared:{url}",
+             str(args.work / "cache"))):
+        began = time.perf_counter()
+        dataset = open_dataset(spec, r, 3, 2, cache)
+        opened = time.perf_counter() - began
+        rates[name] = {"open_seconds": round(opened, 3), **loader_rate(dataset, args.batches)}
+    try:
+        import aiohttp  # noqa: F401 - fsspec's http:// needs it
+    except ImportError as exc:
+        rates["http:// ranged reads"] = {"missing": f"aiohttp not installed ({exc})"}
+    else:
+        rates["http:// ranged reads (local server, Range requests), digests checked"] = \
+            _http_rate(local, r, args.batches)
+    return {"resolution": r, "images": args.n, "batch": BATCH, "workers": 2, "prefetch": 4,
+            "dataset_bytes": args.n * 3 * r * r, "loaders": rates,
+            "note": "no object store was reachable: memory:// measures ganforge's remote path "
+            "without network latency; a real S3/GCS bucket was not exercised"}
+
+
 def _batch_hashes(dataset: Any, n: int, batch: int, seed: int) -> list[str]:
     stream = BatchStream(dataset, batch, seed, prefetch=4)
     out = []
@@ -417,7 +586,8 @@ def cmd_identity(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("throughput", "rss", "prepare", "identity"))
+    parser.add_argument("what", choices=("throughput", "rss", "prepare", "identity",
+                                         "translation", "remote"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/ganforge-data-bench"))
     parser.add_argument("--keep", action="store_true", help="keep the work files")
     parser.add_argument("--resolution", type=int, default=128)
@@ -425,6 +595,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=32, help="batches of 256 timed")
     parser.add_argument("--gigabytes", type=float, nargs="+", default=[3.0, 30.0])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--shard-size", type=int, default=50,
+                        help="items per shard (translation): the unit of work of a process")
     parser.add_argument("--memmap-up-to", type=float, default=4.0,
                         help="also read sets up to this many GB through np.memmap (rss)")
     parser.add_argument("--source", type=Path, default=Path("/work/shared/data/cifar10-test"))
@@ -438,7 +610,7 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(args.work, ignore_errors=True)
-    suffix = f"_{args.resolution}" if args.what == "throughput" else ""
+    suffix = f"_{args.resolution}" if args.what in ("throughput", "remote") else ""
     write_result(result, args.out or RESULTS / f"data_loading_{args.what}{suffix}.json")
 
 

@@ -36,7 +36,7 @@ def _read(name: str):  # noqa: ANN202
 
 
 # settings added after 0.1, with the value that keeps an old run's behaviour
-NEW_SINCE_0_1 = {"translation": {"steps": 0, "ema": False}, "data": {"workers": 2, "prefetch": 4},
+NEW_SINCE_0_1 = {"translation": {"steps": 0, "ema": False}, "data": {"workers": 2, "prefetch": 4, "cache": ""},
                  "train": {"ema_kimg": 0.0, "ema_rampup": 0.0, "ema_buffers": "average"},
                  "eval": {"truncation_convention": "resample", "bn": "running"}}
 

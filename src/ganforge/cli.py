@@ -54,7 +54,9 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted config overrides")
     train.add_argument("--recipe", default=api.DEFAULT_RECIPE, help="recipe name or YAML path")
     train.add_argument("--data", help="digits | mnist:DIR | cifar10:DIR | folder:DIR | hf:NAME[:split] "
-                       "(in memory) | prepared:DIR | hdf5:FILE | stream:DIR (read from disk)")
+                       "(in memory) | prepared:DIR | prepared:URL | hdf5:FILE | stream:DIR (read "
+                       "from disk or an object store); translation: paired:DIR | unpaired:DIR | "
+                       "prepared:DIR | demo:NAME")
     train.add_argument("--out", type=Path, help="run directory (default: runs/<recipe>[-N])")
     train.add_argument("--steps", type=int, help="total generator steps")
     train.add_argument("--batch-size", type=int, help="images per batch")

@@ -18,7 +18,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     prepare.add_argument("source", metavar="SOURCE",
                          help="a --data spec (folder:DIR, mnist:DIR, cifar10:DIR, hf:NAME[:split], "
-                         "hdf5:FILE, digits) or an image folder")
+                         "hdf5:FILE, digits; translation: paired:DIR, unpaired:DIR) or an "
+                         "image folder")
     prepare.add_argument("out", metavar="OUT", help="new folder for the prepared dataset")
     prepare.add_argument("--resolution", type=int, required=True, help="image size in pixels")
     prepare.add_argument("--channels", type=int, default=3, choices=(1, 3),
@@ -29,13 +30,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     prepare.add_argument("--workers", type=int, default=1, help="decoding processes (default 1)")
     prepare.add_argument("--shard-size", type=int, metavar="N",
                          help="images per shard (default: up to 2048, at most 256 MiB)")
+    prepare.add_argument("--test-resolution", type=int, metavar="R",
+                         help="translation data: size of the test split (the recipe's "
+                         "translation.crop_size; --resolution is its load_size); default: "
+                         "--resolution")
+    prepare.add_argument("--channels-b", type=int, choices=(1, 3),
+                         help="translation data: domain B's channels (default: --channels)")
     prepare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
     result = api.prepare_data(args.source, args.out, args.resolution, channels=args.channels,
                               crop=args.crop, workers=args.workers, shard_size=args.shard_size,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress,
+                              test_resolution=args.test_resolution, channels_b=args.channels_b)
     if result["already_done"]:
         print(f"{result['out']} is already prepared ({result['images']} images); "
               f"train with --data {result['data']}")

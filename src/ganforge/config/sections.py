@@ -81,6 +81,9 @@ class DataConfig:
     # many batches they keep ready
     workers: int = setting(2, bounds="[1, 64]")
     prefetch: int = setting(4, bounds="[0, 256]", hint="0: read each batch when it is needed")
+    # prepared:URL (s3://, gs://, https://): a local folder keeping verified copies of the shards
+    # ("": ranged reads of each batch, every image checked against its digest)
+    cache: str = ""
 
 
 @dataclass

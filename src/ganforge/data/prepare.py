@@ -20,7 +20,15 @@ import numpy as np
 
 from ganforge.data.files import read_json, remove_temporaries, write_atomic, write_json_atomic
 from ganforge.data.prepare_sources import PrepareSource, SkipImage, make_source
-from ganforge.data.prepared import FORMAT, MANIFEST, PLAN, VERSION, shard_sha256
+from ganforge.data.prepared import (
+    FORMAT,
+    MANIFEST,
+    PLAN,
+    SHARD_FILES,
+    VERSION,
+    image_digests,
+    shard_sha256,
+)
 from ganforge.errors import GanforgeError, check_count
 
 SHARD_BYTES = 256 << 20  # at most this much image data per shard ...
@@ -45,7 +53,8 @@ class PrepareResult:
 
 
 def _shard_name(k: int, kind: str) -> str:
-    return f"shards/{kind}-{k:05d}" + {"images": ".u8", "labels": ".i64", "record": ".json"}[kind]
+    suffix = {"images": ".u8", "labels": ".i64", "digests": ".b2", "record": ".json"}[kind]
+    return f"shards/{kind}-{k:05d}{suffix}"
 
 
 # ---- one shard (runs in a worker process, or in this one) ------------------------------------
@@ -92,9 +101,11 @@ def write_shard(out: Path, k: int, start: int, stop: int, shape: tuple[int, int,
     images_sha = write_atomic(out / _shard_name(k, "images"), memoryview(images[:n]).cast("B"))
     labels_sha = write_atomic(out / _shard_name(k, "labels"),
                               np.asarray(labels, dtype="<i8").tobytes())
+    digests_sha = write_atomic(out / _shard_name(k, "digests"), image_digests(images[:n]))
     record = {"shard": k, "start": start, "stop": stop, "count": n,
               "images": _shard_name(k, "images"), "images_sha256": images_sha,
               "labels": _shard_name(k, "labels"), "labels_sha256": labels_sha,
+              "digests": _shard_name(k, "digests"), "digests_sha256": digests_sha,
               "skipped": skipped, "odd": odd}
     write_json_atomic(out / _shard_name(k, "record"), record)
     return record
@@ -149,9 +160,9 @@ def _finished_shards(out: Path, bounds: list[tuple[int, int]]) -> dict[int, dict
         record = read_json(out / _shard_name(k, "record"))
         if not record or (record.get("start"), record.get("stop")) != (start, stop):
             continue
-        if all((out / record[key]).is_file()
+        if all(key in record and (out / record[key]).is_file()
                and shard_sha256(out / record[key]) == record[f"{key}_sha256"]
-               for key in ("images", "labels")):
+               for key in SHARD_FILES):
             done[k] = record
     return done
 
@@ -181,14 +192,14 @@ def prepare_dataset(spec: str | PrepareSource, out: Path, resolution: int, chann
     with labels: its `load(i)` must return them at the given size already)."""
     check_count("--resolution", resolution, 4096, least=8)
     check_count("--workers", workers, 256)
-    if channels not in (1, 3):
+    own = isinstance(spec, PrepareSource)  # e.g. translation pairs: A's channels then B's
+    if channels not in (1, 3) and not (own and 1 <= channels <= 64):
         raise GanforgeError(f"--channels must be 1 or 3, got {channels}")
     shard_size = shard_size or default_shard_size(resolution, channels)
     check_count("--shard-size", shard_size, 1 << 24)
     began = time.perf_counter()
     out = Path(out).expanduser()
-    source = spec if isinstance(spec, PrepareSource) else \
-        make_source(spec, resolution, channels, crop)
+    source = spec if own else make_source(spec, resolution, channels, crop)
     plan = _plan(source, resolution, channels, crop, shard_size)
     bounds = [(s, min(s + shard_size, len(source))) for s in range(0, len(source), shard_size)]
     if _claim(out, plan):
@@ -213,7 +224,7 @@ def prepare_dataset(spec: str | PrepareSource, out: Path, resolution: int, chann
     manifest = {k: v for k, v in plan.items()}
     manifest.update({
         "n_images": n_images, "skipped": skipped, "odd": odd, "report": REPORT,
-        "shards": [{key: r[key] for key in ("images", "images_sha256", "labels", "labels_sha256",
+        "shards": [{key: r[key] for key in (*SHARD_FILES, *(f"{f}_sha256" for f in SHARD_FILES),
                                             "count")} for r in ordered if r["count"]],
     })
     write_json_atomic(out / MANIFEST, manifest)

@@ -20,6 +20,8 @@ from ganforge.errors import GanforgeError
 CROPS = ("center", "none")
 PIL_RESIZE = "Pillow bilinear (antialiased when shrinking); JPEGs >= 8x the target drafted by DCT"
 TORCH_RESIZE = "torch bilinear (antialiased when shrinking)"
+PREPARABLE = ("digits, mnist:DIR, cifar10:DIR, folder:DIR (or a folder path), stream:DIR, "
+              "hf:NAME[:split], hdf5:FILE; translation: paired:DIR, unpaired:DIR")
 ODD_ASPECT = 2.0  # a side this many times the other: centre cropping drops most of the image
 
 
@@ -182,7 +184,7 @@ class HDF5Source(PrepareSource):
 
 def make_source(spec: str, resolution: int, channels: int, crop: str) -> PrepareSource:
     """The source a `--data` spec (or a plain folder path) names, ready to prepare."""
-    from ganforge.data.spec import SPEC_FORMS, load_dataset
+    from ganforge.data.spec import load_dataset
 
     if crop not in CROPS:
         raise GanforgeError(f"--crop must be one of {', '.join(CROPS)}, got '{crop}'")
@@ -207,4 +209,4 @@ def make_source(spec: str, resolution: int, channels: int, crop: str) -> Prepare
         raise GanforgeError(f"{spec} is already prepared; train on it with --data {spec}")
     if spec == "digits" or kind in ("mnist", "cifar10"):
         return ArraySource(load_dataset(spec, resolution, channels), spec)
-    raise GanforgeError(f"cannot prepare '{spec}'; use one of: {SPEC_FORMS} (or a folder path)")
+    raise GanforgeError(f"cannot prepare '{spec}'; use one of: {PREPARABLE}")

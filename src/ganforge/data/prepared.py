@@ -33,6 +33,21 @@ HASH_THREADS = 4
 HASH_BLOCK = 8 << 20
 
 
+SHARD_FILES = ("images", "labels", "digests")  # digests: BLAKE2b-128 of each image (remote reads)
+DIGEST_BYTES = 16
+
+
+def image_digests(images: np.ndarray) -> bytes:
+    """BLAKE2b-128 of each image's bytes, concatenated: lets a ranged read verify one image."""
+    return b"".join(hashlib.blake2b(image.tobytes(), digest_size=DIGEST_BYTES).digest()
+                    for image in images)
+
+
+def shard_files(shard: dict[str, Any]) -> tuple[str, ...]:
+    """The files of one manifest entry (datasets prepared before digests have two)."""
+    return tuple(key for key in SHARD_FILES if key in shard)
+
+
 def shard_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -47,28 +62,41 @@ def read_manifest(root: Path) -> dict[str, Any]:
     if not root.is_dir():
         raise GanforgeError(f"prepared dataset '{root}' does not exist (or is not a directory)")
     if not path.is_file():
+        if (root / "translation.json").is_file():
+            raise GanforgeError(f"{root} holds prepared translation data (pairs or domains); train "
+                                "on it with a translation recipe (--recipe pix2pix, cyclegan ...)")
         if (root / PLAN).is_file():
             raise GanforgeError(f"{root}: the prepare did not finish (no {MANIFEST}); run the same "
                                 "`ganforge prepare` command again to resume it")
         raise GanforgeError(f"{root} is not a prepared dataset (no {MANIFEST}); make one with "
                             f"`ganforge prepare SOURCE {root} --resolution R`")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise GanforgeError(f"{path}: not readable JSON ({exc}); prepare the dataset again") from exc
+        text = path.read_bytes()
+    except OSError as exc:
+        raise GanforgeError(f"{path}: not readable ({exc}); prepare the dataset again") from exc
+    return parse_manifest(text, str(path))
+
+
+def parse_manifest(text: bytes, where: str) -> dict[str, Any]:
+    """A manifest's JSON, checked to be one this ganforge reads (`where` names it in errors)."""
+    try:
+        manifest = json.loads(text.decode("utf-8"))
+    except ValueError as exc:
+        raise GanforgeError(f"{where}: not readable JSON ({exc}); prepare the dataset again") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise GanforgeError(f"{path}: not a ganforge prepared-dataset manifest")
+        raise GanforgeError(f"{where}: not a ganforge prepared-dataset manifest")
     if manifest.get("version") != VERSION:
-        raise GanforgeError(f"{path}: format version {manifest.get('version')}, this ganforge "
+        raise GanforgeError(f"{where}: format version {manifest.get('version')}, this ganforge "
                             f"reads version {VERSION}; prepare the dataset again")
     return manifest
 
 
 def _check_sizes(root: Path, manifest: dict[str, Any], image_bytes: int) -> None:
     """Every shard present with exactly the bytes its count needs (cheap: no reading)."""
+    per_item_of = {"images": image_bytes, "labels": 8, "digests": DIGEST_BYTES}
     for shard in manifest["shards"]:
-        for key, per_item in (("images", image_bytes), ("labels", 8)):
-            path = root / shard[key]
+        for key in shard_files(shard):
+            path, per_item = root / shard[key], per_item_of[key]
             if not path.is_file():
                 raise GanforgeError(f"{path}: shard missing from the prepared dataset; restore it "
                                     "or prepare the dataset again")
@@ -90,7 +118,7 @@ def verify_checksums(root: Path, manifest: dict[str, Any], progress: bool = True
     verified = read_json(root / VERIFIED) or {}
     todo = []
     for shard in manifest["shards"]:
-        for key in ("images", "labels"):
+        for key in shard_files(shard):
             name, expected = shard[key], shard[f"{key}_sha256"]
             if verified.get(name) != [*_stamp(root / name), expected]:
                 todo.append((name, expected))

@@ -17,7 +17,7 @@ from ganforge.errors import GanforgeError
 
 SPEC_FORMS = ("digits, mnist:DIR, cifar10:DIR, folder:DIR, hf:NAME_OR_PATH[:split], "
               "captioned-digits, captions:DIR, coco:FILE.json[:IMAGES_DIR], cub:DIR, "
-              "prepared:DIR, hdf5:FILE, stream:DIR")
+              "prepared:DIR (or prepared:URL), hdf5:FILE, stream:DIR")
 STREAMED_KINDS = ("prepared", "hdf5", "stream")
 MATERIALISE_BATCH = 1024
 
@@ -68,8 +68,12 @@ def _open_streamed(kind: str, path: Path, resolution: int, channels: int,
     return open_folder_stream(path, resolution, channels, workers)
 
 
-def open_dataset(spec: str, resolution: int, channels: int, workers: int = 2) -> Dataset:
-    """The dataset a spec names: prepared:, hdf5: and stream: stay on disk, the rest in memory."""
+def open_dataset(spec: str, resolution: int, channels: int, workers: int = 2,
+                 cache: str = "") -> Dataset:
+    """The dataset a spec names: prepared:, hdf5: and stream: stay on disk, the rest in memory.
+
+    `prepared:URL` (s3://, gs://, https:// ...) is read remotely with ranged reads, or through
+    a verified local copy in `cache` when given."""
     spec = spec.strip()
     if spec == "digits":
         from ganforge.data.digits import load_digits_dataset
@@ -87,6 +91,10 @@ def open_dataset(spec: str, resolution: int, channels: int, workers: int = 2) ->
 
         name, _, split = rest.partition(":")
         return load_hf_dataset(name, split or "train", resolution, channels)
+    if kind == "prepared" and "://" in rest:
+        from ganforge.data.remote import open_remote_prepared
+
+        return open_remote_prepared(rest, resolution, channels, workers, cache)
     if kind in STREAMED_KINDS:
         path = _existing(rest, spec, directory=kind != "hdf5")
         return _open_streamed(kind, path, resolution, channels, workers)
@@ -116,7 +124,7 @@ def load_dataset(spec: str, resolution: int, channels: int) -> ImageDataset:
 
 def load_training_data(data: DataConfig, resolution: int, channels: int) -> Dataset:
     """The images a run trains on: `data.source`, reduced to `data.limit` when set."""
-    dataset = open_dataset(data.source, resolution, channels, data.workers)
+    dataset = open_dataset(data.source, resolution, channels, data.workers, data.cache)
     if data.limit < 0:
         raise GanforgeError(f"data.limit must be >= 0 (0: all images), got {data.limit}")
     return balanced_subset(dataset, data.limit, data.limit_seed) if data.limit else dataset

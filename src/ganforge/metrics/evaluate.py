@@ -11,8 +11,10 @@ import hashlib
 import os
 import platform
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganforge.data import ImageDataset, load_dataset, to_model_format
+from ganforge.data import ImageDataset, to_model_format
 from ganforge.data.folder import load_folder_dataset
+from ganforge.data.spec import open_dataset
+from ganforge.data.streamed import StreamedDataset
 from ganforge.errors import GanforgeError
 from ganforge.generator import Generator
 from ganforge.metrics import (
@@ -39,6 +43,7 @@ from ganforge.metrics.features import (
 )
 from ganforge.metrics.order import ORDER_PROTOCOL, content_order, seeded_subset
 from ganforge.metrics.registry import LowerIsBetter, MetricInputs, MetricKeys, parse_metrics
+from ganforge.metrics.streamed_reference import read_in_order, streamed_hash, streamed_order
 
 BATCH_SIZE = 100
 REFERENCE_SUBSET_SEED = 0
@@ -80,19 +85,28 @@ def reference_features(
 ) -> Reference:
     """Features of the reference images (in content order; a seeded random `n_ref` of them when
     given), cached by their hash + the extractor's weights and code."""
-    dataset = load_dataset(spec, resolution, channels)
-    images, labels = seeded_subset(dataset.images, dataset.labels, n_ref, REFERENCE_SUBSET_SEED)
+    dataset = open_dataset(spec, resolution, channels)
+    batches: Callable[[], Iterable[torch.Tensor]]
+    if isinstance(dataset, StreamedDataset):  # on disk: never held whole (streamed_reference)
+        order = streamed_order(dataset, n_ref, REFERENCE_SUBSET_SEED)
+        count, labels = len(order), dataset.labels[order]
+        digest = streamed_hash(dataset, order, labels)
+        batches = partial(read_in_order, dataset, order, BATCH_SIZE)
+    else:
+        images, labels = seeded_subset(dataset.images, dataset.labels, n_ref,
+                                       REFERENCE_SUBSET_SEED)
+        count, digest = len(images), dataset_hash(images, labels)
+        batches = partial(uint8_batches, images, BATCH_SIZE)
     split = f"all {len(dataset)} images of '{spec}' at {resolution}px"
-    if len(images) < len(dataset):
+    if count < len(dataset):
         split = f"random {n_ref} of {len(dataset)} images of '{spec}' (seed {REFERENCE_SUBSET_SEED}) at {resolution}px"
-    digest = dataset_hash(images, labels)
     path = cache_dir() / "reference" / reference_cache_name(digest, extractor)
     if use_cache and path.is_file():
         with np.load(path, allow_pickle=False) as data:
             logits = data["logits"].astype(np.float64) if "logits" in data else None
             feats = Features(data["features"].astype(np.float64), logits)
         return Reference(feats, spec, split, digest, len(feats), cached=True)
-    feats = extract(extractor, uint8_batches(images, BATCH_SIZE))
+    feats = extract(extractor, batches())
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"features": feats.features.astype(np.float32)}

@@ -91,11 +91,19 @@ def code_version(extractor: nn.Module) -> str:
 
 
 def default_extractor(data_source: str) -> str:
-    """The domain classifier for built-in/MNIST data, Inception otherwise."""
+    """The domain classifier for built-in/MNIST data (also once prepared), Inception otherwise."""
     if data_source == "digits":
         return "digits"
     if data_source.startswith("mnist:"):
         return "mnist"
+    kind, _, rest = data_source.partition(":")
+    if kind == "prepared" and "://" not in rest:  # what the shards were prepared from
+        from ganforge.data.files import read_json
+
+        manifest = read_json(Path(rest).expanduser() / "manifest.json")
+        source = manifest.get("source") if isinstance(manifest, dict) else None
+        if isinstance(source, str) and not source.startswith("prepared:"):
+            return default_extractor(source)
     return "inception"
 
 

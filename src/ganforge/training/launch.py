@@ -46,7 +46,7 @@ def check_settings(config: Config) -> None:
 def load_task_data(config: Config) -> tuple[Config, Data]:
     """The run's data, and the config completed by it (a GAN's class count)."""
     if config.task == "translation":
-        data = load_translation_data(config.data.source, config.translation)
+        data = load_translation_data(config.data.source, config.translation, config.data.workers)
         tc = config.translation
         if data.attributes and hasattr(tc, "attributes") and list(tc.attributes) != list(data.attributes):
             # [] means every attribute of the data: the run's config names them, in label order

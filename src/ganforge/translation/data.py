@@ -26,18 +26,24 @@ from ganforge.translation.images import decode_all, open_image
 
 __all__ = ["TranslationData", "load_translation_data", "open_image"]
 DEMO_NAMES = (*demos.DEMOS, *demos.ATTRIBUTE_DEMOS)
-SPEC_FORMS = (f"paired:DIR, unpaired:DIR, celeba:DIR, attributes:FILE.csv, "
+SPEC_FORMS = (f"paired:DIR, unpaired:DIR, prepared:DIR, celeba:DIR, attributes:FILE.csv, "
               f"demo:{{{','.join(DEMO_NAMES)}}}")
 
 
-def load_translation_data(spec: str, tc: TranslationConfig) -> TranslationData:
-    """The data a translation run trains and evaluates on, checked for the mistakes users make."""
+def load_translation_data(spec: str, tc: TranslationConfig, workers: int = 2) -> TranslationData:
+    """The data a translation run trains and evaluates on, checked for the mistakes users make.
+
+    `prepared:DIR` (made by `ganforge prepare paired:... / unpaired:...`) stays on disk, read
+    by `workers` threads as batches are drawn; everything else is loaded into memory."""
     spec = spec.strip()
     kind, sep, rest = spec.partition(":")
     if kind == "demo":
         return _demo(rest, tc, spec)
-    if kind not in ("paired", "unpaired", "celeba", "attributes") or not sep or not rest:
+    if kind not in ("paired", "unpaired", "celeba", "attributes", "prepared") or not sep or not rest:
         raise GanforgeError(f"unknown translation data '{spec}'; use one of: {SPEC_FORMS}")
+    if kind == "prepared" and "://" in rest:
+        raise GanforgeError(f"{spec}: translation reads prepared data from a local folder; copy "
+                            "it to local disk (remote prepared:URL data is for GAN training)")
     root = Path(rest).expanduser()
     if not root.exists():
         raise GanforgeError(f"data path '{root}' does not exist (from --data {spec})")
@@ -47,6 +53,10 @@ def load_translation_data(spec: str, tc: TranslationConfig) -> TranslationData:
         raise GanforgeError(f"data path '{root}' is not a directory (from --data {spec})")
     if kind == "celeba":
         return attribute_data.celeba(root, tc, spec)
+    if kind == "prepared":
+        from ganforge.translation.prepared import open_prepared_translation
+
+        return open_prepared_translation(root, tc, spec, workers)
     return _paired(root, tc, spec) if kind == "paired" else _unpaired(root, tc, spec)
 
 
@@ -90,28 +100,35 @@ def _stack(arrays: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).contiguous()
 
 
-def _read_side_by_side(folder: Path, size: int, tc: TranslationConfig) -> tuple[torch.Tensor, ...]:
+def side_by_side_files(folder: Path) -> list[Path]:
     files = _images_in(folder)
     if not files:
         raise GanforgeError(
             f"no images in {folder}: paired data needs side-by-side AB images (A left, B right) "
             "or folders A/ and B/ with matching file names"
         )
+    return files
 
-    def work(path: Path) -> tuple[np.ndarray, np.ndarray]:
-        img = open_image(path)
-        width, height = img.size
-        if width % 2:
-            raise GanforgeError(
-                f"{path} is {width} px wide; a side-by-side AB image needs an even width "
-                "(A the left half, B the right half)"
-            )
-        half = width // 2
-        a = pil_to_model_format(img.crop((0, 0, half, height)), size, tc.channels_a, str(path))
-        b = pil_to_model_format(img.crop((half, 0, width, height)), size, tc.channels_b, str(path))
-        return a, b
 
-    pairs = decode_all(files, work)
+def decode_side_by_side(path: Path, size: int, channels_a: int, channels_b: int,
+                        crop: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """One AB image -> (A, B): the left and right halves, each as a uint8 (C, size, size)."""
+    img = open_image(path)
+    width, height = img.size
+    if width % 2:
+        raise GanforgeError(
+            f"{path} is {width} px wide; a side-by-side AB image needs an even width "
+            "(A the left half, B the right half)"
+        )
+    half = width // 2
+    a = pil_to_model_format(img.crop((0, 0, half, height)), size, channels_a, str(path), crop)
+    b = pil_to_model_format(img.crop((half, 0, width, height)), size, channels_b, str(path), crop)
+    return a, b
+
+
+def _read_side_by_side(folder: Path, size: int, tc: TranslationConfig) -> tuple[torch.Tensor, ...]:
+    pairs = decode_all(side_by_side_files(folder),
+                       lambda p: decode_side_by_side(p, size, tc.channels_a, tc.channels_b))
     return _stack([a for a, _ in pairs]), _stack([b for _, b in pairs])
 
 
@@ -127,7 +144,8 @@ def _by_stem(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _read_ab_folders(folder: Path, size: int, tc: TranslationConfig) -> tuple[torch.Tensor, ...]:
+def ab_folder_pairs(folder: Path) -> list[tuple[Path, Path]]:
+    """(A file, B file) of each pair in folders A/ and B/, matched by name, in name order."""
     for side in ("A", "B"):
         if not (folder / side).is_dir():
             raise GanforgeError(
@@ -147,35 +165,48 @@ def _read_ab_folders(folder: Path, size: int, tc: TranslationConfig) -> tuple[to
             f"mismatched pairs: {lone} has no partner of the same name in {folder / other} "
             f"({len(only_a)} A and {len(only_b)} B files are unmatched)"
         )
+    return [(a_files[stem], b_files[stem]) for stem in sorted(a_files)]
 
-    def work(stem: str) -> tuple[np.ndarray, np.ndarray]:
-        img_a, img_b = open_image(a_files[stem]), open_image(b_files[stem])
-        if img_a.size != img_b.size:
-            raise GanforgeError(
-                f"{a_files[stem]} is {img_a.size[0]}x{img_a.size[1]} but {b_files[stem]} is "
-                f"{img_b.size[0]}x{img_b.size[1]}; the two images of a pair must have the same size"
-            )
-        return (
-            pil_to_model_format(img_a, size, tc.channels_a, str(a_files[stem])),
-            pil_to_model_format(img_b, size, tc.channels_b, str(b_files[stem])),
+
+def decode_ab_pair(paths: tuple[Path, Path], size: int, channels_a: int, channels_b: int,
+                   crop: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    path_a, path_b = paths
+    img_a, img_b = open_image(path_a), open_image(path_b)
+    if img_a.size != img_b.size:
+        raise GanforgeError(
+            f"{path_a} is {img_a.size[0]}x{img_a.size[1]} but {path_b} is "
+            f"{img_b.size[0]}x{img_b.size[1]}; the two images of a pair must have the same size"
         )
+    return (pil_to_model_format(img_a, size, channels_a, str(path_a), crop),
+            pil_to_model_format(img_b, size, channels_b, str(path_b), crop))
 
-    pairs = decode_all(sorted(a_files), work)
+
+def _read_ab_folders(folder: Path, size: int, tc: TranslationConfig) -> tuple[torch.Tensor, ...]:
+    pairs = decode_all(ab_folder_pairs(folder),
+                       lambda job: decode_ab_pair(job, size, tc.channels_a, tc.channels_b))
     return _stack([a for a, _ in pairs]), _stack([b for _, b in pairs])
 
 
+def has_ab_folders(folder: Path) -> bool:
+    return (folder / "A").is_dir() or (folder / "B").is_dir()
+
+
 def _read_pairs(folder: Path, size: int, tc: TranslationConfig) -> tuple[torch.Tensor, ...]:
-    if (folder / "A").is_dir() or (folder / "B").is_dir():
+    if has_ab_folders(folder):
         return _read_ab_folders(folder, size, tc)
     return _read_side_by_side(folder, size, tc)
 
 
-def _paired(root: Path, tc: TranslationConfig, spec: str) -> TranslationData:
+def paired_splits(root: Path) -> tuple[Path, Path | None]:
+    """The train folder of paired data and its test (or val) folder, when there is one."""
     if (root / "train").is_dir():
-        train_dir = root / "train"
         test_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
-    else:
-        train_dir, test_dir = root, None
+        return root / "train", test_dir
+    return root, None
+
+
+def _paired(root: Path, tc: TranslationConfig, spec: str) -> TranslationData:
+    train_dir, test_dir = paired_splits(root)
     train_a, train_b = _read_pairs(train_dir, tc.load_size, tc)
     test_a = test_b = None
     if test_dir is not None:
@@ -183,16 +214,24 @@ def _paired(root: Path, tc: TranslationConfig, spec: str) -> TranslationData:
     return TranslationData(train_a, train_b, True, test_a, test_b, True, spec)
 
 
-def _read_domain(folder: Path, size: int, channels: int) -> torch.Tensor:
+def domain_files(folder: Path) -> list[Path]:
     files = _images_in(folder)
     if not files:
         raise GanforgeError(f"{folder} holds no images; each domain needs at least one")
-    return _stack(
-        decode_all(files, lambda p: pil_to_model_format(open_image(p), size, channels, str(p)))
-    )
+    return files
 
 
-def _unpaired(root: Path, tc: TranslationConfig, spec: str) -> TranslationData:
+def decode_domain_image(path: Path, size: int, channels: int, crop: bool = True) -> np.ndarray:
+    return pil_to_model_format(open_image(path), size, channels, str(path), crop)
+
+
+def _read_domain(folder: Path, size: int, channels: int) -> torch.Tensor:
+    return _stack(decode_all(domain_files(folder),
+                             lambda p: decode_domain_image(p, size, channels)))
+
+
+def unpaired_has_test(root: Path) -> bool:
+    """Whether unpaired data has testA/ and testB/ (checking trainA/ and trainB/ exist)."""
     for name in ("trainA", "trainB"):
         if not (root / name).is_dir():
             raise GanforgeError(
@@ -205,10 +244,15 @@ def _unpaired(root: Path, tc: TranslationConfig, spec: str) -> TranslationData:
         raise GanforgeError(
             f"{root} has {present}/ but no {absent}/; give both for evaluation, or neither"
         )
+    return all(has_test)
+
+
+def _unpaired(root: Path, tc: TranslationConfig, spec: str) -> TranslationData:
+    has_test = unpaired_has_test(root)
     train_a = _read_domain(root / "trainA", tc.load_size, tc.channels_a)
     train_b = _read_domain(root / "trainB", tc.load_size, tc.channels_b)
     test_a = test_b = None
-    if all(has_test):
+    if has_test:
         test_a = _read_domain(root / "testA", tc.crop_size, tc.channels_a)
         test_b = _read_domain(root / "testB", tc.crop_size, tc.channels_b)
     return TranslationData(train_a, train_b, False, test_a, test_b, False, spec)

@@ -6,13 +6,20 @@ from dataclasses import dataclass
 
 import torch
 
+from ganforge.data.streamed import StreamedDataset
+
+Images = torch.Tensor | StreamedDataset  # in memory, or on disk (`--data prepared:DIR`)
+
 
 @dataclass
 class TranslationData:
-    """Both domains' training and test images (uint8 (N, C, S, S)) and what is known of them."""
+    """Both domains' training and test images (uint8 (N, C, S, S)) and what is known of them.
 
-    train_a: torch.Tensor
-    train_b: torch.Tensor
+    Training images are tensors, or datasets read from disk as batches are drawn (prepared
+    data); test images are always in memory."""
+
+    train_a: Images
+    train_b: Images
     paired: bool  # train_b[i] is the partner of train_a[i]
     test_a: torch.Tensor | None
     test_b: torch.Tensor | None
@@ -24,7 +31,16 @@ class TranslationData:
     attributes: tuple[str, ...] = ()
     train_attrs: torch.Tensor | None = None
     test_attrs: torch.Tensor | None = None
+    # prepared paired data: each pair as one image of A's channels then B's (one read a pair)
+    train_pairs: StreamedDataset | None = None
 
     @property
     def has_test(self) -> bool:
         return self.test_a is not None and self.test_b is not None
+
+
+def first_images(images: Images, n: int) -> torch.Tensor:
+    """The first n training images as a tensor, wherever they are kept."""
+    if isinstance(images, StreamedDataset):
+        return images.read(torch.arange(min(n, len(images))))
+    return images[:n]

@@ -16,22 +16,37 @@ import torch
 
 from ganforge.data import ImageDataset
 from ganforge.data.batches import BatchStream
+from ganforge.data.streamed import StreamedDataset
 from ganforge.errors import GanforgeError
+from ganforge.translation.data_types import Images
 
 
-def _as_dataset(images: torch.Tensor, source: str) -> ImageDataset:
+def _as_dataset(images: Images, source: str) -> ImageDataset | StreamedDataset:
+    if isinstance(images, StreamedDataset):
+        return images
     return ImageDataset(images, torch.zeros(images.shape[0], dtype=torch.long), ["images"], source)
 
 
+def _channels(images: Images) -> int:
+    return images.shape[0] if isinstance(images, StreamedDataset) else images.shape[1]
+
+
 def random_jitter(
-    images: torch.Tensor, crop: int, flip: bool, generator: torch.Generator
+    images: torch.Tensor, crop: int, flip: bool, generator: torch.Generator,
+    share: slice | None = None, total: int | None = None,
 ) -> torch.Tensor:
     """uint8 (N, C, L, L) -> uint8 (N, C, crop, crop): a random crop per image, then an
-    optional left-right flip per image."""
-    n, side = images.shape[0], images.shape[-1]
+    optional left-right flip per image.
+
+    `images` may be only the rows `share` of a batch of `total`: the draws are made for the
+    whole batch, so every rank crops its share exactly as one rank crops the whole batch."""
+    n, side = (images.shape[0] if total is None else total), images.shape[-1]
     offsets = torch.randint(0, side - crop + 1, (n, 2), generator=generator).tolist()
     flips = (torch.rand(n, generator=generator) < 0.5).tolist() if flip else [False] * n
-    out = torch.empty((n, images.shape[1], crop, crop), dtype=images.dtype, device=images.device)
+    if share is not None:
+        offsets, flips = offsets[share], flips[share]
+    out = torch.empty((images.shape[0], images.shape[1], crop, crop), dtype=images.dtype,
+                      device=images.device)
     for i, ((top, left), mirror) in enumerate(zip(offsets, flips, strict=True)):
         patch = images[i, :, top : top + crop, left : left + crop]
         out[i] = patch.flip(-1) if mirror else patch
@@ -39,35 +54,50 @@ def random_jitter(
 
 
 class TranslationStream:
-    """Batches of (A, B) uint8 crops: pairs kept together, or two independent domains."""
+    """Batches of (A, B) uint8 crops: pairs kept together, or two independent domains.
+
+    Images are tensors or datasets on disk (`pairs`: prepared pairs, one read a pair); each
+    rank reads only its share of every global batch, prefetching `prefetch` batches ahead."""
 
     def __init__(
         self,
-        train_a: torch.Tensor,
-        train_b: torch.Tensor,
+        train_a: Images,
+        train_b: Images,
         paired: bool,
         batch_size: int,
         crop: int,
         flip: bool,
         seed: int,
         shard: tuple[int, int] = (0, 1),
+        pairs: StreamedDataset | None = None,
+        prefetch: int = 0,
+        pin: bool = False,
     ) -> None:
         self.paired, self.crop, self.flip = paired, crop, flip
+        self.batch_size = batch_size
         rank, world = shard
         if batch_size % world:
             raise GanforgeError(f"batch size {batch_size} does not split evenly among {world} ranks")
         share = batch_size // world
         self.share = slice(rank * share, (rank + 1) * share)
-        self.channels_a = train_a.shape[1]
+        self.channels_a = _channels(train_a)
+        reads = {"shard": shard, "prefetch": prefetch, "pin": pin}
         if paired:
-            both = torch.cat([train_a, train_b], 1)  # one crop and flip per pair
+            if pairs is None:
+                assert isinstance(train_a, torch.Tensor) and isinstance(train_b, torch.Tensor)
+                both: Images = torch.cat([train_a, train_b], 1)  # one crop and flip per pair
+            else:
+                both = pairs
             self.streams = {
-                "AB": BatchStream(_as_dataset(both, "the training pairs"), batch_size, seed)
+                "AB": BatchStream(_as_dataset(both, "the training pairs"), batch_size, seed,
+                                  **reads)
             }
         else:
             self.streams = {
-                "A": BatchStream(_as_dataset(train_a, "training domain A"), batch_size, seed),
-                "B": BatchStream(_as_dataset(train_b, "training domain B"), batch_size, seed + 1),
+                "A": BatchStream(_as_dataset(train_a, "training domain A"), batch_size, seed,
+                                 **reads),
+                "B": BatchStream(_as_dataset(train_b, "training domain B"), batch_size, seed + 1,
+                                 **reads),
             }
         self.jitter = torch.Generator().manual_seed(seed + 2)
         if crop > train_a.shape[-1]:
@@ -79,22 +109,27 @@ class TranslationStream:
     def sizes(self) -> dict[str, int]:
         return {name: len(stream.dataset) for name, stream in self.streams.items()}
 
+    def _jitter(self, images: torch.Tensor) -> torch.Tensor:
+        return random_jitter(images, self.crop, self.flip, self.jitter, self.share,
+                             self.batch_size)
+
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 (A batch, B batch): this rank's share of the next global batch.
 
-        Every rank crops the whole global batch with the same jitter stream and keeps its
-        share, so the images a step trains on do not depend on the number of ranks.
+        The jitter is drawn for the whole global batch and each rank applies its share, so
+        the images a step trains on do not depend on the number of ranks.
         """
         if self.paired:
             both, _ = self.streams["AB"].next()
-            both = random_jitter(both, self.crop, self.flip, self.jitter)[self.share]
+            both = self._jitter(both)
             return both[:, : self.channels_a], both[:, self.channels_a :]
         a, _ = self.streams["A"].next()
         b, _ = self.streams["B"].next()
-        return (
-            random_jitter(a, self.crop, self.flip, self.jitter)[self.share],
-            random_jitter(b, self.crop, self.flip, self.jitter)[self.share],
-        )
+        return self._jitter(a), self._jitter(b)
+
+    def close(self) -> None:
+        for stream in self.streams.values():
+            stream.close()
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -37,6 +37,7 @@ from ganforge.training.precision import Precision
 from ganforge.training.run_dir import MetricsLog
 from ganforge.training.tasks.base import Task
 from ganforge.translation.data import TranslationData
+from ganforge.translation.data_types import first_images
 from ganforge.translation.method import TranslationMethod
 from ganforge.translation.models import build_model, method_class
 from ganforge.translation.schedule import make_scheduler
@@ -137,6 +138,8 @@ class TranslationTask(Task):
             self.stream = TranslationStream(
                 data.train_a, data.train_b, paired, train.batch_size, tc.crop_size,
                 config.data.hflip, train.seed, shard=shard,
+                pairs=data.train_pairs if paired else None, prefetch=config.data.prefetch,
+                pin=self.device.type == "cuda",
             )
         largest = max(self.stream.sizes.values())
         self.steps_per_epoch = tc.steps_per_epoch or max(1, largest // train.batch_size)
@@ -256,7 +259,8 @@ class TranslationTask(Task):
             crop = self.config.translation.crop_size
             top = (data.train_a.shape[-1] - crop) // 2
             window = (slice(None), slice(None), slice(top, top + crop), slice(top, top + crop))
-            samples = {"a": data.train_a[:n][window], "b": data.train_b[:n][window]}
+            samples = {"a": first_images(data.train_a, n)[window],
+                       "b": first_images(data.train_b, n)[window]}
             attrs = data.train_attrs
         if attrs is not None:
             samples["attrs"] = attrs[:n]
