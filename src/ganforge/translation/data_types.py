@@ -24,6 +24,10 @@ class TranslationData:
     attributes: tuple[str, ...] = ()
     train_attrs: torch.Tensor | None = None
     test_attrs: torch.Tensor | None = None
+    # InstaGAN's data: each image is followed by this many instance-mask channels (0/255), and
+    # the demo's digit class of each domain's instances (A, B)
+    instances: int = 0
+    instance_classes: tuple[int, int] | None = None
 
     @property
     def has_test(self) -> bool:
