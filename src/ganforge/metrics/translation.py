@@ -24,13 +24,13 @@ from ganforge.metrics.classifiers import class_accuracy
 from ganforge.metrics.features import Features, extract, get_extractor
 from ganforge.metrics.fid import fid_from_features
 from ganforge.metrics.kid import kernel_inception_distance
-from ganforge.metrics.translation_instances import instance_metrics
 from ganforge.metrics.translation_conditional import (
     attribute_scores,
     attribute_translations,
     latent_translations,
     mean_pairwise_distance,
 )
+from ganforge.metrics.translation_instances import instance_metrics
 from ganforge.models.instagan import sequential
 from ganforge.translation.conditions import latent_codes
 from ganforge.translation.data import TranslationData

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ganforge.config import TranslationConfig
 from ganforge.data.folder import IMAGE_EXTENSIONS, pil_to_model_format
@@ -178,15 +177,6 @@ def demo_instances(name: str, tc: TranslationConfig, spec: str) -> TranslationDa
     (train_a, test_a), (train_b, test_b) = domains
     return TranslationData(train_a, train_b, False, test_a, test_b, False, spec,
                            instances=train_a.shape[1] - 1, instance_classes=DEMO_CLASSES)
-
-
-def resize_masks(masks: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (N, K, S, S) -> (N, K, size, size), antialiased bilinear as the images."""
-    if masks.shape[-1] == size:
-        return masks
-    out = F.interpolate(masks.float(), size=(size, size), mode="bilinear", antialias=True,
-                        align_corners=False)
-    return out.round().clamp(0, 255).byte()
 
 
 def without_masks(data: TranslationData) -> TranslationData:
