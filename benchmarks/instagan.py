@@ -3,6 +3,7 @@ results go into BENCHMARKS.md.
 
     python benchmarks/instagan.py parity --repo /tmp/instagan --out benchmarks/results/instagan_parity.json
     python benchmarks/instagan.py demo --out benchmarks/results/instagan_demo.json
+    python benchmarks/instagan.py speed [--paper] --out benchmarks/results/instagan_speed.json
 
 parity: the authors' networks (sangwoomo/instagan `models/networks.py` and
 `models/insta_gan_model.py`, imported by path from a checkout; nothing of theirs is copied here)
@@ -95,7 +96,7 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).abs().max())
 
 
-def parity(repo: Path, side: int) -> dict:
+def parity(repo: Path, side: int, commit: str = "") -> dict:
     networks, model_module = _reference(repo)
     torch.manual_seed(0)
     g_ref = networks.define_G(3, 3, 64, "set", "instance", False, "normal", 0.02, [])
@@ -164,8 +165,8 @@ def parity(repo: Path, side: int) -> dict:
         "image_max_abs_diff": _max_diff(ref.fake_B_img, ours_out[:, :3]),
         "masks_max_abs_diff": _max_diff(ref.fake_B_seg_mul, ours_masks[:, : ref.fake_B_seg_mul.shape[1]]),
     }
-    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "not a git checkout"
+    commit = commit or subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                                      text=True).stdout.strip() or "not a git checkout"
     return {"benchmark": "instagan_parity", "provenance": provenance(), "reference_checkout": str(repo),
             "reference_commit": commit, "side": side, "networks": rows}
 
@@ -198,6 +199,56 @@ def demo(out_dir: Path) -> dict:
             "reference": reference()}
 
 
+def _loop(recipe: str, overrides: list[str], data: Any) -> Any:
+    from ganforge.training.launch import make_loop
+    from ganforge.training.run_dir import RunDir
+
+    config = make_config(recipe, [*overrides, "translation.features=none", "train.device=cpu"],
+                         data="demo:digit-instances")
+    return make_loop(config, data, RunDir(Path("/nonexistent")))
+
+
+def speed(rounds: int, steps: int, paper: bool) -> dict:
+    """Training steps per second of InstaGAN and CycleGAN, alternating blocks of `steps` steps
+    in one process (so both see the same machine load); the demo networks on the demo data, or
+    (`paper`) the paper networks (ResNet-9, ngf 64, RGB) on 128 px synthetic canvases with the
+    demo's instance masks, batch 1."""
+    from ganforge.translation.data import load_translation_data
+
+    overrides = {"instagan": [], "cyclegan": ["data.hflip=false"]}
+    if paper:
+        common = ["demo_overrides=[]", "translation.load_size=128", "translation.crop_size=128",
+                  "train.batch_size=1", "translation.channels_a=1", "translation.channels_b=1"]
+        overrides = {"instagan": common, "cyclegan": common}
+    config = make_config("instagan", overrides["instagan"], data="demo:digit-instances")
+    data = load_translation_data("demo:digit-instances", config.translation)
+    loops = {r: _loop(r, overrides[r], data) for r in ("instagan", "cyclegan")}
+    seconds = {r: 0.0 for r in loops}
+    done = {r: 0 for r in loops}
+    for r, loop in loops.items():  # warm-up
+        loop.task.train_step(1)
+        done[r] = 1
+    for _ in range(rounds):
+        for r, loop in loops.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                done[r] += 1
+                loop.task.train_step(done[r])
+            seconds[r] += time.perf_counter() - start
+    batch = config.train.batch_size
+    rows = {r: {"steps_timed": rounds * steps, "seconds": round(seconds[r], 2),
+                "steps_per_s": round(rounds * steps / seconds[r], 3),
+                "images_per_s": round(rounds * steps * batch / seconds[r], 3),
+                "parameters": {k: count_parameters(v) for k, v in loops[r].task.model.networks.items()}}
+            for r in loops}
+    return {"benchmark": "instagan_speed", "provenance": provenance(),
+            "settings": "paper networks, 128 px grey, batch 1" if paper else "the demo networks, 32 px grey, batch 4",
+            "step_definition": "InstaGAN: one G and one D update per pass (1-2 passes: up to 3 digits, 2 per "
+            "pass); CycleGAN: one G and one D update", "runs": rows,
+            "instagan_over_cyclegan_time_per_step": round(
+                rows["cyclegan"]["steps_per_s"] / rows["instagan"]["steps_per_s"], 2)}
+
+
 def reference() -> dict:
     """The instance accuracy and FID the evaluation reads on real test canvases."""
     from ganforge.metrics.translation_instances import class_share, instance_crops
@@ -221,15 +272,25 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("parity")
     p.add_argument("--repo", type=Path, required=True)
     p.add_argument("--side", type=int, default=64)
+    p.add_argument("--commit", default="", help="the checkout's commit, when it is not a git checkout")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("demo")
     p.add_argument("--runs", type=Path, default=Path(tempfile.gettempdir()) / "instagan_demo")
     p.add_argument("--out", type=Path, required=True)
+    p = sub.add_parser("speed")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--paper", action="store_true")
+    p.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    result = parity(args.repo, args.side) if args.what == "parity" else demo(args.runs)
+    if args.what == "parity":
+        result = parity(args.repo, args.side, args.commit)
+    elif args.what == "demo":
+        result = demo(args.runs)
+    else:
+        result = speed(args.rounds, args.steps, args.paper)
     write_result(result, args.out)
-    print(json.dumps(result, indent=1))
     return 0
 
 

@@ -68,6 +68,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     print(
         f"wrote {len(result['files'])} {result['direction']} translation"
         f"{'s' if len(result['files']) != 1 else ''} ({result['size']} px) to {args.out}"
+        + (f" and {len(result['masks'])} translated masks to {args.out / 'masks'}" if result["masks"] else "")
     )
     return 0
 

@@ -64,12 +64,13 @@ def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "t
         path = out_dir / name
         save_image(array, path)
         written.append(str(path))
+    mask_files = []
     for i, own in enumerate(numbers):
         for k in own:
             path = out_dir / "masks" / f"{names[i][:-4]}_{k}.png"
             save_image(to_uint8(outputs[i : i + 1, channels + k : channels + k + 1])[0], path)
-            written.append(str(path))
-    return {"files": written, "direction": direction, "size": size, "to": to, "n": n,
+            mask_files.append(str(path))
+    return {"files": written, "masks": mask_files, "direction": direction, "size": size, "to": to, "n": n,
             "step": int(g.card.get("steps", 0)), "inference": tc.inference}
 
 
