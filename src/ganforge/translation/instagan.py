@@ -84,6 +84,8 @@ class InstaGAN(TranslationMethod):
     """The networks, image pools and losses of an InstaGAN run."""
 
     data_kind = "instances"
+    # the passes of a step depend on each rank's images, so ranks could step different times
+    distributed = False
     order = ("g", "d")
     generator_names = ("G_AB", "G_BA")
 

@@ -111,6 +111,9 @@ class TranslationTask(Task):
         self.device = resolve_device(train.device)
         torch.manual_seed(train.seed)  # the same on every rank: identical initial networks
         self.model = build_model(config, "cpu", self.dist.rank)
+        if self.dist.world > 1 and not self.model.distributed:
+            raise GanforgeError(f"{tc.mode} does not support torchrun yet (its ranks could take "
+                                "different numbers of steps); train it in one process")
         memory = torch.channels_last if train.channels_last else torch.preserve_format
         for net in self.model.networks.values():
             if train.sync_bn:
