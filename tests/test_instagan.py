@@ -284,7 +284,7 @@ def test_instagan_needs_instance_data() -> None:
 # ---- training, resume, translate -------------------------------------------------------------
 def test_demo_trains_and_resumes_exactly(tmp_path: Path) -> None:
     config, data = load_task_data(api.make_config("instagan", [*TINY, "translation.features=none",
-                                                               "translation.steps=2"]))
+                                                               "translation.steps=2", "train.sample_every=100"]))
     straight = make_loop(config, data, RunDir(tmp_path / "straight"))
     straight.fit(progress=False)
     assert straight.step == 2

@@ -17,6 +17,7 @@ then cut images and masks alike (`streams`), and [-1, 1] scaling gives the autho
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from pathlib import Path
 
@@ -139,11 +140,14 @@ def _stripes(n: int, side: int, gen: torch.Generator) -> torch.Tensor:
     return ((wave + 1) * 24).round().unsqueeze(1)
 
 
-def digit_canvases(digit: int, count: int, side: int, pool: torch.Tensor, seed: int,
+@functools.lru_cache(maxsize=8)
+def digit_canvases(digit: int, count: int, side: int, split: str, seed: int,
                    max_digits: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """`count` grey canvases (count, 1, side, side) of 1..max_digits digits `digit` (drawn from
-    the dataset indices `pool`) in distinct cells of a 2x2 grid with jitter, and their masks
-    (count, max_digits, side, side), uint8 0/255."""
+    the demo split's "train" or "test" digits) in distinct cells of a 2x2 grid with jitter, and
+    their masks (count, max_digits, side, side), uint8 0/255. Cached: callers must not modify
+    the tensors."""
+    pool = demos.split()[0 if split == "train" else 1]
     gen = torch.Generator().manual_seed(seed * 100 + digit)
     tile = max(6, round(side * 0.42))
     cell = side // 2
@@ -168,11 +172,10 @@ def demo_instances(name: str, tc: TranslationConfig, spec: str) -> TranslationDa
     """`demo:digit-instances`: 3s (A) and 8s (B) on canvases with their instance masks."""
     if tc.channels_a != 1 or tc.channels_b != 1:
         raise GanforgeError(f"demo:{name} is grey: set translation.channels_a=1 and channels_b=1")
-    train_idx, test_idx = demos.split()
     domains = []
     for d, digit in enumerate(DEMO_CLASSES):
-        train = digit_canvases(digit, DEMO_TRAIN, tc.load_size, train_idx, DEMO_SEED + d)
-        test = digit_canvases(digit, DEMO_TEST, tc.crop_size, test_idx, DEMO_SEED + 10 + d)
+        train = digit_canvases(digit, DEMO_TRAIN, tc.load_size, "train", DEMO_SEED + d)
+        test = digit_canvases(digit, DEMO_TEST, tc.crop_size, "test", DEMO_SEED + 10 + d)
         domains.append((torch.cat(train, 1), torch.cat(test, 1)))
     (train_a, test_a), (train_b, test_b) = domains
     return TranslationData(train_a, train_b, False, test_a, test_b, False, spec,
