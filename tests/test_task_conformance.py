@@ -39,6 +39,8 @@ SHRINK = {  # per architecture or mode: the narrowest nets each recipe's setting
                 "translation.generator=resnet_1blocks", "translation.n_critic=2"],
     "bicyclegan": ["translation.ngf=4", "translation.nef=4", "translation.ndf=4",
                    "translation.eval_n=4"],
+    "instagan": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4",
+                 "translation.generator=resnet_1blocks"],
 }
 COMMON = ["train.log_every=1", "train.sample_every=1000", "monitor.plot=false",
           "train.device=cpu", "train.checkpoint_every=1000"]

@@ -42,6 +42,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     translate.add_argument("--size", type=int, help="square side the inputs are resized to")
     translate.add_argument("--to", metavar="ATTR[,ATTR...]",
                            help="StarGAN: the target attributes to turn on (every other one off)")
+    translate.add_argument("--masks", type=Path, metavar="DIR",
+                           help="InstaGAN: the inputs' instance masks (DIR/<name>_<k>.png); the "
+                           "translated masks go to OUT/masks/")
     translate.add_argument("--n", type=int, help="BicycleGAN: outputs per input, one per latent code")
     translate.add_argument("--seed", type=int, default=0,
                            help="BicycleGAN's codes and dropout noise (batch_stats mode)")
@@ -60,10 +63,12 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         args.device,
         to=args.to,
         n=args.n,
+        masks=args.masks,
     )
     print(
         f"wrote {len(result['files'])} {result['direction']} translation"
         f"{'s' if len(result['files']) != 1 else ''} ({result['size']} px) to {args.out}"
+        + (f" and {len(result['masks'])} translated masks to {args.out / 'masks'}" if result["masks"] else "")
     )
     return 0
 

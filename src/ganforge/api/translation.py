@@ -15,18 +15,22 @@ from ganforge.metrics.translation import Evaluator
 from ganforge.sampling import save_image, to_uint8
 from ganforge.translation.conditions import latent_codes, target_label
 from ganforge.translation.data import load_translation_data
+from ganforge.translation.instance_inference import read_input_masks
 from ganforge.translation.translate import checked_size, input_files, output_names, read_inputs
 
 
 def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "translated",
               direction: str | None = None, checkpoint: Path | str | None = None,
               size: int | None = None, seed: int = 0, device: str = "cpu",
-              to: str | None = None, n: int | None = None) -> dict[str, Any]:
+              to: str | None = None, n: int | None = None,
+              masks: Path | str | None = None) -> dict[str, Any]:
     """Translate image files (or folders of them) with a translation generator (run directory
     or export): OUT/<name>.png per input. `direction` defaults to the run's (pix2pix,
     BicycleGAN) or AtoB (CycleGAN). StarGAN needs `to`, the attributes to turn on ("A,B"; every
     other one off); BicycleGAN draws `n` codes from `seed` (default 1) and writes
-    OUT/<name>_<k>.png for each when n > 1."""
+    OUT/<name>_<k>.png for each when n > 1. InstaGAN needs `masks`, the folder of the inputs'
+    instance masks (<name>_<k>.png), and also writes the translated masks to
+    OUT/masks/<name>_<k>.png."""
     g = translation_generator(source, checkpoint, device)
     direction = direction or g.directions[0]
     g.network(direction)  # an unknown or missing direction fails before any file is read
@@ -39,6 +43,15 @@ def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "t
     if out_dir.suffix.lower() == ".png" or (out_dir.exists() and not out_dir.is_dir()):
         raise GanforgeError(f"--out '{out}' must be a folder (one PNG per input is written there)")
     images, names = read_inputs(files, size, channels), output_names(files)
+    instagan = tc.mode == "instagan"
+    if (masks is not None) != instagan:
+        raise GanforgeError("this InstaGAN run needs --masks DIR (the inputs' instance masks, "
+                            "<name>_<k>.png)" if instagan else
+                            f"--masks gives InstaGAN's instance masks; this is a {tc.mode} run")
+    numbers: list[list[int]] = []
+    if instagan:
+        mask_channels, numbers = read_input_masks(files, masks, size, tc.max_instances)
+        images = torch.cat([images, mask_channels], 1)
     if g.condition == "latent" and len(condition) > 1:
         count = len(condition)
         images = images.repeat_interleave(count, 0)
@@ -47,11 +60,17 @@ def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "t
         condition = condition.repeat(len(images) // len(condition), 1)
     outputs = g.translate(images, direction, seed, condition)
     written = []
-    for array, name in zip(to_uint8(outputs), names, strict=True):
+    for array, name in zip(to_uint8(outputs[:, :channels]), names, strict=True):
         path = out_dir / name
         save_image(array, path)
         written.append(str(path))
-    return {"files": written, "direction": direction, "size": size, "to": to, "n": n,
+    mask_files = []
+    for i, own in enumerate(numbers):
+        for k in own:
+            path = out_dir / "masks" / f"{names[i][:-4]}_{k}.png"
+            save_image(to_uint8(outputs[i : i + 1, channels + k : channels + k + 1])[0], path)
+            mask_files.append(str(path))
+    return {"files": written, "masks": mask_files, "direction": direction, "size": size, "to": to, "n": n,
             "step": int(g.card.get("steps", 0)), "inference": tc.inference}
 
 

@@ -6,7 +6,8 @@ extractor, `fid_d` and `kid_d` of the translations against the target domain's r
 images; for the demo tasks, `digit_accuracy_d` (the shipped digits classifier reads the
 translation as the digit it came from). CycleGAN adds `cycle_l1_A` and `cycle_l1_B`, the mean
 |G_BA(G_AB(a)) - a| and |G_AB(G_BA(b)) - b|. StarGAN's attribute accuracy and BicycleGAN's
-diversity are described in `metrics.translation_conditional`. A metric that cannot be computed
+diversity are described in `metrics.translation_conditional`, InstaGAN's context preservation
+and instance accuracy in `metrics.translation_instances`. A metric that cannot be computed
 is listed under `missing` with the reason.
 """
 
@@ -29,6 +30,8 @@ from ganforge.metrics.translation_conditional import (
     latent_translations,
     mean_pairwise_distance,
 )
+from ganforge.metrics.translation_instances import instance_metrics
+from ganforge.models.instagan import sequential
 from ganforge.translation.conditions import latent_codes
 from ganforge.translation.data import TranslationData
 from ganforge.translation.inference import run_generator
@@ -68,6 +71,11 @@ class Evaluator:
         self.test: dict[str, torch.Tensor] = {}
         if data.has_test:
             self.test = {"A": data.test_a[:limit], "B": data.test_b[:limit]}
+        self.test_masks: dict[str, torch.Tensor] = {}  # InstaGAN: the test images' instance masks
+        if data.instances and self.test:
+            c = data.test_a.shape[1] - data.instances
+            self.test_masks = {k: v[:, c:] for k, v in self.test.items()}
+            self.test = {k: v[:, :c] for k, v in self.test.items()}
         self.labels = None  # the demo tasks' digit of each test image (both domains alike)
         if data.test_labels is not None and self.test:
             self.labels = data.test_labels[: len(self.test["A"])]
@@ -135,6 +143,17 @@ class Evaluator:
             return self._attribute_metrics(model.generator("AtoB"), record)
         if self.condition == "latent":
             return self._latent_metrics(model, record)
+        if self.test_masks:
+            per_pass = getattr(self.config.translation, "ins_per", 0)
+            c = self.test["A"].shape[1]
+
+            def translate(direction: str, packed: torch.Tensor) -> torch.Tensor:
+                if not per_pass:  # an image-only mode (CycleGAN): the image alone, no masks out
+                    return run_generator(model.generator(direction), packed[:, :c], self.mode, self.seed)
+                g = sequential(model.generator(direction), per_pass)
+                return run_generator(g, packed, self.mode, self.seed)
+
+            return instance_metrics(self, translate, record)
         outputs = {}
         for direction in model.directions:
             source, target = ("A", "B") if direction == "AtoB" else ("B", "A")

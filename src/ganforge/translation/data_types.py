@@ -33,6 +33,10 @@ class TranslationData:
     test_attrs: torch.Tensor | None = None
     # prepared paired data: each pair as one image of A's channels then B's (one read a pair)
     train_pairs: StreamedDataset | None = None
+    # InstaGAN's data: each image is followed by this many instance-mask channels (0/255), and
+    # the demo's digit class of each domain's instances (A, B)
+    instances: int = 0
+    instance_classes: tuple[int, int] | None = None
 
     @property
     def has_test(self) -> bool:

@@ -33,6 +33,7 @@ class TranslationMethod:
     condition: ClassVar[str] = "none"
     order: ClassVar[tuple[str, ...]] = ("d", "g")
     generator_names: ClassVar[tuple[str, ...]] = ("G",)
+    distributed: ClassVar[bool] = True  # whether torchrun's data parallelism is supported
 
     networks: dict[str, nn.Module]
     fwd: dict[str, Any]

@@ -8,6 +8,7 @@ from ganforge.config import Config
 from ganforge.errors import GanforgeError
 from ganforge.translation.bicyclegan import BicycleGAN
 from ganforge.translation.cyclegan import CycleGAN
+from ganforge.translation.instagan import InstaGAN
 from ganforge.translation.method import TranslationMethod
 from ganforge.translation.pix2pix import Pix2Pix
 from ganforge.translation.stargan import StarGAN
@@ -16,6 +17,7 @@ CHECKPOINT_TASK = "translation"  # the "task" of a translation checkpoint
 POOL_SEED_OFFSET = 11
 MODES: dict[str, type[TranslationMethod]] = {
     "pix2pix": Pix2Pix, "cyclegan": CycleGAN, "stargan": StarGAN, "bicyclegan": BicycleGAN,
+    "instagan": InstaGAN,
 }
 
 

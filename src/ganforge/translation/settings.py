@@ -68,3 +68,21 @@ class BicycleGANConfig(TranslationConfig):
     lambda_latent: float = setting(0.5, bounds=AT_LEAST_0)  # |E(G(A, z)) - z|_1
     lambda_gan: float = setting(1.0, bounds=AT_LEAST_0)  # D on the cVAE-GAN's outputs
     lambda_gan2: float = setting(1.0, bounds=AT_LEAST_0)  # D2 on the cLR-GAN's outputs
+
+
+@register("instagan")
+@dataclass
+class InstaGANConfig(TranslationConfig):
+    """Instance-aware unpaired translation: CycleGAN's two G and two D reading the image and a
+    set of instance masks, a context-preserving loss, sequential mini-batch training."""
+
+    mode: str = "instagan"
+    lambda_cycle: float = setting(10.0, bounds=AT_LEAST_0)  # cycle L1 on image and masks
+    # identity L1 weight, relative to lambda_cycle (the authors' lambda_idt 1.0)
+    lambda_identity: float = setting(1.0, bounds=AT_LEAST_0)
+    # context-preserving L1 outside the masks, relative to lambda_cycle (the authors' lambda_ctx)
+    lambda_context: float = setting(1.0, bounds=AT_LEAST_0)
+    ins_max: int = setting(4, bounds="[1, 64]")  # instances (largest first) trained per image
+    ins_per: int = setting(2, bounds="[1, 64]")  # instances per pass (sequential mini-batch)
+    max_instances: int = setting(20, bounds="[1, 256]")  # mask files read per image (<name>_0..)
+    set_order: Literal["decreasing", "random"] = "decreasing"  # order of the instances

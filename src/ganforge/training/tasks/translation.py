@@ -38,6 +38,7 @@ from ganforge.training.run_dir import MetricsLog
 from ganforge.training.tasks.base import Task
 from ganforge.translation.data import TranslationData
 from ganforge.translation.data_types import first_images
+from ganforge.translation.instance_data import without_masks
 from ganforge.translation.method import TranslationMethod
 from ganforge.translation.models import build_model, method_class
 from ganforge.translation.schedule import make_scheduler
@@ -46,10 +47,11 @@ from ganforge.translation.streams import AttributeStream, TranslationStream
 SAMPLE_COLUMNS = 8
 GRID_MIN_SIDE = 96  # tiles of smaller images are enlarged (nearest) to about this size
 RANK_SEED_STRIDE = 7919
-LOWER_IS_BETTER = re.compile(r"(l1|fid|kid|cycle_l1|reconstruction_l1)_")
+LOWER_IS_BETTER = re.compile(r"(l1|fid|kid|cycle_l1|reconstruction_l1|context_l1)_")
 BEST_METRIC = re.compile(
     r"((l1|psnr|ssim|fid|kid|digit_accuracy|attribute_accuracy|attribute_flip_accuracy"
-    r"|reconstruction_l1|diversity_l1|diversity_features)_(AtoB|BtoA)|cycle_l1_[AB])"
+    r"|reconstruction_l1|diversity_l1|diversity_features|context_l1|instance_accuracy)_(AtoB|BtoA)"
+    r"|cycle_l1_[AB])"
 )
 
 
@@ -65,6 +67,11 @@ def check_data(config: Config, data: TranslationData) -> None:
         raise GanforgeError(
             f"'{data.source}' is one domain of attribute-labelled images, which {mode} cannot "
             "train on; use --recipe stargan, or paired:DIR / unpaired:DIR data"
+        )
+    if kind == "instances" and not data.instances:
+        raise GanforgeError(
+            f"{mode} trains on images with instance masks but '{data.source}' has none; use "
+            "--data instances:DIR (trainA/, trainA_seg/, trainB/, trainB_seg/) or demo:digit-instances"
         )
     if kind == "paired" and not data.paired:
         raise GanforgeError(
@@ -96,12 +103,18 @@ class TranslationTask(Task):
 
     def __init__(self, config: Config, data: TranslationData, guard: Guard, run_root: str = "") -> None:
         check_data(config, data)
+        evaluated = data  # an image-only mode on instance data is still judged with the masks
+        if data.instances and self.model_kind(config) != "instances":
+            data = without_masks(data)  # e.g. CycleGAN on InstaGAN's data: the images alone
         self.config, self.data, self.guard, self.run_root = config, data, guard, Path(run_root)
         tc, train = config.translation, config.train
         self.dist = distributed.current()
         self.device = resolve_device(train.device)
         torch.manual_seed(train.seed)  # the same on every rank: identical initial networks
         self.model = build_model(config, "cpu", self.dist.rank)
+        if self.dist.world > 1 and not self.model.distributed:
+            raise GanforgeError(f"{tc.mode} does not support torchrun yet (its ranks could take "
+                                "different numbers of steps); train it in one process")
         memory = torch.channels_last if train.channels_last else torch.preserve_format
         for net in self.model.networks.values():
             if train.sync_bn:
@@ -151,7 +164,7 @@ class TranslationTask(Task):
         self.schedulers = {
             name: make_scheduler(opt, tc.epochs, tc.epochs_decay) for name, opt in self.optimizers.items()
         }
-        self.evaluator = Evaluator(config, data, self.device)
+        self.evaluator = Evaluator(config, evaluated, self.device)
         if config.eval.best_metric and not BEST_METRIC.fullmatch(config.eval.best_metric):
             raise GanforgeError(
                 f"eval.best_metric '{config.eval.best_metric}' is not a translation metric; use one "
@@ -165,6 +178,10 @@ class TranslationTask(Task):
         self.lr_before = self.lr
         self.last_eval: dict[str, Any] = {}
         self.samples = self._sample_inputs()
+
+    @staticmethod
+    def model_kind(config: Config) -> str:
+        return method_class(config.translation.mode).data_kind
 
     # ---- the budget ---------------------------------------------------------------------------
     def total_steps(self) -> int:
