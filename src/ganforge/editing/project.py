@@ -52,6 +52,16 @@ class ProjectSettings:
     seed: int = 0
     frames: int = 0  # keep this many evenly spaced reconstructions (for a GIF)
 
+    def check(self) -> None:
+        """Weights and rates must be finite; a NaN weight would otherwise run to the end silently."""
+        for name in ("lr", "mse_weight", "perceptual_weight", "noise_weight", "latent_noise"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0) or (name == "lr" and value == 0):
+                rule = "a positive number" if name == "lr" else "a finite number >= 0"
+                raise GanforgeError(f"{name.replace('_', '-')} must be {rule}, got {value}")
+        check_count("--steps", self.steps, MAX_STEPS)
+        check_count("w_avg_samples", self.w_avg_samples, 10_000_000, least=2)
+
 
 @dataclass
 class Projection:
@@ -100,32 +110,33 @@ def w_statistics(g: Generator, samples: int, class_id: int | None = None) -> tup
 
 
 def project(g: Generator, target: torch.Tensor, settings: ProjectSettings | None = None,
-            perceptual: Perceptual | None = None, class_id: int | None = None,
+            perceptual: Perceptual | None = None, class_id: int | list[int] | None = None,
             progress: bool = False) -> Projection:
-    """Project target images (N, C, R, R) in [-1, 1] into `settings.space`."""
+    """Project target images (N, C, R, R) in [-1, 1] into `settings.space`; `class_id`: the class
+    of every image, or one per image (conditional generators; z codes and W statistics)."""
     settings = settings or ProjectSettings()
     space = check_space(g, settings.space)
-    check_count("--steps", settings.steps, MAX_STEPS)
+    settings.check()
     _check_target(g, target)
-    if class_id is not None and not 0 <= class_id < max(g.n_classes, 1):
-        raise GanforgeError(f"class {class_id} is out of range (0..{max(g.n_classes, 1) - 1})")
+    n = target.shape[0]
+    ids = None if class_id is None else torch.as_tensor(class_id).long().expand(n).clone()
+    if ids is not None and not ((ids >= 0) & (ids < max(g.n_classes, 1))).all():
+        raise GanforgeError(f"class {ids.tolist()} is out of range (0..{max(g.n_classes, 1) - 1})")
     if not g.style_based and g.n_classes and not g.soft_classes:
         raise GanforgeError("projecting into this generator needs class vectors it can take "
                             "(BigGAN, DCGAN/MLP conditional, BigGAN-deep, StyleGAN2)")
     device = g.device
     start = time.perf_counter()
     torch.manual_seed(settings.seed)
-    n = target.shape[0]
     target = target.to(device).float()
     w_std = None
     params: list[torch.Tensor] = []
     class_logits = None
     classes = None
     if g.n_classes and (space == "z"):
-        ids = torch.full((n,), class_id if class_id is not None else 0)
-        classes = class_vectors(g, ids).to(device)
+        classes = class_vectors(g, ids if ids is not None else torch.zeros(n, dtype=torch.long)).to(device)
         if settings.free_class:
-            class_logits = (classes * 4.0 if class_id is not None else torch.zeros_like(classes)).requires_grad_(True)
+            class_logits = (classes * 4.0 if ids is not None else torch.zeros_like(classes)).requires_grad_(True)
             params.append(class_logits)
     if space == "z":
         std = 1.0
@@ -133,7 +144,8 @@ def project(g: Generator, target: torch.Tensor, settings: ProjectSettings | None
             torch.randn(n, g.dim_z, generator=torch.Generator().manual_seed(settings.seed))
         latent = init.to(device).requires_grad_(True)
     else:
-        mean, std = w_statistics(g, settings.w_avg_samples, class_id)
+        single = int(ids[0]) if ids is not None and bool((ids == ids[0]).all()) else None
+        mean, std = w_statistics(g, settings.w_avg_samples, single)
         w_std = std
         shape = (n, mean.shape[0]) if space == "w" else (n, g.generator.num_ws, mean.shape[0])
         latent = mean.expand(shape).clone().requires_grad_(True)
