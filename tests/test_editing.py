@@ -274,3 +274,43 @@ def test_cli_biggan_project_class_transfer_and_one_line_errors(tmp_path: Path, c
         code, out, err = _cli(capsys, *argv)
         assert code == 2, (argv, err)
         assert err.startswith("error: ") and err.count("\n") == 1, err
+
+
+# ---- encoder ------------------------------------------------------------------------------------
+def test_encoder_shapes_and_one_training_step_for_both_kinds() -> None:
+    from ganforge.editing.encoder import EncoderSettings, build_encoder, encoder_loss, generator_batch
+
+    for g in (tiny_stylegan(), tiny_biggan()):
+        encoder = build_encoder(g, 1, width=8)
+        code, images = generator_batch(g, 4, torch.Generator().manual_seed(0))
+        encoded = encoder.encode(images)
+        if g.style_based:
+            assert encoded.space == "w+" and encoded.latent.shape == (4, g.generator.num_ws, 32)
+            base = encoder.w_avg + encoder.base(encoder.features(images)[2])  # offsets start at 0 (e4e)
+            assert torch.equal(encoded.latent, base[:, None].expand_as(encoded.latent))
+        else:
+            assert encoded.space == "z" and encoded.latent.shape == (4, 24) and encoded.classes.shape == (4, 10)
+        before = [p.detach().clone() for p in encoder.parameters()]
+        loss, terms = encoder_loss(g, encoder, images, code, EncoderSettings(), None)
+        assert {"latent", "pixel"} <= set(terms) and ("class" in terms) != g.style_based
+        loss.backward()
+        torch.optim.Adam(encoder.parameters(), lr=1e-3).step()
+        assert any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters(), strict=True))
+
+
+def test_encoder_training_resumes_exactly(tmp_path: Path) -> None:
+    from ganforge.editing.encoder import EncoderSettings
+    from ganforge.training.encoder import load_encoder, train_encoder
+
+    g = tiny_biggan()
+    settings = EncoderSettings(width=8, batch_size=4)
+    train_encoder(g, tmp_path / "full", 4, settings, checkpoint_every=2)
+    train_encoder(g, tmp_path / "half", 2, settings, checkpoint_every=2)
+    train_encoder(g, tmp_path / "half", 4, checkpoint_every=2, resume=True)
+    a, b = load_encoder(tmp_path / "full", g), load_encoder(tmp_path / "half", g)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+    with pytest.raises(GanforgeError, match="made with another generator"):
+        load_encoder(tmp_path / "full", tiny_biggan(1))
+    with pytest.raises(GanforgeError, match="not empty"):
+        train_encoder(g, tmp_path / "full", 2, settings)

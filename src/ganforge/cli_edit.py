@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ganforge.api import editing
+from ganforge.errors import GanforgeError
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +35,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     project.add_argument("--perceptual-weight", type=float, default=1.0)
     project.add_argument("--no-noise", action="store_true", help="StyleGAN2: keep the noise maps fixed")
     project.add_argument("--gif", action="store_true", help="also write projection.gif")
+    project.add_argument("--encoder", type=Path, metavar="ENCODER_RUN",
+                         help="invert with a trained encoder (one forward pass) instead of optimising")
     project.add_argument("--seed", type=int, default=0)
     project.add_argument("--device", default="cpu")
 
@@ -71,6 +74,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_project(args: argparse.Namespace) -> int:
+    if args.encoder is not None:
+        result = editing.encode(args.source, args.encoder, args.image, args.out, device=args.device)
+        print(f"encoded into {result['code'].space} in {result['seconds']:.3f} s; wrote {args.out}")
+        return 0
     result = editing.project(
         args.source, args.image, args.out, space=args.space, steps=args.steps, class_=args.class_,
         free_class=args.free_class, vgg_weights=args.vgg_weights, classifier=args.classifier,
@@ -96,6 +103,32 @@ def _cmd_edit(args: argparse.Namespace) -> int:
         args.source, args.latent, args.out, directions_file=args.directions, direction=args.direction,
         strength=args.strength, layers=args.layers, to_classes=args.to_classes, device=args.device)
     print(f"wrote {result['file']} ({result['rows']} x {result['columns']})")
+    return 0
+
+
+def is_encoder_training(args: argparse.Namespace) -> bool:
+    """`train --recipe encoder --generator GEN`, or `train --resume` of an encoder run."""
+    if args.recipe == "encoder" or args.generator is not None:
+        return True
+    return args.resume is not None and editing.is_encoder_run(args.resume)
+
+
+def train_encoder_command(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        if args.generator is None:
+            raise GanforgeError("--resume of an encoder run needs --generator GEN (the generator it inverts)")
+        out = args.resume
+    else:
+        if args.generator is None:
+            raise GanforgeError("--recipe encoder needs --generator GEN: the generator to invert")
+        if args.overrides:
+            raise GanforgeError(f"--recipe encoder takes no KEY=VALUE settings (got {args.overrides[0]}); "
+                                "use --steps, --batch-size, --seed, --data, --out")
+        out = args.out or Path("runs") / "encoder"
+    run = editing.train_encoder(args.generator, out, steps=args.steps or 1000, batch_size=args.batch_size,
+                                seed=args.seed or 0, data=args.data, checkpoint_every=args.checkpoint_every or 100,
+                                resume=args.resume is not None, progress=not args.no_progress)
+    print(f"encoder run: {run}  (try: ganforge project {args.generator} IMAGE --encoder {run})")
     return 0
 
 

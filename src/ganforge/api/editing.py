@@ -27,6 +27,12 @@ from ganforge.generators import load
 from ganforge.latents import save_gif
 
 
+def is_encoder_run(path: Path | str) -> bool:
+    from ganforge.training.encoder import is_encoder_run as check
+
+    return check(path)
+
+
 def _generator(source: Path | str | Generator, device: str = "cpu") -> Generator:
     g = source if isinstance(source, Generator) else load(source, device=device)
     g._need_gan("latent space")
@@ -184,3 +190,59 @@ def _direction_index(direction: str, names: list[str], path: Path | str) -> int:
     if direction.isdigit() and int(direction) < len(names):
         return int(direction)
     raise GanforgeError(f"{path} has no direction '{direction}'; it has: {', '.join(names)}")
+
+
+def train_encoder(generator: Path | str | Generator, out: Path | str, *, steps: int = 1000,
+                  batch_size: int | None = None, seed: int = 0, data: str | None = None,
+                  checkpoint_every: int = 100, resume: bool = False, vgg_weights: Path | str | None = None,
+                  classifier: str | None = None, width: int = 32, lr: float | None = None,
+                  device: str = "cpu", progress: bool = True) -> Path:
+    """Train an inversion encoder for `generator` (pSp/e4e into W+ for StyleGAN2, z + class for
+    BigGAN) on its own samples, plus the real images of the data spec `data` when given; with
+    `resume`, continue the encoder run in `out` to `steps`."""
+    from ganforge.data.spec import load_dataset
+    from ganforge.editing.encoder import EncoderSettings
+    from ganforge.training.encoder import train_encoder as train
+
+    g = _generator(generator, device)
+    settings = EncoderSettings(width=width)
+    if batch_size is not None:
+        settings.batch_size = batch_size
+    if lr is not None:
+        settings.lr = lr
+    real = None
+    if data is not None:
+        dataset = load_dataset(data, g.resolution, image_channels(g))
+        real = dataset.images.float() / 127.5 - 1.0
+    perceptual = choose_perceptual(vgg_weights, _data_source(g), classifier)
+    return train(g, Path(out), steps, settings, source=str(generator) if not isinstance(generator, Generator) else "",
+                 seed=seed, checkpoint_every=checkpoint_every, real=real,
+                 perceptual=None if perceptual is None else perceptual.to(g.device), resume=resume,
+                 progress=progress)
+
+
+def encode(source: Path | str | Generator, encoder_dir: Path | str, image: Path | str | torch.Tensor,
+           out: Path | str | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Invert images with a trained encoder: one forward pass. Writes latent.safetensors,
+    reconstruction.png and comparison.png into `out` when given."""
+    import time
+
+    from ganforge.editing.edit import render
+    from ganforge.training.encoder import load_encoder
+
+    g = _generator(source, device)
+    encoder = load_encoder(encoder_dir, g)
+    target = image.float() if isinstance(image, torch.Tensor) else read_target(image, g.resolution, image_channels(g))
+    start = time.perf_counter()
+    with torch.no_grad():
+        code = encoder.encode(target.to(g.device))
+    code = LatentCode(code.space, code.latent.cpu(), None if code.classes is None else code.classes.cpu())
+    recon = render(g, code)
+    seconds = time.perf_counter() - start
+    files: dict[str, str] = {}
+    if out is not None:
+        out = Path(out)
+        files["latent"] = str(save_code(out / "latent.safetensors", code, g, {"encoder": str(encoder_dir)}))
+        files["reconstruction"] = str(write_png(recon, out / "reconstruction.png", 1))
+        files["comparison"] = str(write_png(torch.cat([target, recon]), out / "comparison.png", target.shape[0]))
+    return {"files": files, "code": code, "reconstruction": recon, "seconds": seconds}
