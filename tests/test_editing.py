@@ -278,7 +278,12 @@ def test_cli_biggan_project_class_transfer_and_one_line_errors(tmp_path: Path, c
 
 # ---- encoder ------------------------------------------------------------------------------------
 def test_encoder_shapes_and_one_training_step_for_both_kinds() -> None:
-    from ganforge.editing.encoder import EncoderSettings, build_encoder, encoder_loss, generator_batch
+    from ganforge.editing.encoder import (
+        EncoderSettings,
+        build_encoder,
+        encoder_loss,
+        generator_batch,
+    )
 
     for g in (tiny_stylegan(), tiny_biggan()):
         encoder = build_encoder(g, 1, width=8)
