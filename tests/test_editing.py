@@ -319,3 +319,34 @@ def test_encoder_training_resumes_exactly(tmp_path: Path) -> None:
         load_encoder(tmp_path / "full", tiny_biggan(1))
     with pytest.raises(GanforgeError, match="not empty"):
         train_encoder(g, tmp_path / "full", 2, settings)
+
+
+def test_hypernetwork_shapes_one_step_and_offsets_change_the_weights(tmp_path: Path) -> None:
+    from ganforge.editing.hyperstyle import HyperNetwork, hyper_loss, refine, target_layers
+
+    g = tiny_stylegan()
+    layers = target_layers(g)
+    assert list(layers) == ["b4.conv1.weight", "b8.conv0.weight", "b8.conv1.weight", "b16.conv0.weight",
+                            "b16.conv1.weight"]
+    hyper = HyperNetwork(layers, 1, 16, width=8)
+    images = torch.rand(2, 1, 16, 16) * 2 - 1
+    offsets = hyper(images, images)
+    assert {k: tuple(v.shape) for k, v in offsets.items()} == {k: (2, *s) for k, s in layers.items()}
+    ws = torch.randn(2, g.generator.num_ws, 32)
+    code = LatentCode("w+", ws)
+    # zero offsets reproduce the generator; W * (1 + d) equals the generator with that weight
+    zero = {k: torch.zeros(2, *s) for k, s in layers.items()}
+    with torch.no_grad():
+        plain = decode(g, code)
+        assert torch.allclose(decode(g, LatentCode("w+", ws, offsets=zero)), plain, atol=1e-5)
+        bump = {**zero, "b8.conv1.weight": torch.full((2, *layers["b8.conv1.weight"]), 0.5)}
+        bumped = decode(g, LatentCode("w+", ws, offsets=bump))
+        g.generator.synthesis.b8.conv1.weight.mul_(1.5)
+        assert torch.allclose(bumped, decode(g, code), atol=1e-5)
+        g.generator.synthesis.b8.conv1.weight.div_(1.5)
+    refined, outputs = refine(g, hyper, code, images, iterations=2)
+    assert len(outputs) == 3 and set(refined.offsets) == set(layers)
+    loss, terms = hyper_loss(g, hyper, code, images, 2, None)
+    assert set(terms) == {"iter1", "iter2"}
+    loss.backward()
+    assert all(p.grad is not None for p in hyper.heads.parameters())

@@ -64,7 +64,8 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, metavar="N",
                        help="G steps between checkpoints (also with --resume)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run")
-    train.add_argument("--generator", metavar="GEN", help="--recipe encoder: the generator to invert")
+    train.add_argument("--generator", metavar="GEN", help="--recipe encoder|hyperstyle: the generator to invert")
+    train.add_argument("--encoder", type=Path, metavar="ENCODER_RUN", help="--recipe hyperstyle: its encoder run")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

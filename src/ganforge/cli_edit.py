@@ -37,6 +37,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     project.add_argument("--gif", action="store_true", help="also write projection.gif")
     project.add_argument("--encoder", type=Path, metavar="ENCODER_RUN",
                          help="invert with a trained encoder (one forward pass) instead of optimising")
+    project.add_argument("--refine", type=Path, metavar="HYPERSTYLE_RUN",
+                         help="with --encoder: refine the generator's weights per image (HyperStyle)")
+    project.add_argument("--iterations", type=int, default=3, help="--refine iterations (default 3)")
     project.add_argument("--seed", type=int, default=0)
     project.add_argument("--device", default="cpu")
 
@@ -74,8 +77,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_project(args: argparse.Namespace) -> int:
+    if args.refine is not None and args.encoder is None:
+        raise GanforgeError("--refine needs --encoder: HyperStyle refines an encoder's inversion")
     if args.encoder is not None:
-        result = editing.encode(args.source, args.encoder, args.image, args.out, device=args.device)
+        result = editing.encode(args.source, args.encoder, args.image, args.out, device=args.device,
+                                refine=args.refine, iterations=args.iterations)
         print(f"encoded into {result['code'].space} in {result['seconds']:.3f} s; wrote {args.out}")
         return 0
     result = editing.project(
@@ -108,12 +114,13 @@ def _cmd_edit(args: argparse.Namespace) -> int:
 
 def is_encoder_training(args: argparse.Namespace) -> bool:
     """`train --recipe encoder --generator GEN`, or `train --resume` of an encoder run."""
-    if args.recipe == "encoder" or args.generator is not None:
+    if args.recipe in ("encoder", "hyperstyle") or args.generator is not None:
         return True
-    return args.resume is not None and editing.is_encoder_run(args.resume)
+    return args.resume is not None and (editing.is_encoder_run(args.resume) or editing.is_hyperstyle_run(args.resume))
 
 
 def train_encoder_command(args: argparse.Namespace) -> int:
+    hyper = args.recipe == "hyperstyle" or (args.resume is not None and editing.is_hyperstyle_run(args.resume))
     if args.resume is not None:
         if args.generator is None:
             raise GanforgeError("--resume of an encoder run needs --generator GEN (the generator it inverts)")
@@ -124,7 +131,17 @@ def train_encoder_command(args: argparse.Namespace) -> int:
         if args.overrides:
             raise GanforgeError(f"--recipe encoder takes no KEY=VALUE settings (got {args.overrides[0]}); "
                                 "use --steps, --batch-size, --seed, --data, --out")
-        out = args.out or Path("runs") / "encoder"
+        out = args.out or Path("runs") / ("hyperstyle" if hyper else "encoder")
+    if hyper:
+        if args.encoder is None and args.resume is None:
+            raise GanforgeError("--recipe hyperstyle needs --encoder ENCODER_RUN (train one with --recipe encoder)")
+        run = editing.train_hyperstyle(args.generator, args.encoder, out, steps=args.steps or 1000,
+                                       batch_size=args.batch_size, seed=args.seed or 0, data=args.data,
+                                       checkpoint_every=args.checkpoint_every or 100,
+                                       resume=args.resume is not None, progress=not args.no_progress)
+        print(f"HyperStyle run: {run}  (try: ganforge project {args.generator} IMAGE --encoder "
+              f"{args.encoder} --refine {run})")
+        return 0
     run = editing.train_encoder(args.generator, out, steps=args.steps or 1000, batch_size=args.batch_size,
                                 seed=args.seed or 0, data=args.data, checkpoint_every=args.checkpoint_every or 100,
                                 resume=args.resume is not None, progress=not args.no_progress)

@@ -222,8 +222,10 @@ def train_encoder(generator: Path | str | Generator, out: Path | str, *, steps: 
 
 
 def encode(source: Path | str | Generator, encoder_dir: Path | str, image: Path | str | torch.Tensor,
-           out: Path | str | None = None, device: str = "cpu") -> dict[str, Any]:
-    """Invert images with a trained encoder: one forward pass. Writes latent.safetensors,
+           out: Path | str | None = None, device: str = "cpu", refine: Path | str | None = None,
+           iterations: int = 3) -> dict[str, Any]:
+    """Invert images with a trained encoder: one forward pass (and, with `refine`, a HyperStyle
+    run's `iterations` of weight refinement). Writes latent.safetensors (with the weight offsets),
     reconstruction.png and comparison.png into `out` when given."""
     import time
 
@@ -236,7 +238,14 @@ def encode(source: Path | str | Generator, encoder_dir: Path | str, image: Path 
     start = time.perf_counter()
     with torch.no_grad():
         code = encoder.encode(target.to(g.device))
-    code = LatentCode(code.space, code.latent.cpu(), None if code.classes is None else code.classes.cpu())
+        if refine is not None:
+            from ganforge.editing.hyperstyle import refine as refine_code
+            from ganforge.training.hyperstyle import load_hypernetwork
+
+            hyper, _ = load_hypernetwork(refine, g)
+            code, _ = refine_code(g, hyper, code, target.to(g.device), iterations)
+    code = LatentCode(code.space, code.latent.cpu(), None if code.classes is None else code.classes.cpu(),
+                      {}, {k: v.cpu() for k, v in code.offsets.items()})
     recon = render(g, code)
     seconds = time.perf_counter() - start
     files: dict[str, str] = {}
@@ -246,3 +255,28 @@ def encode(source: Path | str | Generator, encoder_dir: Path | str, image: Path 
         files["reconstruction"] = str(write_png(recon, out / "reconstruction.png", 1))
         files["comparison"] = str(write_png(torch.cat([target, recon]), out / "comparison.png", target.shape[0]))
     return {"files": files, "code": code, "reconstruction": recon, "seconds": seconds}
+
+
+def train_hyperstyle(generator: Path | str | Generator, encoder_dir: Path | str | None, out: Path | str, *,
+                     steps: int = 1000, batch_size: int | None = None, iterations: int = 2, seed: int = 0,
+                     data: str | None = None, checkpoint_every: int = 100, resume: bool = False,
+                     classifier: str | None = None, device: str = "cpu", progress: bool = True) -> Path:
+    """Train HyperStyle's hypernetwork for `generator` and its encoder run `encoder_dir`."""
+    from ganforge.data.spec import load_dataset
+    from ganforge.training.hyperstyle import train_hypernetwork
+
+    g = _generator(generator, device)
+    real = None
+    if data is not None:
+        real = load_dataset(data, g.resolution, image_channels(g)).images.float() / 127.5 - 1.0
+    perceptual = choose_perceptual(None, _data_source(g), classifier)
+    return train_hypernetwork(g, encoder_dir, Path(out), steps, batch_size=batch_size or 8, iterations=iterations,
+                              seed=seed, checkpoint_every=checkpoint_every, real=real,
+                              perceptual=None if perceptual is None else perceptual.to(g.device),
+                              resume=resume, progress=progress)
+
+
+def is_hyperstyle_run(path: Path | str) -> bool:
+    from ganforge.training.hyperstyle import is_hyper_run
+
+    return is_hyper_run(path)

@@ -25,6 +25,9 @@ class LatentCode:
     latent: torch.Tensor
     classes: torch.Tensor | None = None
     noise: dict[str, torch.Tensor] = field(default_factory=dict)
+    # HyperStyle's per-image weight offsets of StyleGAN2's synthesis convolutions, by parameter
+    # name: (N, O, I), the weight used is W * (1 + offset) (broadcast over the kernel)
+    offsets: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.latent.shape[0])
@@ -33,7 +36,8 @@ class LatentCode:
         """The index-th code alone (noise maps of a batch follow it)."""
         noise = {k: (v[index: index + 1] if v.ndim == 4 else v) for k, v in self.noise.items()}
         classes = None if self.classes is None else self.classes[index: index + 1]
-        return LatentCode(self.space, self.latent[index: index + 1], classes, noise)
+        offsets = {k: v[index: index + 1] for k, v in self.offsets.items()}
+        return LatentCode(self.space, self.latent[index: index + 1], classes, noise, offsets)
 
 
 def check_space(g: Generator, space: str) -> str:
@@ -70,7 +74,29 @@ def decode(g: Generator, code: LatentCode) -> torch.Tensor:
     net = g.generator
     if g.style_based:
         with noise_installed(net, code.noise):
+            if code.offsets:
+                return render_with_offsets(g, to_styles(g, code), code.offsets)
             return net.render(to_styles(g, code), "const")
     n = code.latent.shape[0]
     y = code.classes if code.classes is not None else torch.zeros(n, dtype=torch.long, device=code.latent.device)
     return net(code.latent, y, *g.network_extra(g.check_truncation(None)))
+
+
+def render_with_offsets(g: Generator, ws: torch.Tensor, offsets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """StyleGAN2's synthesis with per-image weights W * (1 + offset) (HyperStyle), one image at a
+    time through `torch.func.functional_call` (the network itself is left unchanged). Noise maps
+    of shape (N, 1, R, R) are taken per image too."""
+    from torch.func import functional_call
+
+    from ganforge.editing.noise import noise_layers
+
+    synthesis = g.generator.synthesis
+    params = dict(synthesis.named_parameters())
+    layers = noise_layers(synthesis)
+    out = []
+    for i in range(ws.shape[0]):
+        own = {name: params[name] * (1 + d[i][:, :, None, None]) for name, d in offsets.items()}
+        buffers = {f"{n}.noise_const": m.noise_const[i: i + 1] for n, m in layers.items()
+                   if m.noise_const.ndim == 4}
+        out.append(functional_call(synthesis, {**params, **own, **buffers}, (ws[i: i + 1], "const", g.generator.fused())))
+    return torch.cat(out)

@@ -40,7 +40,7 @@ def in_direction_space(g: Generator, code: LatentCode, space: str) -> LatentCode
         with torch.no_grad():
             styles = to_styles(g, LatentCode("z", code.latent.to(g.device), None if code.classes is None
                                              else code.classes.to(g.device))).cpu()
-        return LatentCode("w+", styles, None, code.noise)
+        return LatentCode("w+", styles, None, code.noise, code.offsets)
     raise GanforgeError(f"this direction moves {space} latents; the latent is a {code.space} code "
                         "of another kind (make directions for this generator's own latent space)")
 
@@ -65,7 +65,8 @@ def shift(code: LatentCode, direction: torch.Tensor, strengths: Sequence[float],
         latent = base + steps[:, None] * direction
     classes = None if code.classes is None else code.classes.cpu().repeat_interleave(len(s), 0)
     noise = {k: (v.repeat_interleave(len(s), 0) if v.ndim == 4 else v) for k, v in code.noise.items()}
-    return LatentCode(code.space, latent, classes, noise)
+    offsets = {k: v.repeat_interleave(len(s), 0) for k, v in code.offsets.items()}
+    return LatentCode(code.space, latent, classes, noise, offsets)
 
 
 @torch.no_grad()
@@ -75,7 +76,8 @@ def render(g: Generator, code: LatentCode, batch: int = 64) -> torch.Tensor:
     for i in range(0, len(code), batch):
         part = LatentCode(code.space, code.latent[i: i + batch].to(g.device),
                           None if code.classes is None else code.classes[i: i + batch].to(g.device),
-                          {k: (v[i: i + batch] if v.ndim == 4 else v).to(g.device) for k, v in code.noise.items()})
+                          {k: (v[i: i + batch] if v.ndim == 4 else v).to(g.device) for k, v in code.noise.items()},
+                          {k: v[i: i + batch].to(g.device) for k, v in code.offsets.items()})
         out.append(decode(g, part).clamp(-1, 1).cpu())
     return torch.cat(out)
 
@@ -87,7 +89,7 @@ def edit(g: Generator, code: LatentCode, direction: torch.Tensor, space: str,
         raise GanforgeError("give at least one --strength")
     code = in_direction_space(g, code, space)
     if code.space == "w" and layers not in (None, "", "all"):  # a layer range needs one w per style
-        code = LatentCode("w+", to_styles(g, code), None, code.noise)
+        code = LatentCode("w+", to_styles(g, code), None, code.noise, code.offsets)
     edited = shift(code, direction, strengths, layers)
     return render(g, edited), edited
 

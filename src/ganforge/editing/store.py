@@ -46,6 +46,7 @@ def save_code(path: Path | str, code: LatentCode, g: Generator, info: dict | Non
     if code.classes is not None:
         tensors["classes"] = code.classes
     tensors.update({f"noise.{name}": value for name, value in code.noise.items()})
+    tensors.update({f"offset.{name}": value for name, value in code.offsets.items()})
     meta = {"format": CODE_FORMAT, "space": code.space, "generator_sha256": fingerprint(g.generator),
             "info": json.dumps(info or {})}
     return _write(Path(path), tensors, meta)
@@ -64,7 +65,8 @@ def load_code(path: Path | str, g: Generator) -> tuple[LatentCode, dict]:
         raise GanforgeError(f"'{path}' is not a ganforge latent file (format {meta.get('format')!r})")
     check_same(meta.get("generator_sha256", ""), fingerprint(g.generator), str(path), "latent")
     noise = {k[len("noise."):]: v for k, v in tensors.items() if k.startswith("noise.")}
-    code = LatentCode(meta.get("space", "z"), tensors["latent"], tensors.get("classes"), noise)
+    offsets = {k[len("offset."):]: v for k, v in tensors.items() if k.startswith("offset.")}
+    code = LatentCode(meta.get("space", "z"), tensors["latent"], tensors.get("classes"), noise, offsets)
     return code, json.loads(meta.get("info", "{}"))
 
 
