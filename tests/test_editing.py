@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -350,3 +351,34 @@ def test_hypernetwork_shapes_one_step_and_offsets_change_the_weights(tmp_path: P
     assert set(terms) == {"iter1", "iter2"}
     loss.backward()
     assert all(p.grad is not None for p in hyper.heads.parameters())
+
+
+def test_serve_edit_page_sliders_and_upload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("fastapi", reason="the serve extra is not installed")
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setattr("ganforge.serve.edit.PROJECT_STEPS", 2)
+    monkeypatch.setattr("ganforge.serve.edit.W_SAMPLES", 100)
+
+    from ganforge.editing.store import save_directions
+    from ganforge.serve.app import create_app
+
+    g = tiny_stylegan()
+    d = torch.zeros(2, 32)
+    d[0, 0] = 3.0
+    save_directions(tmp_path / "d.safetensors", d, ["thick", "tilt"], "w", g, {"method": "test"})
+    client = TestClient(create_app(g, directions=str(tmp_path / "d.safetensors")))
+    assert client.get("/edit").status_code == 200
+    assert client.get("/api/edit/info").json()["directions"] == ["thick", "tilt"]
+    plain = client.get("/api/edit/render", params={"seed": 3})
+    moved = client.get("/api/edit/render", params={"seed": 3, "thick": 2})
+    still = client.get("/api/edit/render", params={"seed": 3, "tilt": 2})  # a zero direction
+    assert plain.status_code == moved.status_code == 200 and plain.content != moved.content
+    assert still.content == plain.content
+    bad = client.get("/api/edit/render", params={"seed": 3, "nope": 1})
+    assert bad.status_code == 400 and "unknown direction 'nope'" in bad.json()["error"]
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(buffer, format="PNG")
+    token = client.post("/api/edit/project", content=buffer.getvalue()).json()["token"]
+    assert client.get("/api/edit/render", params={"source": token, "thick": 1}).status_code == 200
+    assert client.post("/api/edit/project", content=b"not an image").status_code == 400
