@@ -89,6 +89,37 @@ def project_rows(g, sets, spaces, steps, digits_judge, mnist_judge, perceptual):
     return rows, codes
 
 
+def encoder_rows(g, sets, encoder_dir, hyper_dir, iterations, mnist_judge, label):
+    """One forward pass of the encoder (and HyperStyle's refinement) per image set."""
+    from ganforge.editing.hyperstyle import refine
+    from ganforge.training.encoder import load_encoder
+    from ganforge.training.hyperstyle import load_hypernetwork
+
+    rows = []
+    encoder = load_encoder(encoder_dir, g)
+    hyper = load_hypernetwork(hyper_dir, g)[0] if hyper_dir else None
+    for set_name, (target, _labels) in sets.items():
+        start = time.perf_counter()
+        with torch.no_grad():
+            code = encoder.encode(target)
+            recon = render(g, code)
+        seconds = time.perf_counter() - start
+        rows.append({"images": set_name, "space": code.space, "mode": f"{label} encoder", "n": len(target),
+                     "seconds_per_image": seconds / len(target), **scores(target, recon, mnist_judge)})
+        print(rows[-1], flush=True)
+        if hyper is not None:
+            start = time.perf_counter()
+            with torch.no_grad():
+                refined, outputs = refine(g, hyper, code, target, iterations)
+            seconds += time.perf_counter() - start
+            rows.append({"images": set_name, "space": code.space,
+                         "mode": f"{label} encoder + HyperStyle ({iterations} iterations)", "n": len(target),
+                         "seconds_per_image": seconds / len(target),
+                         **scores(target, outputs[-1].clamp(-1, 1), mnist_judge)})
+            print(rows[-1], flush=True)
+    return rows
+
+
 def flip_rate(images: torch.Tensor, targets: torch.Tensor, judge: torch.nn.Module) -> float:
     return float((predict(judge, images) == targets).float().mean())
 
@@ -176,6 +207,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--samples", type=int, default=100, help="generated samples for editability")
+    parser.add_argument("--encoder", type=Path, help="a StyleGAN2 encoder run (train --recipe encoder)")
+    parser.add_argument("--hyperstyle", type=Path, help="its HyperStyle run (train --recipe hyperstyle)")
+    parser.add_argument("--biggan-encoder", type=Path, help="a BigGAN encoder run")
+    parser.add_argument("--iterations", type=int, default=3, help="HyperStyle iterations")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--figure", type=Path)
     args = parser.parse_args()
@@ -191,6 +226,10 @@ def main() -> None:
     bg_rows, bg_codes = project_rows(bg, sets, [("z", {"name": "z, class free", "settings": {"free_class": True}}),
                                                 ("z", {"name": "z, class fixed (classifier's)", "class": "predicted"})],
                                      args.steps, digits_judge, mnist_judge, perceptual)
+    if args.encoder:
+        sg_rows += encoder_rows(sg, sets, args.encoder, args.hyperstyle, args.iterations, mnist_judge, "StyleGAN2")
+    if args.biggan_encoder:
+        bg_rows += encoder_rows(bg, sets, args.biggan_encoder, None, 0, mnist_judge, "BigGAN")
     edit_rows, sg_fig = stylegan_editability(sg, sg_codes, digits_judge, args.samples)
     edit_rows += biggan_editability(bg, bg_codes, digits_judge, args.samples)
     if args.figure:
