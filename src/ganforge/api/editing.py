@@ -6,16 +6,21 @@ class swap). Each writes its files and returns a summary; `project` also returns
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
+from ganforge.data.spec import load_dataset
 from ganforge.editing import directions as find
-from ganforge.editing.codes import LatentCode
-from ganforge.editing.edit import class_transfer, parse_strengths
+from ganforge.editing.codes import LatentCode, to_styles
+from ganforge.editing.edit import class_transfer, parse_strengths, render
 from ganforge.editing.edit import edit as edit_code
+from ganforge.editing.encoder import EncoderSettings
+from ganforge.editing.hyperstyle import refine as refine_code
 from ganforge.editing.images import read_target, write_png
 from ganforge.editing.perceptual import choose_perceptual
 from ganforge.editing.project import Projection, ProjectSettings, image_channels
@@ -25,12 +30,17 @@ from ganforge.errors import GanforgeError
 from ganforge.generator import Generator
 from ganforge.generators import load
 from ganforge.latents import save_gif
+from ganforge.metrics.features import default_extractor
+from ganforge.sampling import make_grid
+from ganforge.training.encoder import is_encoder_run as _is_encoder_run
+from ganforge.training.encoder import load_encoder
+from ganforge.training.encoder import train_encoder as train
+from ganforge.training.hyperstyle import is_hyper_run, load_hypernetwork, train_hypernetwork
 
 
 def is_encoder_run(path: Path | str) -> bool:
-    from ganforge.training.encoder import is_encoder_run as check
 
-    return check(path)
+    return _is_encoder_run(path)
 
 
 def _generator(source: Path | str | Generator, device: str = "cpu") -> Generator:
@@ -89,9 +99,6 @@ def _write_projection(g: Generator, result: Projection, out: Path, summary: dict
     (out / "loss.json").write_text(json.dumps(curve, indent=1) + "\n", encoding="utf-8")
     files["loss"] = str(out / "loss.json")
     if gif and result.frames:
-        from PIL import Image
-
-        from ganforge.sampling import make_grid
 
         frames = []
         for f in result.frames:
@@ -127,7 +134,6 @@ def _svm(g: Generator, labels: Path | str | None, latents: Path | str | None, cl
     if labels is None:
         if classifier is None:
             data = _data_source(g)
-            from ganforge.metrics.features import default_extractor
 
             classifier = default_extractor(data) if data else None
             if classifier in (None, "inception"):
@@ -147,7 +153,6 @@ def _svm(g: Generator, labels: Path | str | None, latents: Path | str | None, cl
 
 def _edit_space_latents(g: Generator, code: LatentCode) -> torch.Tensor:
     """(N, D) latents in the directions' space (StyleGAN2: w, the first style of W+ codes)."""
-    from ganforge.editing.codes import to_styles
 
     if not g.style_based:
         return code.latent
@@ -200,9 +205,6 @@ def train_encoder(generator: Path | str | Generator, out: Path | str, *, steps: 
     """Train an inversion encoder for `generator` (pSp/e4e into W+ for StyleGAN2, z + class for
     BigGAN) on its own samples, plus the real images of the data spec `data` when given; with
     `resume`, continue the encoder run in `out` to `steps`."""
-    from ganforge.data.spec import load_dataset
-    from ganforge.editing.encoder import EncoderSettings
-    from ganforge.training.encoder import train_encoder as train
 
     g = _generator(generator, device)
     settings = EncoderSettings(width=width)
@@ -227,11 +229,6 @@ def encode(source: Path | str | Generator, encoder_dir: Path | str, image: Path 
     """Invert images with a trained encoder: one forward pass (and, with `refine`, a HyperStyle
     run's `iterations` of weight refinement). Writes latent.safetensors (with the weight offsets),
     reconstruction.png and comparison.png into `out` when given."""
-    import time
-
-    from ganforge.editing.edit import render
-    from ganforge.training.encoder import load_encoder
-
     g = _generator(source, device)
     encoder = load_encoder(encoder_dir, g)
     target = image.float() if isinstance(image, torch.Tensor) else read_target(image, g.resolution, image_channels(g))
@@ -239,8 +236,6 @@ def encode(source: Path | str | Generator, encoder_dir: Path | str, image: Path 
     with torch.no_grad():
         code = encoder.encode(target.to(g.device))
         if refine is not None:
-            from ganforge.editing.hyperstyle import refine as refine_code
-            from ganforge.training.hyperstyle import load_hypernetwork
 
             hyper, _ = load_hypernetwork(refine, g)
             code, _ = refine_code(g, hyper, code, target.to(g.device), iterations)
@@ -262,8 +257,6 @@ def train_hyperstyle(generator: Path | str | Generator, encoder_dir: Path | str 
                      data: str | None = None, checkpoint_every: int = 100, resume: bool = False,
                      classifier: str | None = None, device: str = "cpu", progress: bool = True) -> Path:
     """Train HyperStyle's hypernetwork for `generator` and its encoder run `encoder_dir`."""
-    from ganforge.data.spec import load_dataset
-    from ganforge.training.hyperstyle import train_hypernetwork
 
     g = _generator(generator, device)
     real = None
@@ -277,6 +270,5 @@ def train_hyperstyle(generator: Path | str | Generator, encoder_dir: Path | str 
 
 
 def is_hyperstyle_run(path: Path | str) -> bool:
-    from ganforge.training.hyperstyle import is_hyper_run
 
     return is_hyper_run(path)
