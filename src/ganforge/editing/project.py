@@ -105,8 +105,10 @@ def w_statistics(g: Generator, samples: int, class_id: int | None = None) -> tup
         torch.from_numpy(rng.randint(0, max(g.n_classes, 1), samples))
     c = class_vectors(g, ids)
     ws = g.generator.styles(z, None if c is None else c.to(g.device), 1.0, None, update_w_avg=False)[:, 0]
-    mean = ws.mean(0)
-    return mean, float(((ws - mean).square().sum() / samples).sqrt())
+    array = ws.cpu().numpy().astype(np.float32)  # numpy's summation, as the official code: the
+    mean = np.mean(array, axis=0)  # start point equal to the bit (see benchmarks/projector_parity.py)
+    std = float((np.sum((array - mean) ** 2) / samples) ** 0.5)
+    return torch.from_numpy(mean).to(g.device), std
 
 
 def project(g: Generator, target: torch.Tensor, settings: ProjectSettings | None = None,
