@@ -86,7 +86,7 @@ def main() -> None:
     torch.manual_seed(0)
     net = build_models(config.model)[0]
     with torch.no_grad():
-        for name, m in net.synthesis.named_modules():  # untrained noise strengths are 0: make noise matter
+        for m in net.synthesis.modules():  # untrained noise strengths are 0: make noise matter
             if hasattr(m, "noise_strength"):
                 m.noise_strength.fill_(0.3)
     g = Generator(net, [], config=config)
