@@ -211,10 +211,20 @@ def main() -> None:
     parser.add_argument("--hyperstyle", type=Path, help="its HyperStyle run (train --recipe hyperstyle)")
     parser.add_argument("--biggan-encoder", type=Path, help="a BigGAN encoder run")
     parser.add_argument("--iterations", type=int, default=3, help="HyperStyle iterations")
+    parser.add_argument("--strengths", default="2,4,6", help="edit strengths for editability")
+    parser.add_argument("--editability-only", action="store_true",
+                        help="skip projection: edit samples only (StyleGAN2 directions)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--figure", type=Path)
     args = parser.parse_args()
     torch.manual_seed(0)
+    global STRENGTHS
+    STRENGTHS = tuple(float(x) for x in args.strengths.split(","))
+    if args.editability_only:
+        rows, found = stylegan_editability(load(args.stylegan), {}, load_classifier("digits"), args.samples)
+        write_result({"benchmark": "editing_editability", **provenance(), "stylegan": str(args.stylegan),
+                      "editability": rows, "svm": found["directions"].info}, args.out)
+        return
     mnist = load_mnist_dataset(args.mnist, 32, 1)
     digits = load_digits_dataset(32, 1)
     sets = {"mnist": balanced(mnist.images, mnist.labels, args.n), "digits": balanced(digits.images, digits.labels, args.n)}
