@@ -135,15 +135,15 @@ def train_encoder_command(args: argparse.Namespace) -> int:
     if hyper:
         if args.encoder is None and args.resume is None:
             raise GanforgeError("--recipe hyperstyle needs --encoder ENCODER_RUN (train one with --recipe encoder)")
-        run = editing.train_hyperstyle(args.generator, args.encoder, out, steps=args.steps or 1000,
+        run = editing.train_hyperstyle(args.generator, args.encoder, out, steps=1000 if args.steps is None else args.steps,
                                        batch_size=args.batch_size, seed=args.seed or 0, data=args.data,
-                                       checkpoint_every=args.checkpoint_every or 100,
+                                       checkpoint_every=100 if args.checkpoint_every is None else args.checkpoint_every,
                                        resume=args.resume is not None, progress=not args.no_progress)
         print(f"HyperStyle run: {run}  (try: ganforge project {args.generator} IMAGE --encoder "
               f"{args.encoder} --refine {run})")
         return 0
-    run = editing.train_encoder(args.generator, out, steps=args.steps or 1000, batch_size=args.batch_size,
-                                seed=args.seed or 0, data=args.data, checkpoint_every=args.checkpoint_every or 100,
+    run = editing.train_encoder(args.generator, out, steps=1000 if args.steps is None else args.steps, batch_size=args.batch_size,
+                                seed=args.seed or 0, data=args.data, checkpoint_every=100 if args.checkpoint_every is None else args.checkpoint_every,
                                 resume=args.resume is not None, progress=not args.no_progress)
     print(f"encoder run: {run}  (try: ganforge project {args.generator} IMAGE --encoder {run})")
     return 0

@@ -119,11 +119,11 @@ def directions(source: Path | str | Generator, out: Path | str, method: str = "p
     if method not in find.METHODS:
         raise GanforgeError(f"unknown --method '{method}'; choose one of {', '.join(find.METHODS)}")
     if method == "pca":
-        found = find.pca(g, k, n or 10_000, seed)
+        found = find.pca(g, k, 10_000 if n is None else n, seed)
     elif method == "sefa":
-        found = find.sefa(g, k, layers, n or 10_000, seed)
+        found = find.sefa(g, k, layers, 10_000 if n is None else n, seed)
     else:
-        found = _svm(g, labels, latents, classifier, n or 2000, seed)
+        found = _svm(g, labels, latents, classifier, 2000 if n is None else n, seed)
     path = save_directions(Path(out), found.vectors, found.names, found.space, g, found.info)
     return {"file": str(path), "json": str(path.with_suffix(".json")), "names": found.names,
             "space": found.space, "method": method, "info": found.info}
