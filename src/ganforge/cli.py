@@ -17,6 +17,8 @@ from ganforge.cli_check import CHECK_COMMANDS
 from ganforge.cli_check import add_parsers as add_check_parsers
 from ganforge.cli_data import DATA_COMMANDS
 from ganforge.cli_data import add_parsers as add_data_parsers
+from ganforge.cli_edit import EDIT_COMMANDS, is_encoder_training, train_encoder_command
+from ganforge.cli_edit import add_parsers as add_edit_parsers
 from ganforge.cli_share import SHARE_COMMANDS, add_parsers
 from ganforge.cli_translate import TRANSLATE_COMMANDS
 from ganforge.cli_translate import add_parsers as add_translate_parsers
@@ -64,6 +66,8 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, metavar="N",
                        help="G steps between checkpoints (also with --resume)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run")
+    train.add_argument("--generator", metavar="GEN", help="--recipe encoder|hyperstyle: the generator to invert")
+    train.add_argument("--encoder", type=Path, metavar="ENCODER_RUN", help="--recipe hyperstyle: its encoder run")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -123,6 +127,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_translate_parsers(sub)  # translate
     add_check_parsers(sub)  # check-config
     add_data_parsers(sub)  # prepare
+    add_edit_parsers(sub)  # project, directions, edit
 
     info = sub.add_parser("info", help="parameter counts and settings of a recipe")
     info.add_argument("recipe")
@@ -194,6 +199,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if is_encoder_training(args):
+        return train_encoder_command(args)
     if args.resume is not None:
         if args.overrides or args.data or args.batch_size or args.seed is not None:
             raise GanforgeError(
@@ -271,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         commands = {**COMMANDS, **SHARE_COMMANDS, **TRANSLATE_COMMANDS, **CHECK_COMMANDS,
-                    **DATA_COMMANDS}
+                    **DATA_COMMANDS, **EDIT_COMMANDS}
         return commands[args.command](args)
     except GanforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

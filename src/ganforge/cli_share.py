@@ -130,6 +130,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--directions", help="directions file (ganforge directions): sliders on /edit")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -184,7 +185,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    run_server(args.source, host=args.host, port=args.port)
+    run_server(args.source, host=args.host, port=args.port, directions=args.directions)
     return 0
 
 

@@ -7,6 +7,7 @@ translation generator (run or export).
 
 from ganforge.api.checks import check_config, validate_config
 from ganforge.api.data import prepare_data
+from ganforge.api.editing import directions, edit, project
 from ganforge.api.evaluation import evaluate, sweep
 from ganforge.api.generators import (
     BIGGAN_PYTORCH_PRESETS,
@@ -35,7 +36,7 @@ from ganforge.training.launch import default_run_dir
 
 __all__ = [
     "BIGGAN_PYTORCH_PRESETS", "CONVERT_KINDS", "DEFAULT_RECIPE", "arithmetic", "check_config", "code_sweep", "convert", "default_run_dir",
-    "evaluate", "evaluate_translation", "explore", "export", "info", "interpolate",
-    "is_translation_run", "load", "load_generator", "make_config", "plot", "prepare_data",
+    "directions", "edit", "evaluate", "evaluate_translation", "explore", "export", "info", "interpolate",
+    "is_translation_run", "load", "load_generator", "make_config", "plot", "prepare_data", "project",
     "resume", "sample", "sweep", "train", "translate", "validate_config",
 ]

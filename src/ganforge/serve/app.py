@@ -39,7 +39,7 @@ PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsaf
                "frame-ancestors 'none'")
 
 
-def create_app(g: Generator, limits: Limits | None = None) -> FastAPI:
+def create_app(g: Generator, limits: Limits | None = None, directions: str | None = None) -> FastAPI:
     """A web app serving `g`; generator calls are serialized, so one app holds one model copy."""
     limits = limits or Limits()
     renderer = Renderer(g)
@@ -69,6 +69,9 @@ def create_app(g: Generator, limits: Limits | None = None) -> FastAPI:
         name = f"ganforge-interpolate-{req.mode}-s{req.seed_a}-s{req.seed_b}"
         return _png(renderer.interpolate(req), name, req.download)
 
+    from ganforge.serve.edit import add_edit_routes  # the editing page (/edit), its own file
+
+    add_edit_routes(app, g, renderer._lock, PAGE_POLICY, directions)
     return app
 
 

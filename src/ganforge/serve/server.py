@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def run_server(
-    source: str, host: str = "127.0.0.1", port: int = 7860, device: str = "cpu", **limits: Any
+    source: str, host: str = "127.0.0.1", port: int = 7860, device: str = "cpu",
+    directions: str | None = None, **limits: Any
 ) -> None:
     """Load `source` (run dir, exported folder, BigGAN-deep folder or Hub id) and serve it until
     Ctrl-C. `limits` are `Limits` fields (max_n, max_steps, max_request_bytes, ...)."""
@@ -25,7 +26,8 @@ def run_server(
     if g.is_translator:
         raise GanforgeError(f"'{source}' is an image-to-image translation generator; the page draws "
                             f"from latents; translate images with: ganforge translate {source} INPUT")
-    server, sock = build_server(g, host, port, checked, log_level="info", access_log=True)
+    server, sock = build_server(g, host, port, checked, log_level="info", access_log=True,
+                                directions=directions)
     bound = sock.getsockname()[1]
     print(f"ganforge: serving {source} at http://{_url_host(host)}:{bound}/ (Ctrl-C to stop)")
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -35,7 +37,7 @@ def run_server(
 
 def build_server(
     g: Generator, host: str, port: int, limits: Limits | None = None,
-    log_level: str = "warning", access_log: bool = False,
+    log_level: str = "warning", access_log: bool = False, directions: str | None = None,
 ) -> tuple[uvicorn.Server, socket.socket]:
     """A uvicorn server for `g` and its already-bound socket (port 0: any free port).
 
@@ -48,7 +50,7 @@ def build_server(
     from ganforge.serve.app import create_app
 
     sock = bind_socket(host, port)
-    config = uvicorn.Config(create_app(g, limits), log_level=log_level,
+    config = uvicorn.Config(create_app(g, limits, directions), log_level=log_level,
                             access_log=access_log)
     return uvicorn.Server(config), sock
 
