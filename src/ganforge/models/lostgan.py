@@ -82,6 +82,16 @@ def zero_biases(module: nn.Module) -> None:
                 p.zero_()
 
 
+EMPTY_BOX = (-0.6, -0.6, 0.5, 0.5)  # where the reference's loader puts padding objects: off the image
+
+
+def slot_boxes(y: torch.Tensor) -> torch.Tensor:
+    """The boxes (B, O, 4) of a layout, empty slots moved off the image (their masks are 0 there
+    and a zero-size box would divide by 0 when masks are placed)."""
+    empty = torch.tensor(EMPTY_BOX, device=y.device, dtype=y.dtype)
+    return torch.where((y[..., :1] >= 0), y[..., 1:], empty)
+
+
 def check_layout(y: torch.Tensor, slots: int) -> torch.Tensor:
     if y.ndim != 3 or y.shape[2] != 5:
         raise ValueError(f"a layout is (N, objects, 5) = (label, x0, y0, w, h) per object, got {tuple(y.shape)}")
@@ -219,7 +229,7 @@ class LostGANGenerator(nn.Module):
         y = check_layout(y, self.cfg.max_objects)
         labels = y[..., 0].round().long()
         _, z_obj = self.split(z)
-        masks = self.mask_regress(self.object_codes(z_obj, labels), y[..., 1:])
+        masks = self.mask_regress(self.object_codes(z_obj, labels), slot_boxes(y))
         return masks * (labels >= 0).to(masks.dtype)[..., None, None]
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -227,7 +237,7 @@ class LostGANGenerator(nn.Module):
         labels = y[..., 0].round().long()
         z_im, z_obj = self.split(z)
         w = self.object_codes(z_obj, labels)
-        masks = self.mask_regress(w, y[..., 1:]) * (labels >= 0).to(z.dtype)[..., None, None]
+        masks = self.mask_regress(w, slot_boxes(y)) * (labels >= 0).to(z.dtype)[..., None, None]
         x = self.fc(z_im).view(z.shape[0], -1, 4, 4)
         for block in self.blocks:
             x = block(x, w, masks)
