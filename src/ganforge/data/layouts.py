@@ -54,14 +54,14 @@ def _load_square(path: Path, resolution: int, channels: int) -> np.ndarray:
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
-def check_box(box: Any, width: float, height: float, where: str) -> list[float]:
+def check_box(box: Any, width: float, height: float, where: str, tolerance: float = TOLERANCE) -> list[float]:
     """[x, y, w, h] in pixels inside a width x height image -> [x0, y0, w, h] as fractions."""
     if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
         raise GanforgeError(f"{where}: \"box\" must be [x, y, w, h] (four numbers), got {box!r}")
     x, y, w, h = (float(v) for v in box)
     if w <= 0 or h <= 0:
         raise GanforgeError(f"{where}: box {box} has no area (w and h must be > 0)")
-    if x < -TOLERANCE or y < -TOLERANCE or x + w > width + TOLERANCE or y + h > height + TOLERANCE:
+    if x < -tolerance or y < -tolerance or x + w > width + tolerance or y + h > height + tolerance:
         raise GanforgeError(f"{where}: box {box} lies outside the {width:g}x{height:g} image "
                             f"(x + w must be <= {width:g}, y + h <= {height:g}, x, y >= 0)")
     x0, y0 = max(x, 0.0), max(y, 0.0)
@@ -217,6 +217,7 @@ def parse_layouts(data: Any, class_names: list[str], slots: int, where: str) -> 
         if not isinstance(item, dict) or not isinstance(item.get("objects"), list):
             raise GanforgeError(f"{at}: needs \"objects\": [{{\"label\": NAME, \"box\": [x, y, w, h]}}, ...]")
         size = float(item.get("size", 1.0))
+        tolerance = TOLERANCE if "size" in item else 1e-3  # pixels, or fractions of the image
         objects = item["objects"]
         if len(objects) > slots:
             raise GanforgeError(f"{at}: {len(objects)} objects, but this generator has {slots} object slots")
@@ -228,7 +229,7 @@ def parse_layouts(data: Any, class_names: list[str], slots: int, where: str) -> 
             slot = obj.get("slot", k)
             if not isinstance(slot, int) or not 0 <= slot < slots or row[slot] is not None:
                 raise GanforgeError(f"{at} object {k}: \"slot\" must be a free slot in 0..{slots - 1}, got {slot!r}")
-            row[slot] = (class_names.index(label), check_box(obj.get("box"), size, size, f"{at} object {k}"))
+            row[slot] = (class_names.index(label), check_box(obj.get("box"), size, size, f"{at} object {k}", tolerance))
         rows.append(row)
     out = layout_tensor([[]], slots).repeat(len(rows), 1, 1)
     for i, row in enumerate(rows):

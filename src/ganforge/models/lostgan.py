@@ -196,6 +196,8 @@ class GBlock(nn.Module):
 class LostGANGenerator(nn.Module):
     """(z, layout) -> images; `object_masks` gives the regressed masks (what the model draws where)."""
 
+    takes_layout = True
+
     def __init__(self, cfg: LostGANModelConfig) -> None:
         super().__init__()
         cfg.check()
@@ -206,7 +208,8 @@ class LostGANGenerator(nn.Module):
         num_w = cfg.obj_dim + cfg.embed_dim
         convs, linears = _factories()
         self.label_embedding = nn.Embedding(cfg.n_classes, cfg.embed_dim)
-        nn.init.orthogonal_(self.label_embedding.weight)
+        if not self.label_embedding.weight.is_meta:
+            nn.init.orthogonal_(self.label_embedding.weight)
         self.fc = linears.linear(cfg.dim_z, 4 * 4 * widths[0] * ch)
         self.blocks = nn.ModuleList(GBlock(a * ch, b * ch, num_w) for a, b in zip(widths, widths[1:], strict=False))
         self.final = nn.Sequential(nn.BatchNorm2d(widths[-1] * ch), nn.ReLU(),
