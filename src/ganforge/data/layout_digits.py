@@ -6,6 +6,7 @@ The layout is (label = digit, box); moving a box moves its digit, changing its l
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -18,30 +19,27 @@ MAX_DIGITS = 3
 SIDES = (10, 16)  # box side range in canvas pixels
 PALETTE = ((255, 255, 255), (240, 60, 60), (60, 210, 80), (70, 110, 255), (240, 220, 50), (220, 70, 220))
 SEED = 0
+TRIES = 60
 
 
-def _place(rng: torch.Generator, count: int) -> list[tuple[int, int, int, int]]:
-    """Up to `count` non-overlapping boxes (x, y, w, h) on the canvas, by rejection."""
+def _place(rng: np.random.Generator, count: int) -> list[tuple[int, int, int, int]]:
+    """Up to `count` non-overlapping boxes (x, y, w, h) on the canvas, by rejection among 60
+    candidates drawn at once."""
+    sides = rng.integers(SIDES[0], SIDES[1] + 1, (TRIES, 2))
+    corners = (rng.random((TRIES, 2)) * (CANVAS - sides + 1)).astype(int)
     boxes: list[tuple[int, int, int, int]] = []
-    for _ in range(60):
-        if len(boxes) == count:
-            break
-        w, h = (int(torch.randint(SIDES[0], SIDES[1] + 1, (1,), generator=rng)) for _ in range(2))
-        x = int(torch.randint(0, CANVAS - w + 1, (1,), generator=rng))
-        y = int(torch.randint(0, CANVAS - h + 1, (1,), generator=rng))
+    for (w, h), (x, y) in zip(sides.tolist(), corners.tolist(), strict=True):
         if all(x + w < bx or bx + bw < x or y + h < by or by + bh < y for bx, by, bw, bh in boxes):
             boxes.append((x, y, w, h))
+            if len(boxes) == count:
+                break
     return boxes
 
 
-def draw_digit(canvas: torch.Tensor, glyph: torch.Tensor, box: tuple[int, int, int, int],
-               colour: tuple[int, int, int]) -> None:
-    """Stretch an 8x8 glyph (0..16) into box (x, y, w, h) of a float (3, S, S) canvas, in colour."""
-    x, y, w, h = box
-    ink = F.interpolate(glyph[None, None].float() / 16.0, size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-    rgb = torch.tensor(colour, dtype=torch.float32).view(3, 1, 1)
-    region = canvas[:, y : y + h, x : x + w]
-    canvas[:, y : y + h, x : x + w] = torch.maximum(region, ink.clamp(0, 1) * rgb)
+def stretched(glyphs: torch.Tensor, w: int, h: int) -> torch.Tensor:
+    """8x8 glyphs (N, 8, 8; 0..16) stretched bilinearly to (N, h, w) ink in [0, 1]."""
+    ink = F.interpolate(glyphs[:, None].float() / 16.0, size=(h, w), mode="bilinear", align_corners=False)
+    return ink[:, 0].clamp(0, 1)
 
 
 def load_layout_digits(resolution: int, channels: int, n: int = N_IMAGES) -> ImageDataset:
@@ -49,19 +47,21 @@ def load_layout_digits(resolution: int, channels: int, n: int = N_IMAGES) -> Ima
 
     bunch = load_digits()
     glyphs = torch.from_numpy(bunch.images)
-    targets = torch.from_numpy(bunch.target).long()
-    rng = torch.Generator().manual_seed(SEED)
+    targets = bunch.target.tolist()
+    rng = np.random.default_rng(SEED)
     images = torch.zeros(n, 3, CANVAS, CANVAS)
+    palette = torch.tensor(PALETTE, dtype=torch.float32).view(-1, 3, 1, 1)
+    sizes: dict[tuple[int, int], torch.Tensor] = {}  # every glyph at each box size, made once
     rows = []
     for i in range(n):
-        count = int(torch.randint(1, MAX_DIGITS + 1, (1,), generator=rng))
         row = []
-        for box in _place(rng, count):
-            pick = int(torch.randint(len(glyphs), (1,), generator=rng))
-            colour = PALETTE[int(torch.randint(len(PALETTE), (1,), generator=rng))]
-            draw_digit(images[i], glyphs[pick], box, colour)
-            x, y, w, h = box
-            row.append((int(targets[pick]), [x / CANVAS, y / CANVAS, w / CANVAS, h / CANVAS]))
+        for x, y, w, h in _place(rng, int(rng.integers(1, MAX_DIGITS + 1))):
+            pick, colour = int(rng.integers(len(glyphs))), int(rng.integers(len(PALETTE)))
+            if (w, h) not in sizes:
+                sizes[(w, h)] = stretched(glyphs, w, h)
+            region = images[i, :, y : y + h, x : x + w]
+            images[i, :, y : y + h, x : x + w] = torch.maximum(region, sizes[(w, h)][pick] * palette[colour])
+            row.append((targets[pick], [x / CANVAS, y / CANVAS, w / CANVAS, h / CANVAS]))
         rows.append(row)
     layouts = layout_tensor(rows, MAX_DIGITS)
     area = layouts[..., 3] * layouts[..., 4] * (layouts[..., 0] >= 0)

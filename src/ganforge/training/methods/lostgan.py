@@ -23,7 +23,6 @@ from ganforge.training.methods.adversarial import Adversarial, AdversarialMethod
 from ganforge.training.methods.registry import method
 
 
-
 @register("lostgan")
 @dataclass
 class LostGANMethodConfig(AdversarialMethodConfig):
@@ -82,9 +81,6 @@ class LostGAN(Adversarial):
         for i, label in enumerate(dataset.labels.tolist()):
             first.setdefault(label, i)
         return dataset.layouts[torch.tensor([first.get(int(c), 0) for c in labels])].cpu()
-
-    def losses(self, out_img: torch.Tensor, heads: dict[str, Any], real: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        return out_img, heads["objects"].float()
 
     def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
         z, _ = self.latent(real.shape[0])
