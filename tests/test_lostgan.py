@@ -222,3 +222,21 @@ def test_sample_layout_cli_keeps_object_styles(runs: tuple[Path, Path], tmp_path
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"objects": [{"label": "3", "box": [0.8, 0.0, 0.5, 0.5]}]}))
     assert main(["sample", str(run), "--layout", str(bad), "--out", str(out)]) != 0
+
+
+def test_serve_layout_editor_draws_edited_layouts(runs: tuple[Path, Path]) -> None:
+    from fastapi.testclient import TestClient
+
+    from ganforge.serve.app import create_app
+
+    client = TestClient(create_app(api.load(runs[0])))
+    page = client.get("/layout")
+    assert page.status_code == 200 and "Layout editor" in page.text
+    assert client.get("/api/layout/info").json()["classes"] == [str(d) for d in range(10)]
+    layout = {"objects": [{"label": "3", "box": [0.1, 0.1, 0.4, 0.4], "slot": 1}]}
+    image = client.get("/api/layout", params={"layout": json.dumps(layout), "n": 2, "seed": 3})
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert Image.open(__import__("io").BytesIO(image.content)).size[0] >= 2 * 16
+    layout["objects"][0]["label"] = "cat"
+    bad = client.get("/api/layout", params={"layout": json.dumps(layout)})
+    assert bad.status_code == 400 and "unknown label 'cat'" in bad.json()["error"]

@@ -69,6 +69,10 @@ def create_app(g: Generator, limits: Limits | None = None) -> FastAPI:
         name = f"ganforge-interpolate-{req.mode}-s{req.seed_a}-s{req.seed_b}"
         return _png(renderer.interpolate(req), name, req.download)
 
+    if g.takes_layout:  # layout-to-image (LostGAN): the layout editor at /layout
+        from ganforge.serve.layout import add_layout_routes
+
+        add_layout_routes(app, renderer, limits, PAGE_POLICY)
     return app
 
 
