@@ -312,6 +312,9 @@ class Generator:
         if self.takes_text and not y.is_floating_point() and y.ndim != 2:
             raise GanforgeError("this generator draws from text, not class labels: use sample --text / "
                                 "interpolate --mode text; text metrics are in ganforge.metrics.text")
+        if self.takes_layout and y.ndim != 3:
+            raise GanforgeError("this generator draws from layouts, not class labels: use sample --layout; "
+                                "its metrics are the in-training eval (metrics/layout.py, benchmarks/lostgan_demo.py)")
         if y.is_floating_point() and not (self.soft_classes or self.soft_text or self.takes_layout):
             raise GanforgeError("this generator takes class ids only; mixing classes needs a "
                                 "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
