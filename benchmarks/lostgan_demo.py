@@ -47,9 +47,10 @@ def main() -> None:
     parser.add_argument("--figure", type=Path, default=Path("lostgan_layout_edits.png"))
     parser.add_argument("--n", type=int, default=1000, help="layouts for the metrics")
     parser.add_argument("--columns", type=int, default=6)
+    parser.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint of RUN (default: the newest)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    g = api.load(args.run)
+    g = api.load(args.run, checkpoint=args.checkpoint)
     cfg = g.config
     data = load_layout_digits(cfg.model.resolution, cfg.model.img_channels)
     slots = cfg.model.max_objects
@@ -62,7 +63,8 @@ def main() -> None:
     fake = g.generate(z, layouts)
     real = data.images[: args.n].float() / 127.5 - 1
     result = {
-        "run": str(args.run), "layouts": len(layouts), "seed": 1,
+        "run": str(args.run), "checkpoint": str(args.checkpoint or "newest"), "trained_steps": g.card.get("steps") if g.card else None,
+        "layouts": len(layouts), "seed": 1,
         "generated": {"obj_acc": object_accuracy(fake, layouts, data.class_names), **box_iou(fake, layouts)},
         "real_ceiling": {"obj_acc": object_accuracy(real, layouts, data.class_names), **box_iou(real, layouts)},
     }
