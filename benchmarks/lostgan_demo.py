@@ -48,9 +48,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="layouts for the metrics")
     parser.add_argument("--columns", type=int, default=6)
     parser.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint of RUN (default: the newest)")
+    parser.add_argument("--no-ema", action="store_true", help="G as trained instead of G_ema")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    g = api.load(args.run, checkpoint=args.checkpoint)
+    g = api.load(args.run, checkpoint=args.checkpoint, ema=not args.no_ema)
     cfg = g.config
     data = load_layout_digits(cfg.model.resolution, cfg.model.img_channels)
     slots = cfg.model.max_objects
@@ -63,7 +64,7 @@ def main() -> None:
     fake = g.generate(z, layouts)
     real = data.images[: args.n].float() / 127.5 - 1
     result = {
-        "run": str(args.run), "checkpoint": str(args.checkpoint or "newest"), "trained_steps": g.card.get("steps") if g.card else None,
+        "run": str(args.run), "checkpoint": str(args.checkpoint or "newest"), "weights": "G" if args.no_ema else "G_ema", "trained_steps": g.card.get("steps") if g.card else None,
         "layouts": len(layouts), "seed": 1,
         "generated": {"obj_acc": object_accuracy(fake, layouts, data.class_names), **box_iou(fake, layouts)},
         "real_ceiling": {"obj_acc": object_accuracy(real, layouts, data.class_names), **box_iou(real, layouts)},
