@@ -19,7 +19,13 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics import (
+    builtin,  # noqa: F401 - registers fid and kid
+    registry,
+)
 from ganforge.metrics.classifiers import load_classifier
+from ganforge.metrics.evaluate import quantise
+from ganforge.metrics.features import extract, get_extractor, uint8_batches
 
 INK = 0.3
 CROP = 32
@@ -119,10 +125,6 @@ def layout_metrics(images: torch.Tensor, layouts: torch.Tensor, dataset: Any, me
         missing["obj_acc"] = str(exc)
     wanted = [m for m in metrics if m in ("fid", "kid")]
     if wanted:
-        from ganforge.metrics import builtin, registry  # noqa: F401 - registers fid and kid
-        from ganforge.metrics.evaluate import quantise
-        from ganforge.metrics.features import extract, get_extractor, uint8_batches
-
         try:
             extractor = get_extractor("inception" if features in ("auto", None) else features)
             gen = extract(extractor, uint8_batches(quantise(images), 100))

@@ -19,6 +19,7 @@ import torch
 from ganforge.config import register, setting
 from ganforge.config.sections import AT_LEAST_0
 from ganforge.errors import GanforgeError
+from ganforge.metrics.layout import layout_metrics
 from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
 from ganforge.training.methods.registry import method
 
@@ -109,8 +110,6 @@ class LostGAN(Adversarial):
         """The layout metrics of G (eval mode) on the first `eval.n` training layouts with seeded z,
         and FID/KID (when in eval.metrics) against the training images with `eval.features`;
         what cannot be computed is left out (see `layout_metrics`)."""
-        from ganforge.metrics.layout import layout_metrics
-
         layouts = self.dataset.layouts[: min(ec.n, len(self.dataset))]
         gen = torch.Generator().manual_seed(ec.seed)
         z = torch.randn(len(layouts), G.dim_z, generator=gen)
