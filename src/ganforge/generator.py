@@ -146,6 +146,21 @@ class Generator:
         )
 
     @property
+    def takes_layout(self) -> bool:
+        """Whether the network draws from layouts of labelled boxes (LostGAN)."""
+        return not self.is_translator and bool(getattr(self.generator, "takes_layout", False))
+
+    def sample_layout(self, layouts: torch.Tensor, n: int = 1, truncation: float | None = None,
+                      seed: int = 0) -> torch.Tensor:
+        """n images per layout (L, O, 5) (layout-major), in [-1, 1]. Column j uses the same z for
+        every layout, and z holds one style code per object slot, so an object keeps its style
+        when the layout is edited (moved, relabelled, others added or removed)."""
+        if n <= 0:
+            raise GanforgeError(f"n must be a positive integer, got {n}")
+        z = self.latents(n, truncation, seed).repeat(layouts.shape[0], 1)
+        return self.generate(z, layouts.float().repeat_interleave(n, 0), truncation)
+
+    @property
     def takes_text(self) -> bool:
         """Whether the network draws from captions (text-to-image: GAN-CLS, GigaGAN)."""
         return not self.is_translator and bool(getattr(self.generator, "takes_text", False))
@@ -310,7 +325,10 @@ class Generator:
         if self.takes_text and not y.is_floating_point() and y.ndim != 2:
             raise GanforgeError("this generator draws from text, not class labels: use sample --text / "
                                 "interpolate --mode text; text metrics are in ganforge.metrics.text")
-        if y.is_floating_point() and not (self.soft_classes or self.soft_text):
+        if self.takes_layout and y.ndim != 3:
+            raise GanforgeError("this generator draws from layouts, not class labels: use sample --layout; "
+                                "its metrics are the in-training eval (metrics/layout.py, benchmarks/lostgan_demo.py)")
+        if y.is_floating_point() and not (self.soft_classes or self.soft_text or self.takes_layout):
             raise GanforgeError("this generator takes class ids only; mixing classes needs a "
                                 "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
         truncation = self.check_truncation(truncation)

@@ -47,8 +47,11 @@ def sample(
     bn: str | None = None,
     cutoff: int | None = None,
     texts: list[str] | None = None,
+    layout: str | Path | dict | list | None = None,
 ) -> dict[str, Any]:
     """A grid with one row per requested class (n images each); same seed, same images.
+
+    `layout` (layout-to-image runs): a layout JSON file (or its parsed content): one row per layout.
 
     `texts` (text-to-image runs): one row per sentence instead of per class.
 
@@ -67,6 +70,10 @@ def sample(
         raise GanforgeError(f"--truncation must be a positive number, got {truncation}")
     pretrained = _drawing_generator(source, "sample", truncation_convention, bn).use_cutoff(cutoff)
     names = pretrained.class_names
+    if layout is not None or pretrained.takes_layout:
+        from ganforge.api.layouts import sample_layout
+
+        return sample_layout(pretrained, out, layout, n, truncation, seed, individual)
     if texts or pretrained.takes_text:
         return _sample_text(pretrained, out, texts or [], classes, n, truncation, seed, individual, code,
                             save_latents)

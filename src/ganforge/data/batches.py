@@ -98,6 +98,10 @@ class BatchStream:
             which = (draws * self.caption_counts[whole]).long()[self.share]
             dev = self.tokens.device
             return self.dataset.images[idx.to(dev)], self.tokens[idx.to(dev), which.to(dev)]
+        layouts = getattr(self.dataset, "layouts", None)
+        if layouts is not None:  # layout data: the condition of each image is its layout (B, O, 5)
+            dev = layouts.device
+            return self.dataset.images[idx.to(dev)], layouts[idx.to(dev)]
         if self.loader is not None:
             images = self.loader.get(serial, idx, self.upcoming)
             return images, self.dataset.labels[idx]

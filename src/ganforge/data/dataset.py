@@ -28,6 +28,9 @@ class ImageDataset:
     # set by the training task from the run's tokenizer (an all-padding row: no K-th caption)
     captions: list[list[str]] | None = None
     tokens: torch.Tensor | None = None
+    # layout data (LostGAN): (N, O, 5) float, per object slot (label, x0, y0, w, h) in [0, 1],
+    # label -1 for an empty slot (see data/layouts.py)
+    layouts: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -51,8 +54,9 @@ class ImageDataset:
     def to(self, device: torch.device | str) -> ImageDataset:
         """The same images (still uint8, 4x smaller than floats) on another device."""
         tokens = self.tokens.to(device) if self.tokens is not None else None
+        layouts = self.layouts.to(device) if self.layouts is not None else None
         return dataclasses.replace(self, images=self.images.to(device), labels=self.labels.to(device),
-                                   tokens=tokens)
+                                   tokens=tokens, layouts=layouts)
 
     def class_counts(self) -> list[int]:
         return torch.bincount(self.labels, minlength=self.n_classes).tolist()
@@ -61,8 +65,9 @@ class ImageDataset:
         """The images at `keep` (indices), in that order, with their labels and captions."""
         captions = [self.captions[i] for i in keep.tolist()] if self.captions is not None else None
         tokens = self.tokens[keep] if self.tokens is not None else None
+        layouts = self.layouts[keep] if self.layouts is not None else None
         return ImageDataset(self.images[keep], self.labels[keep], self.class_names, source,
-                            captions, tokens)
+                            captions, tokens, layouts)
 
 
 def check_labels(labels: torch.Tensor, n_images: int, class_names: list[str],

@@ -1,6 +1,6 @@
 """`--data SPEC` -> a dataset. In memory: digits | mnist:DIR | cifar10:DIR | folder:DIR |
 hf:NAME[:split]; captioned (text-to-image): captioned-digits | captions:DIR |
-coco:FILE.json[:IMAGES] | cub:DIR; read from disk as training goes: prepared:DIR | hdf5:FILE |
+coco:FILE.json[:IMAGES] | cub:DIR; layouts (layout-to-image): digit-layouts | layout:DIR_OR_JSON; read from disk as training goes: prepared:DIR | hdf5:FILE |
 stream:DIR."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ganforge.errors import GanforgeError
 
 SPEC_FORMS = ("digits, mnist:DIR, cifar10:DIR, folder:DIR, hf:NAME_OR_PATH[:split], "
               "captioned-digits, captions:DIR, coco:FILE.json[:IMAGES_DIR], cub:DIR, "
+              "digit-layouts, layout:DIR_OR_JSON, "
               "prepared:DIR (or prepared:URL), hdf5:FILE, stream:DIR")
 STREAMED_KINDS = ("prepared", "hdf5", "stream")
 MATERIALISE_BATCH = 1024
@@ -83,7 +84,15 @@ def open_dataset(spec: str, resolution: int, channels: int, workers: int = 2,
         from ganforge.data.captioned_digits import load_captioned_digits
 
         return load_captioned_digits(resolution, channels)
+    if spec == "digit-layouts":
+        from ganforge.data.layout_digits import load_layout_digits
+
+        return load_layout_digits(resolution, channels)
     kind, sep, rest = spec.partition(":")
+    if kind == "layout" and rest:
+        from ganforge.data.layouts import load_layout_dataset
+
+        return load_layout_dataset(Path(rest).expanduser(), resolution, channels)
     if not sep or not rest:
         raise GanforgeError(f"unknown data spec '{spec}'; use one of: {SPEC_FORMS}")
     if kind == "hf":

@@ -72,6 +72,10 @@ def create_app(g: Generator, limits: Limits | None = None, directions: str | Non
     from ganforge.serve.edit import add_edit_routes  # the editing page (/edit), its own file
 
     add_edit_routes(app, g, renderer._lock, PAGE_POLICY, directions)
+    if g.takes_layout:  # layout-to-image (LostGAN): the layout editor at /layout
+        from ganforge.serve.layout import add_layout_routes
+
+        add_layout_routes(app, renderer, limits, PAGE_POLICY)
     return app
 
 

@@ -1,0 +1,100 @@
+"""LostGAN demo measurements on a trained `digit-layouts` run: layout metrics of G_ema against
+the real canvases' ceiling, the layout edit test (move / add / remove / relabel a box with the
+same seed) as a figure, and the training speed from the run's log.
+
+    python benchmarks/lostgan_demo.py RUN --out benchmarks/results/lostgan_demo.json \
+        --figure docs/images/lostgan_layout_edits.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ganforge import api
+from ganforge.data.layout_digits import load_layout_digits
+from ganforge.data.layouts import parse_layouts
+from ganforge.metrics.layout import box_iou, object_accuracy
+from ganforge.sampling import make_grid, save_image
+from ganforge.training.run_dir import read_metrics
+
+BASE = [{"label": "3", "box": [0.06, 0.08, 0.4, 0.42]}, {"label": "7", "box": [0.55, 0.5, 0.38, 0.42]}]
+EDITS = {
+    "base": BASE,
+    "move 3": [{"label": "3", "box": [0.5, 0.04, 0.4, 0.42]}, BASE[1]],
+    "relabel 3 -> 5": [{"label": "5", "box": BASE[0]["box"]}, BASE[1]],
+    "add 0": [*BASE, {"label": "0", "box": [0.08, 0.55, 0.36, 0.4]}],
+    "remove 7": [BASE[0]],
+}
+
+
+def crop(image: torch.Tensor, box: list[float], size: int = 16) -> torch.Tensor:
+    side = image.shape[-1]
+    x0, y0 = int(round(box[0] * side)), int(round(box[1] * side))
+    x1, y1 = int(round((box[0] + box[2]) * side)), int(round((box[1] + box[3]) * side))
+    return F.interpolate(image[None, :, y0:y1, x0:x1], size=(size, size), mode="bilinear", align_corners=False)[0]
+
+
+@torch.no_grad()
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("lostgan_demo.json"))
+    parser.add_argument("--figure", type=Path, default=Path("lostgan_layout_edits.png"))
+    parser.add_argument("--n", type=int, default=1000, help="layouts for the metrics")
+    parser.add_argument("--columns", type=int, default=6)
+    parser.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint of RUN (default: the newest)")
+    parser.add_argument("--no-ema", action="store_true", help="G as trained instead of G_ema")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    g = api.load(args.run, checkpoint=args.checkpoint, ema=not args.no_ema)
+    cfg = g.config
+    data = load_layout_digits(cfg.model.resolution, cfg.model.img_channels)
+    slots = cfg.model.max_objects
+    layouts = data.layouts[: args.n]
+    if layouts.shape[1] < slots:
+        pad = torch.zeros(len(layouts), slots - layouts.shape[1], 5)
+        pad[..., 0] = -1
+        layouts = torch.cat([layouts, pad], 1)
+    z = g.latents(len(layouts), None, 1)
+    fake = g.generate(z, layouts)
+    real = data.images[: args.n].float() / 127.5 - 1
+    result = {
+        "run": str(args.run), "checkpoint": str(args.checkpoint or "newest"), "weights": "G" if args.no_ema else "G_ema", "trained_steps": g.card.get("steps") if g.card else None,
+        "layouts": len(layouts), "seed": 1,
+        "generated": {"obj_acc": object_accuracy(fake, layouts, data.class_names), **box_iou(fake, layouts)},
+        "real_ceiling": {"obj_acc": object_accuracy(real, layouts, data.class_names), **box_iou(real, layouts)},
+    }
+    # the edit test: the same seed (so each slot's style code) for every edited layout
+    names = list(EDITS)
+    grid_layouts = parse_layouts([{"objects": EDITS[k]} for k in names], g.class_names, slots, "edits")
+    images = g.sample_layout(grid_layouts, args.columns, None, 0)
+    save_image(make_grid(images, args.columns), args.figure)
+    per_row = images.view(len(names), args.columns, *images.shape[1:])
+    edits = {}
+    for i, name in enumerate(names):
+        row_layout = grid_layouts[i : i + 1].expand(args.columns, -1, -1)
+        entry = {"obj_acc": object_accuracy(per_row[i], row_layout, g.class_names), **box_iou(per_row[i], row_layout)}
+        # style kept: the unchanged slot-1 digit (the 7) looks the same as in the base row
+        if name != "remove 7":
+            kept = [(crop(per_row[i][c], BASE[1]["box"]) - crop(per_row[0][c], BASE[1]["box"])).abs().mean()
+                    for c in range(args.columns)]
+            entry["unchanged_7_mean_abs_diff"] = float(torch.stack(kept).mean())
+        edits[name] = entry
+    other = [(crop(per_row[0][c], BASE[1]["box"]) - crop(per_row[0][(c + 1) % args.columns], BASE[1]["box"])).abs().mean()
+             for c in range(args.columns)]
+    edits["between_seeds_7_mean_abs_diff"] = float(torch.stack(other).mean())
+    result["edits"] = {"rows": names, "columns": args.columns, "figure": str(args.figure), "per_row": edits}
+    rows = [r for r in read_metrics(args.run) if r["kind"] == "train" and r.get("images_per_s")]
+    result["train_images_per_s"] = sum(r["images_per_s"] for r in rows) / max(len(rows), 1)
+    result["eval_log"] = [r for r in read_metrics(args.run) if r["kind"] == "eval"]
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "eval_log"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""LostGAN (Sun & Wu 2019): the layout-to-image step on the generation task.
+
+The condition y of every batch is the real images' layout (B, O, 5) (data with layouts:
+`digit-layouts`, `layout:DIR`); fakes are drawn for the same layouts, as in the reference's
+train.py. Hinge losses on the image and the object logits, weighted as in the paper and the code:
+    L_D = lambda_obj (E relu(1 - o_r) + E relu(1 + o_f)) + lambda_img (E relu(1 - d_r) + E relu(1 + d_f))
+    L_G = -lambda_obj E o_f - lambda_img E d_f,     lambda_img = 0.1, lambda_obj = 1
+(the objective's terms, so train.loss changes both). The reference repository's train.py also adds
+an L1 and a VGG feature loss to G (the v2 code); the v1 paper has neither, and neither is here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ganforge.config import register, setting
+from ganforge.config.sections import AT_LEAST_0
+from ganforge.errors import GanforgeError
+from ganforge.metrics.layout import layout_metrics
+from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
+from ganforge.training.methods.registry import method
+
+
+@register("lostgan")
+@dataclass
+class LostGANMethodConfig(AdversarialMethodConfig):
+    paired_arch = "lostgan"
+
+    name: str = "lostgan"
+    lambda_img: float = setting(0.1, bounds=AT_LEAST_0)  # image-level adversarial weight (paper 0.1)
+    lambda_obj: float = setting(1.0, bounds=AT_LEAST_0)  # object-level adversarial weight (paper 1)
+
+    def check(self, config: Any = None) -> None:
+        if config is not None and config.data.hflip:
+            raise GanforgeError("method.name=lostgan: data.hflip=true would flip images but not their boxes; "
+                                "set data.hflip=false")
+        if config is not None and config.augment.kind != "none":
+            raise GanforgeError("method.name=lostgan: augmentation would move pixels away from their boxes; "
+                                "set augment.kind=none")
+
+
+def fit_layouts(dataset: Any, slots: int) -> Any:
+    """The dataset with its layouts padded to the model's `slots`; images with more objects are
+    left out (the reference keeps COCO images of at most 8 objects)."""
+    layouts = getattr(dataset, "layouts", None)
+    if layouts is None:
+        raise GanforgeError(f"method.name=lostgan draws from layouts and needs data with boxes "
+                            f"(--data digit-layouts | layout:DIR); '{dataset.source}' has none")
+    counts = (layouts[..., 0] >= 0).sum(1)
+    keep = (counts <= slots).nonzero().flatten()
+    if len(keep) == 0:
+        raise GanforgeError(f"{dataset.source}: every image has more than model.max_objects={slots} objects; "
+                            f"raise model.max_objects")
+    if len(keep) < len(dataset):
+        dataset = dataset.select(keep, f"{dataset.source} ({len(keep)} images of at most {slots} objects)")
+        layouts = dataset.layouts
+    order = torch.argsort((layouts[..., 0] < 0).to(torch.int8), dim=1, stable=True)  # objects first
+    layouts = torch.gather(layouts, 1, order[..., None].expand(-1, -1, 5))
+    if layouts.shape[1] < slots:
+        pad = torch.zeros(len(layouts), slots - layouts.shape[1], 5)
+        pad[..., 0] = -1
+        layouts = torch.cat([layouts, pad], 1)
+    dataset.layouts = layouts[:, :slots].contiguous()
+    return dataset
+
+
+@method("lostgan")
+class LostGAN(Adversarial):
+    uses_heads = True
+
+    def prepare_dataset(self, dataset: Any) -> Any:
+        self.dataset = fit_layouts(dataset, self.ctx.config.model.max_objects)
+        return self.dataset
+
+    def grid_condition(self, labels: torch.Tensor, dataset: Any) -> torch.Tensor:
+        """Each grid row draws one training layout (the first whose largest object is the row's
+        class), so a row shows the object styles of one layout."""
+        first: dict[int, int] = {}
+        for i, label in enumerate(dataset.labels.tolist()):
+            first.setdefault(label, i)
+        return dataset.layouts[torch.tensor([first.get(int(c), 0) for c in labels])].cpu()
+
+    def d_loss(self, real: torch.Tensor, y_real: torch.Tensor) -> DLoss:
+        z, _ = self.latent(real.shape[0])
+        with torch.no_grad():
+            fake = self.ctx.generate(z, y_real).to(real.dtype)
+        r = self.ctx.discriminate(real, y_real)
+        f = self.ctx.discriminate(fake, y_real)
+        obj = self.ctx.objective
+        loss_img = obj.d_loss(r.logits, f.logits)
+        loss_obj = obj.d_loss(r.heads["objects"].float(), f.heads["objects"].float())
+        loss = self.cfg.lambda_obj * loss_obj + self.cfg.lambda_img * loss_img
+        return DLoss(loss, r.logits, f.logits, {"loss_d_img": loss_img.detach(), "loss_d_obj": loss_obj.detach()})
+
+    def g_loss(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        _, y = self.ctx.real_batch()
+        y = y[:n]
+        z, _ = self.latent(y.shape[0])
+        out = self.ctx.discriminate(self.ctx.generate(z, y), y)
+        loss_img = self.ctx.objective.g_loss(out.logits)
+        loss_obj = self.ctx.objective.g_loss(out.heads["objects"].float())
+        loss = self.cfg.lambda_obj * loss_obj + self.cfg.lambda_img * loss_img
+        return loss, {"loss_g_img": loss_img.detach(), "loss_g_obj": loss_obj.detach()}
+
+    @torch.no_grad()
+    def evaluate(self, G: torch.nn.Module, ec: Any) -> dict[str, float]:
+        """The layout metrics of G (eval mode) on the first `eval.n` training layouts with seeded z,
+        and FID/KID (when in eval.metrics) against the training images with `eval.features`;
+        what cannot be computed is left out (see `layout_metrics`)."""
+        layouts = self.dataset.layouts[: min(ec.n, len(self.dataset))]
+        gen = torch.Generator().manual_seed(ec.seed)
+        z = torch.randn(len(layouts), G.dim_z, generator=gen)
+        images = torch.cat([G(z[i : i + 100].to(self.ctx.device), layouts[i : i + 100].to(self.ctx.device)).cpu()
+                            for i in range(0, len(layouts), 100)])
+        values, _ = layout_metrics(images, layouts, self.dataset, list(ec.metrics), ec.features, ec.seed)
+        return values
