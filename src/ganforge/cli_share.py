@@ -13,7 +13,7 @@ from ganforge.sampling import TRUNCATION_CONVENTIONS
 from ganforge.serve import run_server
 
 SOURCE_HELP = ("run directory, exported generator (folder or .safetensors), BigGAN-deep, BigGAN-PyTorch "
-               "or TF-Hub BigGAN folder, or hub id")
+               "or TF-Hub BigGAN folder, stylegan2-ada-pytorch .pkl, or hub id")
 
 
 def _number(text: str) -> float:
@@ -55,17 +55,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--checkpoint", type=Path, help="a specific checkpoint (default: newest)")
 
     convert = sub.add_parser(
-        "convert", help="convert a published BigGAN checkpoint to an export (or a run)",
+        "convert", help="convert a published BigGAN checkpoint or StyleGAN2-ADA pickle to an export",
         description="KIND biggan-deep: a pytorch_model.bin + config.json folder (biggan-deep-128/256/"
         "512). biggan-pytorch: a BigGAN-PyTorch weights folder (G.pth, G_ema.pth, D.pth, optimizers, "
         "state_dict.pth); --run writes a run directory that `ganforge train --resume` continues. "
         "tfhub-biggan: an unpacked TF-Hub module biggan-128/256/512 (variables/variables.index), "
-        "read without TensorFlow.",
+        "read without TensorFlow. stylegan2-ada: a stylegan2-ada-pytorch network pickle (DIR is the "
+        ".pkl), read without running the code embedded in it; its G_ema becomes the export.",
     )
     convert.add_argument("kind", metavar="KIND", help=" | ".join(api.CONVERT_KINDS))
-    convert.add_argument("directory", type=Path, metavar="DIR", help="the checkpoint folder")
+    convert.add_argument("directory", type=Path, metavar="DIR", help="the checkpoint folder (stylegan2-ada: the .pkl file)")
     convert.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                         help="dotted config overrides (biggan-pytorch, tfhub-biggan)")
+                         help="dotted config overrides (biggan-pytorch, tfhub-biggan, stylegan2-ada)")
     convert.add_argument("--out", type=Path, required=True, help="output folder")
     convert.add_argument("--class-names", type=Path,
                          help="class names file (one per line, or imagenet_class_index.json)")

@@ -18,6 +18,7 @@ from ganforge.generators.biggan_pytorch import PRESETS as BGP_PRESETS
 from ganforge.generators.biggan_pytorch import convert_biggan_pytorch
 from ganforge.generators.convert import convert_biggan_deep
 from ganforge.generators.export import export_generator
+from ganforge.generators.stylegan2_ada import convert_stylegan2_ada
 from ganforge.generators.tfhub_biggan import convert_tfhub_biggan
 from ganforge.models.common import set_codes
 from ganforge.sampling import DEFAULT_CONVENTION, draw_latents, make_grid, save_image, to_uint8
@@ -161,7 +162,7 @@ def export(source: Path | str, out: Path | str, ema: bool = True,
     return export_generator(source, out, ema=ema, checkpoint=checkpoint)
 
 
-CONVERT_KINDS = ("biggan-deep", "biggan-pytorch", "tfhub-biggan")
+CONVERT_KINDS = ("biggan-deep", "biggan-pytorch", "tfhub-biggan", "stylegan2-ada")
 BIGGAN_PYTORCH_PRESETS = tuple(BGP_PRESETS)
 
 
@@ -176,9 +177,13 @@ def convert(kind: str, directory: Path | str, out: Path | str,
     folder; `flags` (BGP names: resolution, G_ch, D_ch, G_attn, D_attn, SN_eps, BN_eps) and
     `preset` (a launch script) are checked against the weights or fill what they lack; `data`
     is what a converted run trains on. tfhub-biggan: an unpacked TF-Hub module biggan-128/256/
-    512, EMA weights unless `ema` is false. `overrides`: dotted config settings."""
+    512, EMA weights unless `ema` is false. stylegan2-ada: a stylegan2-ada-pytorch network
+    pickle (`directory` is the .pkl file), read without running its embedded code.
+    `overrides`: dotted config settings."""
     if kind not in CONVERT_KINDS:
         raise GanforgeError(f"unknown checkpoint kind '{kind}'; available: {', '.join(CONVERT_KINDS)}")
+    if kind == "stylegan2-ada":
+        return convert_stylegan2_ada(directory, out, class_names, overrides)
     if not Path(directory).is_dir():
         raise GanforgeError(f"'{directory}' is not a folder (a {kind} checkpoint folder)")
     if kind == "biggan-deep":
