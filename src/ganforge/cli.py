@@ -18,6 +18,8 @@ from ganforge.cli_check import add_parsers as add_check_parsers
 from ganforge.cli_data import DATA_COMMANDS
 from ganforge.cli_data import add_parsers as add_data_parsers
 from ganforge.cli_share import SHARE_COMMANDS, add_parsers
+from ganforge.cli_style import STYLE_COMMANDS
+from ganforge.cli_style import add_parsers as add_style_parsers
 from ganforge.cli_translate import TRANSLATE_COMMANDS
 from ganforge.cli_translate import add_parsers as add_translate_parsers
 from ganforge.config import list_recipes, recipe_description
@@ -121,6 +123,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_translate_parsers(sub)  # translate
     add_check_parsers(sub)  # check-config
     add_data_parsers(sub)  # prepare
+    add_style_parsers(sub)  # mix
 
     info = sub.add_parser("info", help="parameter counts and settings of a recipe")
     info.add_argument("recipe")
@@ -268,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         commands = {**COMMANDS, **SHARE_COMMANDS, **TRANSLATE_COMMANDS, **CHECK_COMMANDS,
-                    **DATA_COMMANDS}
+                    **DATA_COMMANDS, **STYLE_COMMANDS}
         return commands[args.command](args)
     except GanforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ from ganforge.api.generators import (
     export,
     interpolate,
     load_generator,
+    mix,
     sample,
 )
 from ganforge.api.runs import (
@@ -36,6 +37,6 @@ from ganforge.training.launch import default_run_dir
 __all__ = [
     "BIGGAN_PYTORCH_PRESETS", "CONVERT_KINDS", "DEFAULT_RECIPE", "arithmetic", "check_config", "code_sweep", "convert", "default_run_dir",
     "evaluate", "evaluate_translation", "explore", "export", "info", "interpolate",
-    "is_translation_run", "load", "load_generator", "make_config", "plot", "prepare_data",
+    "is_translation_run", "load", "load_generator", "make_config", "mix", "plot", "prepare_data",
     "resume", "sample", "sweep", "train", "translate", "validate_config",
 ]
