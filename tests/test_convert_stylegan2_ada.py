@@ -159,10 +159,11 @@ def test_snapshot_converts_strictly_and_samples_equal(tmp_path: Path, official_n
     assert torch.equal(direct.sample(classes=[1], n=2, truncation=0.7, seed=3),
                        g.sample(classes=[1], n=2, truncation=0.7, seed=3))
     assert not marker.exists()
-    # eval and the latent tools take the converted export like any StyleGAN2 generator
-    result = api.evaluate(tmp_path / "out", "fid,pr", n=8, data="digits", features="digits", n_ref=40,
+    # eval (of the pickle itself) and the latent tools take it like any StyleGAN2 generator
+    result = api.evaluate(tmp_path / "snap.pkl", "fid,pr", n=8, data="digits", features="digits", n_ref=40,
                           truncation=0.7, cutoff=2)
     assert result["protocol"]["truncation_convention"] == "psi" and result["metrics"]["fid"] > 0
+    assert result["protocol"]["source_kind"].startswith("stylegan2-ada-pytorch network pickle")
     assert api.mix(tmp_path / "out", tmp_path / "mix.png", [1, 2], [3], "coarse")["layers"] == [0, 1, 2, 3]
 
 
