@@ -14,6 +14,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -208,6 +209,19 @@ def test_code_executing_pickle_is_refused(tmp_path: Path, payload: Any, named: s
         read_network_pickle(path)
     assert f"asks for {named}" in str(info.value) and "\n" not in str(info.value)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (RunsCode(torch._utils._rebuild_tensor_v2, "storage?", 0, (1,), (1,), False, collections.OrderedDict()),
+     "not built on a tensor storage"),
+    (RunsCode(np.dtype, "O"), "holds Python objects"),
+    (RunsCode(torch.storage._load_from_bytes, pickle.dumps("not a storage")), "could not be read safely"),
+])
+def test_allowed_globals_refuse_hostile_arguments(tmp_path: Path, payload: Any, message: str) -> None:
+    path = tmp_path / "odd.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": payload}))
+    with pytest.raises(GanforgeError, match=message):
+        read_network_pickle(path)
 
 
 def test_cli_converts_and_refuses_in_one_line(tmp_path: Path, official_names: dict) -> None:

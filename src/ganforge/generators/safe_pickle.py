@@ -45,6 +45,10 @@ class PersistentRecord:
     source_sha256: str = ""
     source_chars: int = 0
 
+    def __setstate__(self, state: Any) -> None:
+        """A BUILD opcode on a record: the official pickles never send one (their state is in meta)."""
+        raise GanforgeError("a persistent object of the pickle carries state outside its meta dict")
+
     @property
     def init_kwargs(self) -> dict[str, Any]:
         return dict(self.state.get("_init_kwargs") or {})
@@ -91,6 +95,8 @@ def _tensor(storage: Any, offset: int, size: Any, stride: Any, *rest: Any) -> to
     """torch._utils._rebuild_tensor_v2 for storages that `_storage_from_bytes` made."""
     if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
         raise GanforgeError("a tensor of the pickle is not built on a tensor storage")
+    if not (isinstance(offset, int) and all(isinstance(v, int) for v in (*size, *stride))):
+        raise GanforgeError("a tensor of the pickle has a non-integer offset, size or stride")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False,
