@@ -92,6 +92,16 @@ def test_mix_cli_writes_the_grid_and_refuses_a_non_style_generator(
     assert "mix needs a style-based generator" in err and "\n" not in err
 
 
+def test_psi_is_the_truncation_flag_of_sample(run: Path, tmp_path: Path) -> None:
+    for flag, name in (("--psi", "a.png"), ("--truncation", "b.png")):
+        assert main(["sample", str(run), "--class", "2", "--n", "2", flag, "0.6", "--cutoff", "3",
+                     "--out", str(tmp_path / name)]) == 0
+    a, b = (np.asarray(Image.open(tmp_path / n)) for n in ("a.png", "b.png"))
+    assert np.array_equal(a, b)
+    untruncated = main(["sample", str(run), "--class", "2", "--n", "2", "--out", str(tmp_path / "c.png")])
+    assert untruncated == 0 and not np.array_equal(a, np.asarray(Image.open(tmp_path / "c.png")))
+
+
 def test_interpolation_in_w_with_psi_and_cutoff(run: Path, tmp_path: Path) -> None:
     g = api.load(run).use_cutoff(3)
     images = latents.interpolate(g, "w", [(1, 2)], [5], steps=5, truncation=0.6)

@@ -75,9 +75,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--text", dest="texts", action="append", metavar="SENTENCE",
                         help="text-to-image runs: a sentence to draw (repeatable; one row each)")
     sample.add_argument("--n", type=int, default=8, help="samples per class or sentence (default 8)")
-    sample.add_argument("--truncation", type=_number, default=None,
+    sample.add_argument("--truncation", "--psi", dest="truncation", type=_number, default=None,
                         help="truncation threshold of z (default: none; 1.0 for BigGAN-deep and "
-                        "other tfhub-convention generators)")
+                        "other tfhub-convention generators); StyleGAN: psi in W")
     _add_drawing_options(sample)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, default=Path("samples.png"), help="grid PNG path")
@@ -97,8 +97,9 @@ def _build_parser() -> argparse.ArgumentParser:
                           help="run directory, exported generator, BigGAN-deep folder, hub id, "
                           "image folder or .npz")
     _add_eval_options(evaluate, default_metrics="fid,is,kid,pr,dc,acc", default_n=10000)
-    evaluate.add_argument("--truncation", type=_number, default=None,
-                          help="truncation threshold of z (default: none; 1.0 for BigGAN-deep)")
+    evaluate.add_argument("--truncation", "--psi", dest="truncation", type=_number, default=None,
+                          help="truncation threshold of z (default: none; 1.0 for BigGAN-deep); "
+                          "StyleGAN: psi in W")
     _add_drawing_options(evaluate)
     evaluate.add_argument("--out", type=Path, help="write the result JSON here (also printed)")
 
@@ -109,7 +110,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("source", type=Path, metavar="SOURCE",
                        help="run directory, exported generator, BigGAN-deep folder or hub id")
     _add_eval_options(sweep, default_metrics="fid,is,pr,acc", default_n=5000)
-    sweep.add_argument("--truncation", default="0.25,0.5,0.75,1.0,1.5,2.0,none",
+    sweep.add_argument("--truncation", "--psi", dest="truncation", default="0.25,0.5,0.75,1.0,1.5,2.0,none",
                        help="comma list and/or start:stop:step ranges; 'none' = untruncated")
     sweep.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/sweep)")
     _add_drawing_options(sweep)
