@@ -174,6 +174,7 @@ def test_snapshot_converts_strictly_and_samples_equal(tmp_path: Path, official_n
     ({"kwargs": {"mapping_kwargs": {"num_layers": 2, "layer_features": 32}}},
      "mapping_kwargs.layer_features=32 is not supported"),
     ({"kwargs": {"channel_multiplier": 2}}, "constructor argument channel_multiplier=2"),
+    ({"kwargs": {"z_dim": None}}, "constructor arguments are not what stylegan2-ada-pytorch writes"),
 ])
 def test_mistakes_name_the_key(tmp_path: Path, official_names: dict, change: dict, message: str) -> None:
     write_snapshot(tmp_path / "snap.pkl", official_names, tmp_path / "ran.txt", **change)

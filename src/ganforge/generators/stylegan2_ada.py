@@ -52,7 +52,10 @@ def is_network_pickle(path: Path | str) -> bool:
 
 def _fixed(name: str, key: str, value: Any) -> None:
     expected = FIXED[key]
-    same = [float(v) for v in value] == expected if key == "resample_filter" and value is not None else value == expected
+    try:
+        same = [float(v) for v in value] == expected if key == "resample_filter" else value == expected
+    except (TypeError, ValueError):
+        same = False
     if not same:
         raise GanforgeError(f"{name}={value!r} is not supported by ganforge's StyleGAN2 (it builds "
                             f"{key}={expected!r} only)")
@@ -161,7 +164,12 @@ def stylegan2_ada_generator(path: Path | str, class_names: Path | str | None = N
     d = data.get("D") if isinstance(data.get("D"), PersistentRecord) else None
     dataset = data.get("training_set_kwargs")
     recorded = dataset.get("path") if isinstance(dataset, dict) else None
-    config = snapshot_config(model_settings(g, d), overrides,
+    try:
+        settings = model_settings(g, d)
+    except (TypeError, ValueError, AttributeError) as exc:  # e.g. z_dim=None, mapping_kwargs=3
+        raise GanforgeError(f"'{path}': G_ema's constructor arguments are not what stylegan2-ada-pytorch "
+                            f"writes ({type(exc).__name__}: {exc})") from None
+    config = snapshot_config(settings, overrides,
                              f"folder:{recorded}" if isinstance(recorded, str) and recorded else None)
     net = gan_generator(config)
     net.load_state_dict(copy_weights(module_tensors(g, f"{path.name}: G_ema"), net, f"{path.name}: G_ema"))
