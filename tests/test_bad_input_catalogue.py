@@ -95,6 +95,9 @@ CASES = [
     ("export without an output", ["export", "{run}"], "give an output"),
     ("export into a foreign folder", ["export", "{run}", "{foreign}"], "not a ganforge export"),
     ("unknown checkpoint kind", ["convert", "stylegan", "{empty}", "--out", "{new}"], "unknown checkpoint kind"),
+    ("pickle that would run code", ["convert", "stylegan2-ada", "{evil}", "--out", "{new}"], "asks for posix.system"),
+    ("style mixing of a non-style generator", ["mix", "{run}", "--rows", "1", "--cols", "2", "--out", "{new}.png"],
+     "mix needs a style-based generator"),
     ("convert a folder without a checkpoint", ["convert", "biggan-deep", "{empty}", "--out", "{new}"], "{empty}"),
     ("class names file of the wrong length", ["convert", "biggan-deep", "{deep}", "--out", "{new}", "--class-names", "{names}"], "has 3 class names"),
     ("latents index out of range", ["arithmetic", "{run}", "{latents}", "--a", "0", "--b", "99", "--c", "1", "--out", "{new}.png"], "index 99 is out of range"),
@@ -157,6 +160,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     w["names"].write_text("a\nb\nc\n")
     w["bogus_export"] = root / "bogus.safetensors"
     w["bogus_export"].write_bytes(b"not safetensors")
+    w["evil"] = root / "network-snapshot.pkl"  # os.system("touch ...") when unpickled the usual way
+    w["evil"].write_bytes(b"cposix\nsystem\n(V" + f"touch {root / 'pwned'}".encode() + b"\ntR.")
     w["binary"] = root / "photo.png"
     Image.new("L", (8, 8)).save(w["binary"])
     config = api.make_config(overrides=["model.ch=4", "model.dim_z=32", "model.shared_dim=16",

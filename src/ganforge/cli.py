@@ -20,6 +20,8 @@ from ganforge.cli_data import add_parsers as add_data_parsers
 from ganforge.cli_edit import EDIT_COMMANDS, is_encoder_training, train_encoder_command
 from ganforge.cli_edit import add_parsers as add_edit_parsers
 from ganforge.cli_share import SHARE_COMMANDS, add_parsers
+from ganforge.cli_style import STYLE_COMMANDS
+from ganforge.cli_style import add_parsers as add_style_parsers
 from ganforge.cli_translate import TRANSLATE_COMMANDS
 from ganforge.cli_translate import add_parsers as add_translate_parsers
 from ganforge.config import list_recipes, recipe_description
@@ -81,9 +83,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--layout", type=Path, metavar="FILE.json",
                         help="layout-to-image runs (lostgan): labelled boxes to draw, one row per layout")
     sample.add_argument("--n", type=int, default=8, help="samples per class or sentence (default 8)")
-    sample.add_argument("--truncation", type=_number, default=None,
+    sample.add_argument("--truncation", "--psi", dest="truncation", type=_number, default=None,
                         help="truncation threshold of z (default: none; 1.0 for BigGAN-deep and "
-                        "other tfhub-convention generators)")
+                        "other tfhub-convention generators); StyleGAN: psi in W")
     _add_drawing_options(sample)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", type=Path, default=Path("samples.png"), help="grid PNG path")
@@ -103,8 +105,9 @@ def _build_parser() -> argparse.ArgumentParser:
                           help="run directory, exported generator, BigGAN-deep folder, hub id, "
                           "image folder or .npz")
     _add_eval_options(evaluate, default_metrics="fid,is,kid,pr,dc,acc", default_n=10000)
-    evaluate.add_argument("--truncation", type=_number, default=None,
-                          help="truncation threshold of z (default: none; 1.0 for BigGAN-deep)")
+    evaluate.add_argument("--truncation", "--psi", dest="truncation", type=_number, default=None,
+                          help="truncation threshold of z (default: none; 1.0 for BigGAN-deep); "
+                          "StyleGAN: psi in W")
     _add_drawing_options(evaluate)
     evaluate.add_argument("--out", type=Path, help="write the result JSON here (also printed)")
 
@@ -115,7 +118,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("source", type=Path, metavar="SOURCE",
                        help="run directory, exported generator, BigGAN-deep folder or hub id")
     _add_eval_options(sweep, default_metrics="fid,is,pr,acc", default_n=5000)
-    sweep.add_argument("--truncation", default="0.25,0.5,0.75,1.0,1.5,2.0,none",
+    sweep.add_argument("--truncation", "--psi", dest="truncation", default="0.25,0.5,0.75,1.0,1.5,2.0,none",
                        help="comma list and/or start:stop:step ranges; 'none' = untruncated")
     sweep.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/sweep)")
     _add_drawing_options(sweep)
@@ -130,6 +133,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_check_parsers(sub)  # check-config
     add_data_parsers(sub)  # prepare
     add_edit_parsers(sub)  # project, directions, edit
+    add_style_parsers(sub)  # mix
 
     info = sub.add_parser("info", help="parameter counts and settings of a recipe")
     info.add_argument("recipe")
@@ -280,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         commands = {**COMMANDS, **SHARE_COMMANDS, **TRANSLATE_COMMANDS, **CHECK_COMMANDS,
-                    **DATA_COMMANDS, **EDIT_COMMANDS}
+                    **DATA_COMMANDS, **EDIT_COMMANDS, **STYLE_COMMANDS}
         return commands[args.command](args)
     except GanforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ from ganforge.sampling import TRUNCATION_CONVENTIONS
 from ganforge.serve import run_server
 
 SOURCE_HELP = ("run directory, exported generator (folder or .safetensors), BigGAN-deep, BigGAN-PyTorch "
-               "or TF-Hub BigGAN folder, or hub id")
+               "or TF-Hub BigGAN folder, stylegan2-ada-pytorch .pkl, or hub id")
 
 
 def _number(text: str) -> float:
@@ -55,17 +55,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--checkpoint", type=Path, help="a specific checkpoint (default: newest)")
 
     convert = sub.add_parser(
-        "convert", help="convert a published BigGAN checkpoint to an export (or a run)",
+        "convert", help="convert a published BigGAN checkpoint or StyleGAN2-ADA pickle to an export",
         description="KIND biggan-deep: a pytorch_model.bin + config.json folder (biggan-deep-128/256/"
         "512). biggan-pytorch: a BigGAN-PyTorch weights folder (G.pth, G_ema.pth, D.pth, optimizers, "
         "state_dict.pth); --run writes a run directory that `ganforge train --resume` continues. "
         "tfhub-biggan: an unpacked TF-Hub module biggan-128/256/512 (variables/variables.index), "
-        "read without TensorFlow.",
+        "read without TensorFlow. stylegan2-ada: a stylegan2-ada-pytorch network pickle (DIR is the "
+        ".pkl), read without running the code embedded in it; its G_ema becomes the export.",
     )
     convert.add_argument("kind", metavar="KIND", help=" | ".join(api.CONVERT_KINDS))
-    convert.add_argument("directory", type=Path, metavar="DIR", help="the checkpoint folder")
+    convert.add_argument("directory", type=Path, metavar="DIR", help="the checkpoint folder (stylegan2-ada: the .pkl file)")
     convert.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                         help="dotted config overrides (biggan-pytorch, tfhub-biggan)")
+                         help="dotted config overrides (biggan-pytorch, tfhub-biggan, stylegan2-ada)")
     convert.add_argument("--out", type=Path, required=True, help="output folder")
     convert.add_argument("--class-names", type=Path,
                          help="class names file (one per line, or imagenet_class_index.json)")
@@ -84,7 +85,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     interp = sub.add_parser("interpolate", help="interpolation sheet (and GIF) in z, class or both")
     interp.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
-    interp.add_argument("--mode", choices=("z", "class", "both", "text"), default="z")
+    interp.add_argument("--mode", choices=("z", "class", "both", "text", "w"), default="z",
+                        help="w: between the two seeds' styles in W (StyleGAN generators)")
     interp.add_argument("--text", dest="texts", action="append", metavar="SENTENCE",
                         help="--mode text: the two sentences to move between (GAN-CLS runs)")
     interp.add_argument("--seeds", type=_seed_pairs, default=[(0, 1)],
@@ -92,7 +94,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     interp.add_argument("--class", dest="classes", action="append", metavar="ID_OR_NAME",
                         help="the class (z mode), or twice: from and to (class and both modes)")
     interp.add_argument("--steps", type=int, default=8)
-    interp.add_argument("--truncation", type=_number)
+    interp.add_argument("--truncation", "--psi", dest="truncation", type=_number,
+                        help="truncation (StyleGAN: psi in W)")
+    interp.add_argument("--cutoff", type=int, metavar="N", help="StyleGAN: truncate the first N styles only")
     interp.add_argument("--truncation-convention", choices=list(TRUNCATION_CONVENTIONS),
                         help="resample (default), scale or tfhub: see ganforge sample --help")
     interp.add_argument("--slerp", action="store_true", help="spherical instead of linear in z")
@@ -121,7 +125,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     explore.add_argument("--seed", type=int, default=0)
     explore.add_argument("--n", type=int, default=15)
     explore.add_argument("--radius", type=_number, default=0.3)
-    explore.add_argument("--truncation", type=_number)
+    explore.add_argument("--truncation", "--psi", dest="truncation", type=_number,
+                         help="truncation (StyleGAN: psi in W)")
+    explore.add_argument("--cutoff", type=int, metavar="N", help="StyleGAN: truncate the first N styles only")
     explore.add_argument("--truncation-convention", choices=list(TRUNCATION_CONVENTIONS),
                          help="resample (default), scale or tfhub: see ganforge sample --help")
     explore.add_argument("--out", type=Path, default=Path("explore.png"))
@@ -165,7 +171,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     result = api.interpolate(args.source, args.out, args.mode, args.seeds, args.classes, args.steps,
                              args.truncation, args.slerp, args.gif, args.truncation_convention,
-                             texts=args.texts)
+                             texts=args.texts, cutoff=args.cutoff)
     print("wrote " + " and ".join(result["files"]))
     return 0
 
@@ -179,7 +185,7 @@ def _cmd_arithmetic(args: argparse.Namespace) -> int:
 
 def _cmd_explore(args: argparse.Namespace) -> int:
     result = api.explore(args.source, args.out, args.label, args.seed, args.n, args.radius,
-                         args.truncation, args.truncation_convention)
+                         args.truncation, args.truncation_convention, cutoff=args.cutoff)
     print(f"wrote {result['grid']} (top left: the sample of seed {args.seed})")
     return 0
 

@@ -25,7 +25,7 @@ from ganforge.sampling import make_grid, truncation_bound
 MAX_IMAGES = 100_000
 MAX_STEPS = 1_000
 
-MODES = ("z", "class", "both", "text")
+MODES = ("z", "class", "both", "text", "w")
 LATENTS_FORMAT = "ganforge-latents-v1"
 
 
@@ -57,6 +57,8 @@ def interpolate(
     """Rows of `steps` images, one row per seed pair (a, b).
 
     mode "text" (GAN-CLS): seed a's latent, the sentence embedding from texts[0] to texts[1].
+    mode "w" (style-based generators): class classes[0], the styles (truncated by psi and the
+    cutoff) of seed a to those of seed b, linearly in W.
 
     mode "z": class classes[0], z from seed a's latent to seed b's; "class": seed a's latent,
     class from classes[0] to classes[1] (class vectors mixed linearly, as BigGAN's shared
@@ -75,7 +77,18 @@ def interpolate(
         zs = [g.latents(1, truncation, a)[0].expand(steps, -1) for a, _ in seeds]
         return g.generate(torch.cat(zs), lerp(start, end, t).repeat(len(seeds), 1), truncation)
     path = slerp if spherical else lerp
-    ids = _class_pair(g, classes, need_two=mode != "z")
+    ids = _class_pair(g, classes, need_two=mode not in ("z", "w"))
+    if mode == "w":
+        if spherical:
+            raise GanforgeError("--slerp is for Gaussian z; W is interpolated linearly (drop --slerp)")
+        style_generator(g, "interpolate --mode w")
+        y = torch.tensor([ids[0], ids[0]])
+        rows = []
+        for a, b in seeds:
+            z = torch.cat([g.latents(1, truncation, a), g.latents(1, truncation, b)])
+            ws = mapped_styles(g, z, y, truncation)
+            rows.append(lerp(ws[0].flatten(), ws[1].flatten(), t).view(steps, *ws.shape[1:]))
+        return render_styles(g, torch.cat(rows))
     zs = []
     for a, b in seeds:
         za = g.latents(1, truncation, a)[0]
@@ -235,3 +248,81 @@ def explore(
 
 def _truncation_bound(g: Generator, truncation: float | None) -> float | None:
     return truncation_bound(g.check_truncation(truncation), g.truncation_convention)
+
+
+# ---- style-based generators (StyleGAN2, StyleGAN): styles in W -----------------------------------
+STYLE_GROUPS = {"coarse": (0, 4), "middle": (4, 8), "fine": (8, None)}  # Karras et al. 2019, 4x4-8x8,
+# 16x16-32x32 and 64x64 up at 1024 px (two styles per resolution)
+
+
+def style_generator(g: Generator, command: str) -> None:
+    if not g.style_based:
+        raise GanforgeError(f"{command} needs a style-based generator (StyleGAN2 or StyleGAN: a mapping "
+                            "network with one style per layer); this one takes z directly")
+
+
+def style_layers(text: str, num_ws: int) -> list[int]:
+    """"0-3", "4,5,8-9", or coarse / middle / fine -> sorted style indices in [0, num_ws)."""
+    chosen: set[int] = set()
+    for part in (p.strip() for p in str(text).split(",") if p.strip()):
+        if part in STYLE_GROUPS:
+            lo, hi = STYLE_GROUPS[part]
+            chosen.update(range(lo, num_ws if hi is None else min(hi, num_ws)))
+            continue
+        first, dash, last = part.partition("-")
+        try:
+            lo, hi = int(first), int(last) if dash else int(first)
+        except ValueError:
+            raise GanforgeError(f"--layers: expected style indices like 0-3 or 4,5 or coarse, middle, "
+                                f"fine; got '{part}'") from None
+        if not 0 <= lo <= hi < num_ws:
+            raise GanforgeError(f"--layers {part}: this generator has styles 0-{num_ws - 1}")
+        chosen.update(range(lo, hi + 1))
+    if not chosen:
+        raise GanforgeError(f"--layers '{text}' picks no style (this generator has styles 0-{num_ws - 1})")
+    return sorted(chosen)
+
+
+@torch.no_grad()
+def mapped_styles(g: Generator, z: torch.Tensor, y: torch.Tensor, truncation: float | None) -> torch.Tensor:
+    """(N, num_ws, w_dim) styles on the CPU; psi truncation (with the generator's cutoff) under
+    the psi convention, z already truncated under the others."""
+    psi, cutoff = g.network_extra(g.check_truncation(truncation)) or (1.0, None)
+    net = g.generator
+    return net.styles(z.to(g.device), y.to(g.device), psi, cutoff, update_w_avg=False).float().cpu()
+
+
+@torch.no_grad()
+def render_styles(g: Generator, ws: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """Images in [-1, 1] (N, C, H, W) on the CPU for styles ws."""
+    return torch.cat([g.generator.render(wb.to(g.device)).float().cpu() for wb in ws.split(batch_size)])
+
+
+def style_mix(
+    g: Generator, rows: Sequence[int], cols: Sequence[int], layers: str = "0-3",
+    label: int | str | None = None, truncation: float | None = None,
+) -> tuple[torch.Tensor, list[int]]:
+    """The style-mixing grid of the StyleGAN papers (and official style_mixing.py): a blank
+    corner, the column seeds' images across the top, the row seeds' images down the left, and
+    at (row, col) the row seed's styles with those at `layers` taken from the column seed. Coarse
+    styles (0-3) carry pose and shape, middle ones features, fine ones colour and texture.
+    Returns the images, row by row ((len(rows) + 1) x (len(cols) + 1)), and the style indices."""
+    style_generator(g, "mix")
+    if not rows or not cols:
+        raise GanforgeError("mix needs seeds for the rows and for the columns (--rows 1,2 --cols 3,4)")
+    check_count("rows x columns", (len(rows) + 1) * (len(cols) + 1), MAX_IMAGES)
+    picked = style_layers(layers, int(g.generator.num_ws))
+    seeds = list(rows) + list(cols)
+    y = g.class_ids([label] if label is not None else None)[0]
+    z = torch.cat([g.latents(1, truncation, s) for s in seeds])
+    ws = mapped_styles(g, z, torch.full((len(seeds),), y, dtype=torch.long), truncation)
+    row_ws, col_ws = ws[: len(rows)], ws[len(rows):]
+    mixed = row_ws[:, None].repeat(1, len(cols), 1, 1)  # (R, C, num_ws, w_dim)
+    mixed[:, :, picked] = col_ws[None, :, picked]
+    images = render_styles(g, torch.cat([col_ws, row_ws, mixed.flatten(0, 1)]))
+    top, left, cells = images[: len(cols)], images[len(cols): len(seeds)], images[len(seeds):]
+    blank = torch.ones_like(images[:1])
+    grid = [blank, top]
+    for r in range(len(rows)):
+        grid += [left[r: r + 1], cells[r * len(cols): (r + 1) * len(cols)]]
+    return torch.cat(grid), picked

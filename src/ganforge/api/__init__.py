@@ -19,6 +19,7 @@ from ganforge.api.generators import (
     export,
     interpolate,
     load_generator,
+    mix,
     sample,
 )
 from ganforge.api.runs import (
@@ -37,6 +38,6 @@ from ganforge.training.launch import default_run_dir
 __all__ = [
     "BIGGAN_PYTORCH_PRESETS", "CONVERT_KINDS", "DEFAULT_RECIPE", "arithmetic", "check_config", "code_sweep", "convert", "default_run_dir",
     "directions", "edit", "evaluate", "evaluate_translation", "explore", "export", "info", "interpolate",
-    "is_translation_run", "load", "load_generator", "make_config", "plot", "prepare_data", "project",
+    "is_translation_run", "load", "load_generator", "make_config", "mix", "plot", "prepare_data", "project",
     "resume", "sample", "sweep", "train", "translate", "validate_config",
 ]

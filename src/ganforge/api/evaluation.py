@@ -27,6 +27,7 @@ SOURCE_KINDS = {
     "biggan-deep": "BigGAN-deep checkpoint folder (eval mode)",
     "biggan-pytorch": "BigGAN-PyTorch weights folder, G_ema (eval mode)",
     "tfhub-biggan": "TF-Hub BigGAN module, EMA weights (eval mode)",
+    "stylegan2-ada": "stylegan2-ada-pytorch network pickle, G_ema read safely (eval mode)",
     "hub": "Hugging Face Hub generator (eval mode)",
 }
 

@@ -18,6 +18,7 @@ from ganforge.generators.biggan_pytorch import PRESETS as BGP_PRESETS
 from ganforge.generators.biggan_pytorch import convert_biggan_pytorch
 from ganforge.generators.convert import convert_biggan_deep
 from ganforge.generators.export import export_generator
+from ganforge.generators.stylegan2_ada import convert_stylegan2_ada
 from ganforge.generators.tfhub_biggan import convert_tfhub_biggan
 from ganforge.models.common import set_codes
 from ganforge.sampling import DEFAULT_CONVENTION, draw_latents, make_grid, save_image, to_uint8
@@ -168,7 +169,7 @@ def export(source: Path | str, out: Path | str, ema: bool = True,
     return export_generator(source, out, ema=ema, checkpoint=checkpoint)
 
 
-CONVERT_KINDS = ("biggan-deep", "biggan-pytorch", "tfhub-biggan")
+CONVERT_KINDS = ("biggan-deep", "biggan-pytorch", "tfhub-biggan", "stylegan2-ada")
 BIGGAN_PYTORCH_PRESETS = tuple(BGP_PRESETS)
 
 
@@ -183,9 +184,13 @@ def convert(kind: str, directory: Path | str, out: Path | str,
     folder; `flags` (BGP names: resolution, G_ch, D_ch, G_attn, D_attn, SN_eps, BN_eps) and
     `preset` (a launch script) are checked against the weights or fill what they lack; `data`
     is what a converted run trains on. tfhub-biggan: an unpacked TF-Hub module biggan-128/256/
-    512, EMA weights unless `ema` is false. `overrides`: dotted config settings."""
+    512, EMA weights unless `ema` is false. stylegan2-ada: a stylegan2-ada-pytorch network
+    pickle (`directory` is the .pkl file), read without running its embedded code.
+    `overrides`: dotted config settings."""
     if kind not in CONVERT_KINDS:
         raise GanforgeError(f"unknown checkpoint kind '{kind}'; available: {', '.join(CONVERT_KINDS)}")
+    if kind == "stylegan2-ada":
+        return convert_stylegan2_ada(directory, out, class_names, overrides)
     if not Path(directory).is_dir():
         raise GanforgeError(f"'{directory}' is not a folder (a {kind} checkpoint folder)")
     if kind == "biggan-deep":
@@ -210,12 +215,13 @@ def interpolate(
     seeds: list[tuple[int, int]] | None = None, classes: list[int | str] | None = None,
     steps: int = 8, truncation: float | None = None, spherical: bool = False,
     gif: Path | str | None = None, truncation_convention: str | None = None,
-    texts: list[str] | None = None,
+    texts: list[str] | None = None, cutoff: int | None = None,
 ) -> dict[str, Any]:
     """An interpolation sheet (one row per seed pair) and optionally an animated GIF;
-    `texts` (two sentences) for mode "text"."""
+    `texts` (two sentences) for mode "text"; mode "w" moves in W (style-based generators),
+    `cutoff` truncates the first N styles only."""
     seeds = seeds or [(0, 1)]
-    g = _drawing_generator(source, "interpolate", truncation_convention)
+    g = _drawing_generator(source, "interpolate", truncation_convention).use_cutoff(cutoff)
     images = latents.interpolate(g, mode, seeds, classes or [], steps, truncation, spherical, texts or [])
     written = [str(_write_png(images, steps, out))]
     if gif is not None:
@@ -242,12 +248,27 @@ def arithmetic(
 def explore(
     source: Path | str, out: Path | str, label: int | str | None = None, seed: int = 0,
     n: int = 15, radius: float = 0.3, truncation: float | None = None,
-    truncation_convention: str | None = None,
+    truncation_convention: str | None = None, cutoff: int | None = None,
 ) -> dict[str, Any]:
     """The sample of `seed` (top left) and n neighbours at distance ~radius in z."""
-    g = _drawing_generator(source, "explore", truncation_convention)
+    g = _drawing_generator(source, "explore", truncation_convention).use_cutoff(cutoff)
     images = latents.explore(g, label, seed, n, radius, truncation)
     return {"grid": str(_write_png(images, 4 if n + 1 <= 16 else 8, out)), "n": n}
+
+
+def mix(
+    source: Path | str, out: Path | str, rows: list[int], cols: list[int], layers: str = "0-3",
+    label: int | str | None = None, truncation: float | None = None, cutoff: int | None = None,
+    truncation_convention: str | None = None,
+) -> dict[str, Any]:
+    """The style-mixing grid of a style-based generator (StyleGAN2, StyleGAN): column seeds on
+    top, row seeds on the left, each cell the row's styles with `layers` ("0-3", "coarse",
+    "middle", "fine", "4,5") from the column's. `truncation` is psi (its own convention)."""
+    g = _drawing_generator(source, "mix", truncation_convention)
+    latents.style_generator(g, "mix")
+    images, picked = latents.style_mix(g.use_cutoff(cutoff), rows, cols, layers, label, truncation)
+    return {"grid": str(_write_png(images, len(cols) + 1, out)), "layers": picked,
+            "num_ws": int(g.generator.num_ws)}
 
 
 def _drawing_generator(

@@ -3,7 +3,8 @@
 A run directory (GAN or translation), an exported folder or `.safetensors` file (GAN or
 translation), a BigGAN-deep checkpoint folder (pytorch_model.bin + config.json), a
 BigGAN-PyTorch weights folder (G_ema.pth ...), an unpacked TF-Hub BigGAN module (converted as
-it is read: `ganforge convert` once is faster), a converted export, or a Hugging Face Hub id
+it is read: `ganforge convert` once is faster), a stylegan2-ada-pytorch network pickle (.pkl,
+read without running its code), a converted export, or a Hugging Face Hub id
 ("user/name").
 """
 
@@ -22,6 +23,7 @@ from ganforge.generators.hub import download_from_hub, looks_like_hub_id, push_f
 from ganforge.generators.layout import is_generator_folder
 from ganforge.generators.read import read_export, read_folder
 from ganforge.generators.runs import generator_from_run, is_run_dir
+from ganforge.generators.stylegan2_ada import is_network_pickle, stylegan2_ada_generator
 from ganforge.generators.tfhub_biggan import is_tfhub_module, tfhub_generator
 from ganforge.nn.device import parse_device
 
@@ -70,6 +72,8 @@ def load(
 def _read(source: Path | str, ema: bool, checkpoint: Path | str | None) -> Generator:
     path = Path(source)
     if path.exists():
+        if is_network_pickle(path):  # read safely: its embedded code is never run
+            return stylegan2_ada_generator(path)
         if is_generator_folder(path) or path.is_file():
             return read_export(path)
         if is_biggan_deep_folder(path):
@@ -82,5 +86,5 @@ def _read(source: Path | str, ema: bool, checkpoint: Path | str | None) -> Gener
     if looks_like_hub_id(str(source)):
         return read_folder(download_from_hub(str(source)))
     raise GanforgeError(f"'{source}' does not exist (expected a run directory, an exported "
-                        "generator, a BigGAN-deep, BigGAN-PyTorch or TF-Hub BigGAN folder or a Hub "
-                        "id user/name)")
+                        "generator, a BigGAN-deep, BigGAN-PyTorch or TF-Hub BigGAN folder, a "
+                        "stylegan2-ada-pytorch .pkl or a Hub id user/name)")

@@ -10,12 +10,13 @@ from ganforge.generators.convert import is_biggan_deep_folder
 from ganforge.generators.hub import looks_like_hub_id
 from ganforge.generators.layout import is_exported_generator, is_generator_folder
 from ganforge.generators.runs import is_run_dir
+from ganforge.generators.stylegan2_ada import is_network_pickle
 from ganforge.generators.tfhub_biggan import is_tfhub_module
 
 
 def source_kind(source: Path | str) -> str | None:
-    """"run", "export", "biggan-deep", "biggan-pytorch", "tfhub-biggan", "hub", or None (not a
-    generator: e.g. images)."""
+    """"run", "export", "biggan-deep", "biggan-pytorch", "tfhub-biggan", "stylegan2-ada", "hub",
+    or None (not a generator: e.g. images)."""
     path = Path(source)
     if not path.exists():
         return "hub" if looks_like_hub_id(str(source)) else None
@@ -29,4 +30,6 @@ def source_kind(source: Path | str) -> str | None:
         return "biggan-pytorch"
     if is_tfhub_module(path):
         return "tfhub-biggan"
+    if is_network_pickle(path):
+        return "stylegan2-ada"
     return None

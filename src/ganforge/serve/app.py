@@ -89,6 +89,7 @@ def generator_info(g: Generator, limits: Limits) -> dict[str, Any]:
         "n_classes": g.n_classes,
         "classes": list(g.class_names) if g.n_classes else [],
         "mixes_classes": bool(g.n_classes and g.soft_classes),
+        "style_based": g.style_based,  # StyleGAN: mode w (interpolation in W), truncation is psi
         "truncation": {"min": allowed.low, "max": allowed.high, "none_allowed": allowed.none_allowed,
                        "default": min(max(1.0, allowed.low), allowed.high)},
         "limits": {"max_n": limits.max_n, "max_steps": limits.max_steps, "max_seed": MAX_SEED,

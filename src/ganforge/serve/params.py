@@ -75,15 +75,19 @@ def parse_interpolate(
     mode = q.get("mode", "z").strip().lower()
     if mode not in MODES:
         raise GanforgeError(f"mode must be one of {', '.join(MODES)}, got {_show(q['mode'])}")
-    if mode != "z" and g.n_classes == 0:
+    one_class = mode in ("z", "w")  # w: seed A's styles to seed B's (StyleGAN generators)
+    if mode == "w" and not g.style_based:
+        raise GanforgeError("mode w interpolates styles in W: this generator has no mapping network; "
+                            "interpolate with mode z")
+    if not one_class and g.n_classes == 0:
         raise GanforgeError("this generator is unconditional: interpolate with mode z (seed A to B)")
-    if mode != "z" and not g.soft_classes:
+    if not one_class and not g.soft_classes:
         raise GanforgeError("this generator takes class ids only, so it cannot mix classes: "
                             "interpolate with mode z")
     return InterpolateRequest(
         mode=mode,
         class_a=_class(q, "class_a", g, required=True),
-        class_b=_class(q, "class_b", g, required=mode != "z"),
+        class_b=_class(q, "class_b", g, required=not one_class),
         seed_a=_int(q, "seed_a", 0, 0, MAX_SEED),
         seed_b=_int(q, "seed_b", 1, 0, MAX_SEED),
         steps=_int(q, "steps", min(DEFAULT_STEPS, limits.max_steps), 2, limits.max_steps),
