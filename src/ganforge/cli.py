@@ -157,6 +157,8 @@ def _add_eval_options(parser: argparse.ArgumentParser, default_metrics: str, def
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inception-weights", type=Path, help="pt_inception-2015-12-05-6726825d.pth")
     parser.add_argument("--no-cache", action="store_true", help="recompute reference features")
+    parser.add_argument("--clip", type=Path, help="text-to-image runs: a local whole CLIP model folder "
+                        "(CLIPModel.save_pretrained + tokenizer files) for clip_score")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
 
 
@@ -165,6 +167,7 @@ def _eval_kwargs(args: argparse.Namespace) -> dict:
         raise GanforgeError(f"--n-ref must be a positive integer, got {args.n_ref}")
     return {"features": args.features, "data": args.data, "inception_weights": args.inception_weights,
             "n_ref": args.n_ref, "device": args.device, "use_cache": not args.no_cache,
+            "clip": args.clip,
             **_drawing_kwargs(args)}
 
 
