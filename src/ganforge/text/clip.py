@@ -85,7 +85,7 @@ class ClipText(nn.Module):
                 self.model = transformers.CLIPTextModel(text_config)
             else:
                 self.model = transformers.CLIPTextModel.from_pretrained(str(path), local_files_only=True)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to read the files (safetensors, torch, json)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise GanforgeError(f"text.encoder=clip:{path}: cannot load the CLIP text model ({first})") from None
         text_config = config.get("text_config", config)
@@ -123,7 +123,7 @@ class ClipJudge(nn.Module):
         transformers = _transformers(path)
         try:
             self.model = transformers.CLIPModel.from_pretrained(str(path), local_files_only=True)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to read the files (safetensors, torch, json)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise GanforgeError(f"{what}: cannot load the CLIP model in {path} ({first})") from None
         self.model.eval().requires_grad_(False)
