@@ -12,6 +12,7 @@ from ganforge.models.common import latent_dim
 from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganforge.models.gancls import GANCLSDiscriminator, GANCLSGenerator
 from ganforge.models.gigagan import GigaGANDiscriminator, GigaGANGenerator
+from ganforge.models.gigagan_upsampler import GigaGANUpsampler, GigaGANUpsamplerDiscriminator
 from ganforge.models.lapgan import LapGANDiscriminator, LapGANGenerator
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
@@ -26,6 +27,7 @@ ARCHITECTURES = {
     "stylegan2": (StyleGAN2Generator, StyleGAN2Discriminator),
     "gancls": (GANCLSGenerator, GANCLSDiscriminator),
     "gigagan": (GigaGANGenerator, GigaGANDiscriminator),
+    "gigagan-upsampler": (GigaGANUpsampler, GigaGANUpsamplerDiscriminator),
 }
 __all__ = ["ARCHITECTURES", "build_models", "count_parameters", "latent_dim"]
 
