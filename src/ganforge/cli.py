@@ -72,6 +72,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="class to draw (repeatable; default: the first 10 classes)")
     sample.add_argument("--text", dest="texts", action="append", metavar="SENTENCE",
                         help="text-to-image runs: a sentence to draw (repeatable; one row each)")
+    sample.add_argument("--upsampler", metavar="RUN", help="text runs: super-resolve the images with "
+                        "this gigagan-upsampler run or export (chained after the base model)")
     sample.add_argument("--n", type=int, default=8, help="samples per class or sentence (default 8)")
     sample.add_argument("--truncation", type=_number, default=None,
                         help="truncation threshold of z (default: none; 1.0 for BigGAN-deep and "
@@ -219,7 +221,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     result = api.sample(
         args.source, args.out, classes=args.classes, n=args.n, truncation=args.truncation,
         seed=args.seed, individual=args.individual, code=args.code, save_latents=args.save_latents, texts=args.texts,
-        **_drawing_kwargs(args),
+        upsampler=args.upsampler, **_drawing_kwargs(args),
     )
     extra = f" and {len(result['files']) - 1} images" if args.individual else ""
     print(f"wrote {result['grid']}{extra}")

@@ -16,6 +16,7 @@ from ganforge.errors import GanforgeError
 from ganforge.generator import Generator
 from ganforge.metrics.order import content_order
 from ganforge.metrics.text_metrics import TextInputs
+from ganforge.models.gigagan_upsampler import downsample, pack
 from ganforge.text import FrozenText, build_tokenizer
 from ganforge.text.build import clip_path
 from ganforge.text.clip import ClipJudge
@@ -31,10 +32,12 @@ class TextPool:
     data: str
     clip: ClipJudge | None
     clip_missing: str
+    owners: torch.Tensor | None = None  # the image index of each caption (upsamplers)
+    images: torch.Tensor | None = None  # the reference images, uint8 (upsamplers: their input)
 
     @property
     def describe(self) -> str:
-        return (f"captions drawn uniformly (with replacement, torch seed = eval seed + {CAPTION_SEED_OFFSET}) "
+        return (f"(upsamplers: their real images downsampled, with) captions drawn uniformly (with replacement, torch seed = eval seed + {CAPTION_SEED_OFFSET}) "
                 f"from the {len(self.captions)} captions of '{self.data}'")
 
     def generate(self, g: Generator, n: int, truncation: float | None, seed: int, batch_size: int,
@@ -44,7 +47,11 @@ class TextPool:
         captions = [self.captions[i] for i in pick.tolist()]
         ids = self.tokenizer.encode(captions, where=f"caption of {self.data}")
         z = g.draw_latents(n, truncation, torch.Generator().manual_seed(seed))
-        images = g.generate(z, ids, truncation, batch_size=batch_size, convert=convert)
+        y = ids
+        if g.upsamples:  # the paper's protocol: super-resolve the real image of each caption, downsampled
+            real = self.images[self.owners[pick]].float() / 127.5 - 1.0
+            y = pack(ids, downsample(real, int(g.generator.low_resolution)))
+        images = g.generate(z, y, truncation, batch_size=batch_size, convert=convert)
         order = content_order(images)
         images, ids = images[order], ids[order]
         captions = [captions[i] for i in order.tolist()]
@@ -73,4 +80,5 @@ def text_pool(encoder: FrozenText | None, text_config: Any, data: str, resolutio
             missing = f"the run's CLIP folder cannot score images ({exc}); give eval --clip DIR"
     if judge is not None:
         judge.to(device)
-    return TextPool(captions, build_tokenizer(text_config), encoder, data, judge, missing)
+    owners = torch.tensor([i for i, cs in enumerate(dataset.captions) for _ in cs])
+    return TextPool(captions, build_tokenizer(text_config), encoder, data, judge, missing, owners, dataset.images)

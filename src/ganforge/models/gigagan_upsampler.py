@@ -54,6 +54,12 @@ class GigaGANUpsamplerModelConfig(GigaGANModelConfig):
                                 f"model.resolution={self.resolution}")
 
 
+def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The upsampler's input: images in [-1, 1] resized to size x size (bicubic, antialiased)."""
+    return F.interpolate(images.float(), size=(size, size), mode="bicubic", align_corners=False,
+                         antialias=True).clamp(-1, 1)
+
+
 def pack(ids: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
     """(N, L) token ids and (N, C, r, r) images in [-1, 1] -> one float condition row each."""
     return torch.cat([ids.float(), low.float().flatten(1)], 1)
@@ -134,4 +140,5 @@ class GigaGANUpsamplerDiscriminator(GigaGANDiscriminator):
         return super().forward(x, ids, per_scale)
 
 
-__all__ = ["GigaGANUpsampler", "GigaGANUpsamplerDiscriminator", "GigaGANUpsamplerModelConfig", "pack", "unpack"]
+__all__ = ["GigaGANUpsampler", "GigaGANUpsamplerDiscriminator", "GigaGANUpsamplerModelConfig", "downsample", "pack",
+           "unpack"]

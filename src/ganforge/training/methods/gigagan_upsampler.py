@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganforge.config import register, setting
 from ganforge.config.sections import AT_LEAST_0
 from ganforge.metrics.classifiers import load_classifier, to_classifier_input
-from ganforge.models.gigagan_upsampler import pack
+from ganforge.models.gigagan_upsampler import downsample, pack
 from ganforge.training.methods.adversarial import DLoss
 from ganforge.training.methods.gigagan import GigaGAN, GigaGANMethodConfig, clip_contrastive_loss
 from ganforge.training.methods.registry import method
@@ -37,11 +36,6 @@ class GigaGANUpsamplerMethodConfig(GigaGANMethodConfig):
     name: str = "gigagan-upsampler"
     recon_l1: float = setting(1.0, bounds=AT_LEAST_0)
     recon_perceptual: float = setting(1.0, bounds=AT_LEAST_0)
-
-
-def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
-    """The upsampler's input: images resized to size x size (bicubic, antialiased)."""
-    return F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False, antialias=True).clamp(-1, 1)
 
 
 class Perceptual(nn.Module):
