@@ -37,8 +37,9 @@ class TextPool:
 
     @property
     def describe(self) -> str:
-        return (f"(upsamplers: their real images downsampled, with) captions drawn uniformly (with replacement, torch seed = eval seed + {CAPTION_SEED_OFFSET}) "
-                f"from the {len(self.captions)} captions of '{self.data}'")
+        return (f"captions drawn uniformly (with replacement, torch seed = eval seed + {CAPTION_SEED_OFFSET}) "
+                f"from the {len(self.captions)} captions of '{self.data}' (an upsampler super-resolves "
+                "each caption's real image, downsampled)")
 
     def generate(self, g: Generator, n: int, truncation: float | None, seed: int, batch_size: int,
                  convert: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, TextInputs]:
