@@ -43,13 +43,17 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--run", type=Path, default=Path("runs/gigagan-upsampler"))
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--eval-only", action="store_true", help="judge the existing --run (e.g. one "
+                        "stopped early with SIGTERM) without training")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     overrides = [f"train.steps={args.steps}", "train.checkpoint_every=100000", "train.sample_every=100000",
                  "monitor.plot=false", *args.overrides]
     start = time.perf_counter()
-    run = api.train(api.make_config(recipe="gigagan-upsampler", overrides=overrides), args.run,
-                    overwrite=True, progress=False)
+    run = args.run
+    if not args.eval_only:
+        run = api.train(api.make_config(recipe="gigagan-upsampler", overrides=overrides), args.run,
+                        overwrite=True, progress=False)
     wall = time.perf_counter() - start
     up = api.load(run)
     data = load_captioned_digits(32, 3)
@@ -64,8 +68,12 @@ def main() -> None:
     ref = extract(digits, uint8_batches(data.images, 100)).features
     fid = {name: fid_from_features(ref, extract(digits, uint8_batches(quantise(x), 100)).features)["fid"]
            for name, x in (("bicubic", bicubic), ("upsampler", sr))}
-    result = {"benchmark": "gigagan_upsampler", "provenance": provenance(), "steps": args.steps,
-              "overrides": overrides, "n": args.n, "train_wall_s": round(wall, 1),
+    result = {"benchmark": "gigagan_upsampler", "provenance": provenance(),
+              "steps": int(up.card.get("steps", 0)),
+              "overrides": up.card.get("overrides") if args.eval_only else overrides,
+              "config": {k: getattr(up.config.model, k) for k in ("ch", "resolution", "low_resolution")}
+              | {"batch_size": up.config.train.batch_size}, "n": args.n,
+              "train_wall_s": None if args.eval_only else round(wall, 1),
               "upsample_images_per_s": round(args.n / sr_s, 1),
               "psnr_db": {"bicubic": psnr(bicubic, real), "upsampler": psnr(sr, real)},
               "fid_digits_features": fid}
