@@ -37,6 +37,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((10 * torch.log10(1 / mse)).mean())
 
 
+def trained_steps(run: Path) -> int:
+    """The step of the run's last checkpoint (a run stopped by SIGTERM has fewer than train.steps)."""
+    names = sorted((run / "checkpoints").glob("step_*.pt"))
+    return int(names[-1].stem.split("_")[1]) if names else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
@@ -69,7 +75,7 @@ def main() -> None:
     fid = {name: fid_from_features(ref, extract(digits, uint8_batches(quantise(x), 100)).features)["fid"]
            for name, x in (("bicubic", bicubic), ("upsampler", sr))}
     result = {"benchmark": "gigagan_upsampler", "provenance": provenance(),
-              "steps": int(up.card.get("steps", 0)),
+              "steps": trained_steps(Path(run)),
               "overrides": up.card.get("overrides") if args.eval_only else overrides,
               "config": {k: getattr(up.config.model, k) for k in ("ch", "resolution", "low_resolution")}
               | {"batch_size": up.config.train.batch_size}, "n": args.n,
