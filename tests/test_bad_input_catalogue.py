@@ -39,6 +39,8 @@ CASES = [
      "needs captioned data"),
     ("text encoder from a missing CLIP folder", ["train", "--recipe", "gan-cls", "text.encoder=clip:/nonexistent"],
      "'/nonexistent' is not a folder"),
+    ("GigaGAN CLIP loss without a whole CLIP model", ["train", "--recipe", "gigagan", "method.clip_weight=0.2"],
+     "needs a CLIP image tower"),
     ("unknown recipe", ["train", "--recipe", "biggan-99"], "unknown recipe 'biggan-99'"),
     ("recipe file missing", ["train", "--recipe", "{missing}/r.yaml"], "does not exist"),
     ("typo in a recipe file", ["train", "--recipe", "{typo_recipe}"], "unknown config key 'model.chanels'"),

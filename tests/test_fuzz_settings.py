@@ -43,6 +43,9 @@ TINY_ARCH = {  # narrow nets (tests/test_family.py's SMALL), and BigGAN at 32 px
                "text.pretrain_steps=2", "text.pretrain_batch=8"],
     "gigagan": ["model.ch=8", "model.style_dim=16", "model.heads=2", "model.n_kernels=2", "text.width=16",
                 "text.embed_dim=16", "text.heads=2", "text.pretrain_steps=2", "text.pretrain_batch=8"],
+    "gigagan-upsampler": ["model.ch=8", "model.style_dim=16", "model.heads=2", "model.n_kernels=2",
+                          "text.width=16", "text.embed_dim=16", "text.heads=2", "text.pretrain_steps=2",
+                          "text.pretrain_batch=8"],
 }
 TEXT_DATA = "captioned-digits"  # text-to-image recipes need captions
 TINY_TRANSLATION = ["translation.ngf=4", "translation.ndf=4", "translation.epochs=1",
@@ -64,7 +67,7 @@ def base(recipe: str) -> list[str]:
     if config.task == "translation":
         return TINY_TRANSLATION + COMMON[:-1]
     dcgan64 = ["model.resolution=32"] if config.model.arch == "dcgan" else []
-    data = TEXT_DATA if config.model.arch in ("gancls", "gigagan") else "digits"
+    data = TEXT_DATA if config.model.arch in ("gancls", "gigagan", "gigagan-upsampler") else "digits"
     return ["--data", data] + TINY_ARCH[config.model.arch] + dcgan64 + COMMON
 
 

@@ -69,5 +69,5 @@ def test_recipe_trains_two_steps_resumes_exactly_and_samples_from_text(tmp_path:
 
 
 def test_clip_loss_without_clip_weights_is_refused() -> None:
-    with pytest.raises(GanforgeError, match="clip_weight > 0 needs a CLIP image tower"):
+    with pytest.raises(GanforgeError, match="clip_weight=0.2 needs a CLIP image tower: train with text.encoder=clip:DIR"):
         api.validate_config(api.make_config("gigagan", [*TINY, "method.clip_weight=0.2"]))

@@ -82,6 +82,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="text-to-image runs: a sentence to draw (repeatable; one row each)")
     sample.add_argument("--layout", type=Path, metavar="FILE.json",
                         help="layout-to-image runs (lostgan): labelled boxes to draw, one row per layout")
+    sample.add_argument("--upsampler", metavar="RUN", help="text runs: super-resolve the images with "
+                        "this gigagan-upsampler run or export (chained after the base model)")
     sample.add_argument("--n", type=int, default=8, help="samples per class or sentence (default 8)")
     sample.add_argument("--truncation", "--psi", dest="truncation", type=_number, default=None,
                         help="truncation threshold of z (default: none; 1.0 for BigGAN-deep and "
@@ -171,6 +173,8 @@ def _add_eval_options(parser: argparse.ArgumentParser, default_metrics: str, def
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inception-weights", type=Path, help="pt_inception-2015-12-05-6726825d.pth")
     parser.add_argument("--no-cache", action="store_true", help="recompute reference features")
+    parser.add_argument("--clip", type=Path, help="text-to-image runs: a local whole CLIP model folder "
+                        "(CLIPModel.save_pretrained + tokenizer files) for clip_score")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
 
 
@@ -179,6 +183,7 @@ def _eval_kwargs(args: argparse.Namespace) -> dict:
         raise GanforgeError(f"--n-ref must be a positive integer, got {args.n_ref}")
     return {"features": args.features, "data": args.data, "inception_weights": args.inception_weights,
             "n_ref": args.n_ref, "device": args.device, "use_cache": not args.no_cache,
+            "clip": args.clip,
             **_drawing_kwargs(args)}
 
 
@@ -232,7 +237,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     result = api.sample(
         args.source, args.out, classes=args.classes, n=args.n, truncation=args.truncation,
         seed=args.seed, individual=args.individual, code=args.code, save_latents=args.save_latents, texts=args.texts,
-        layout=args.layout, **_drawing_kwargs(args),
+        layout=args.layout, upsampler=args.upsampler, **_drawing_kwargs(args),
     )
     extra = f" and {len(result['files']) - 1} images" if args.individual else ""
     print(f"wrote {result['grid']}{extra}")

@@ -25,6 +25,7 @@ from torch import nn
 
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
+from ganforge.models.gigagan_upsampler import pack
 from ganforge.nn.bn_modes import (
     BNMode,
     StandingStatistics,
@@ -184,6 +185,27 @@ class Generator:
             return self.generator.text(self.text_ids(texts).to(self.device)).sentence.cpu()
 
     @property
+    def upsamples(self) -> bool:
+        """A text-conditioned upsampler (gigagan-upsampler): y packs caption ids and a low-res image."""
+        return self.takes_text and bool(getattr(self.generator, "packs_low_res", False))
+
+    @torch.no_grad()
+    def upsample(self, images: torch.Tensor, texts: Sequence[str], truncation: float | None = None,
+                 seed: int = 0) -> torch.Tensor:
+        """Images in [-1, 1] (N, C, r, r) at this upsampler's input size and the caption of each
+        -> (N, C, R, R) in [-1, 1]; same seed, same images (chain it after a base generator)."""
+        if not self.upsamples:
+            raise GanforgeError("this generator is not an upsampler (recipe gigagan-upsampler)")
+        low = int(self.generator.low_resolution)
+        if images.ndim != 4 or tuple(images.shape[1:]) != (self.config.model.img_channels, low, low):
+            raise GanforgeError(f"the upsampler takes {self.config.model.img_channels}x{low}x{low} images, got "
+                                f"{tuple(images.shape[1:])}: chain it after a {low} px base generator")
+        if len(texts) != len(images):
+            raise GanforgeError(f"{len(images)} images but {len(texts)} captions")
+        y = pack(self.text_ids(texts), images.float().clamp(-1, 1))
+        return self.generate(self.latents(len(images), truncation, seed), y, truncation)
+
+    @property
     def soft_text(self) -> bool:
         """Whether float y are understood as sentence embeddings (GAN-CLS: text interpolation)."""
         return self.takes_text and self.config is not None and self.config.model.arch == "gancls"
@@ -328,7 +350,8 @@ class Generator:
         if self.takes_layout and y.ndim != 3:
             raise GanforgeError("this generator draws from layouts, not class labels: use sample --layout; "
                                 "its metrics are the in-training eval (metrics/layout.py, benchmarks/lostgan_demo.py)")
-        if y.is_floating_point() and not (self.soft_classes or self.soft_text or self.takes_layout):
+        if y.is_floating_point() and not (self.soft_classes or self.soft_text or self.takes_layout
+                                          or self.upsamples):
             raise GanforgeError("this generator takes class ids only; mixing classes needs a "
                                 "BigGAN-style class embedding (arch biggan, dcgan, mlp or biggan-deep)")
         truncation = self.check_truncation(truncation)
@@ -374,6 +397,9 @@ class Generator:
         """n images per sentence (sentence-major order), in [-1, 1]; same seed, same images."""
         if n <= 0:
             raise GanforgeError(f"n must be a positive integer, got {n}")
+        if self.upsamples:
+            raise GanforgeError("this is a text-conditioned upsampler: it draws from a low-resolution image and "
+                                "its caption; chain it: ganforge sample BASE_RUN --text ... --upsampler THIS_RUN")
         ids = self.text_ids(texts).repeat_interleave(n, 0)
         z = self.latents(ids.shape[0], truncation, seed)
         return self.generate(z, ids, truncation)

@@ -21,6 +21,7 @@ from ganforge.nn.device import parse_device
 MAX_EVAL_IMAGES = 1_000_000  # eval.n's upper end too: 20x the usual FID sample of 50k
 
 DEFAULT_METRICS = "fid,is,kid,pr,dc,acc"
+TEXT_METRICS = "fid,kid,rprec,caption_acc,clip_score"  # the default for text-to-image generators
 SOURCE_KINDS = {
     "run": "run directory (G_ema, eval mode)",
     "export": "exported generator (eval mode)",
@@ -38,8 +39,12 @@ def evaluate(
     truncation: float | None = None, seed: int = 0, inception_weights: str | Path | None = None,
     n_ref: int | None = None, device: str = "cpu", use_cache: bool = True,
     truncation_convention: str | None = None, bn: str | None = None, cutoff: int | None = None,
+    clip: str | Path | None = None,
 ) -> dict[str, Any]:
     """Metrics of a generator or an image set against reference data, with their protocol.
+
+    A text-to-image generator draws for captions of its data (the default metrics become
+    TEXT_METRICS); `clip`: a local whole CLIP model folder for the CLIP score.
 
     `truncation_convention` (resample | scale | tfhub) and `bn` (running | batch[:B] |
     standing:N[xB]) set how a generator draws; the result's protocol records both.
@@ -56,7 +61,7 @@ def evaluate(
 
     setup = prepare(source, metrics, features, data, inception_weights, n_ref, device=device,
                     use_cache=use_cache, check=check, truncation_convention=truncation_convention,
-                    bn=bn, cutoff=cutoff)
+                    bn=bn, cutoff=cutoff, clip=clip)
     if setup is None:
         return evaluate_translation(source, device=device)
     return run_eval(setup, n, truncation, seed)
@@ -87,6 +92,7 @@ def prepare(
     resolution: int | None = None, device: str = "cpu", use_cache: bool = True,
     check: Callable[[Generator], None] | None = None,
     truncation_convention: str | None = None, bn: str | None = None, cutoff: int | None = None,
+    clip: str | Path | None = None,
 ) -> EvalSetup | None:
     """The evaluation setup of a generator or an image set (None: a translation generator).
     `check` sees the generator (set to the convention and BN mode) before any reference work."""
@@ -109,6 +115,8 @@ def prepare(
             raise GanforgeError(f"'{source}' is a {generator.architecture} generator without a "
                                 "training dataset on record: give the reference with --data SPEC")
         resolution = generator.resolution
+        if generator.takes_text and metrics == DEFAULT_METRICS:
+            metrics = TEXT_METRICS
         channels = generator.config.model.img_channels if generator.config is not None else 3
         class_names, description = generator.class_names, SOURCE_KINDS[kind]
     else:
@@ -128,4 +136,5 @@ def prepare(
         metrics, str(source), description, data, resolution, channels, class_names,
         generator=generator, image_set=image_set, features=features,
         inception_weights=inception_weights, n_ref=n_ref, device=device, use_cache=use_cache,
+        clip=clip,
     )

@@ -49,12 +49,14 @@ def sample(
     cutoff: int | None = None,
     texts: list[str] | None = None,
     layout: str | Path | dict | list | None = None,
+    upsampler: Path | str | None = None,
 ) -> dict[str, Any]:
     """A grid with one row per requested class (n images each); same seed, same images.
 
     `layout` (layout-to-image runs): a layout JSON file (or its parsed content): one row per layout.
 
-    `texts` (text-to-image runs): one row per sentence instead of per class.
+    `texts` (text-to-image runs): one row per sentence instead of per class; `upsampler` (a
+    gigagan-upsampler run or export) super-resolves each image with its sentence (same seed).
 
     `save_latents` writes OUT.latents.safetensors (z and labels of sample i = row i // n,
     column i % n) for latent arithmetic on chosen samples.
@@ -77,7 +79,10 @@ def sample(
         return sample_layout(pretrained, out, layout, n, truncation, seed, individual)
     if texts or pretrained.takes_text:
         return _sample_text(pretrained, out, texts or [], classes, n, truncation, seed, individual, code,
-                            save_latents)
+                            save_latents, upsampler)
+    if upsampler is not None:
+        raise GanforgeError("--upsampler chains a text-conditioned upsampler after a text-to-image run; "
+                            f"'{source}' draws from class labels")
     ids = pretrained.class_ids(classes)
     if code is None:
         labels = torch.tensor(ids).repeat_interleave(n)
@@ -114,7 +119,7 @@ def sample(
 
 def _sample_text(g: Generator, out: Path | str, texts: list[str], classes: list[int | str] | None,
                  n: int, truncation: float | None, seed: int, individual: bool, code: str | None,
-                 save_latents: bool) -> dict[str, Any]:
+                 save_latents: bool, upsampler: Path | str | None = None) -> dict[str, Any]:
     """One row of n images per sentence, from a text-to-image generator."""
     if not texts:
         raise GanforgeError("this generator draws from text: give one or more --text \"SENTENCE\"")
@@ -125,6 +130,12 @@ def _sample_text(g: Generator, out: Path | str, texts: list[str], classes: list[
     if out_path.suffix.lower() != ".png":
         raise GanforgeError(f"--out '{out}' must be a .png file")
     images = g.sample_text(texts, n, truncation, seed)
+    if upsampler is not None:
+        up = load(upsampler, device=g.device)
+        if not up.upsamples:
+            raise GanforgeError(f"--upsampler '{upsampler}' is not a text-conditioned upsampler "
+                                "(train one with --recipe gigagan-upsampler)")
+        images = up.upsample(images, [t for t in texts for _ in range(n)], seed=seed)
     save_image(make_grid(images, n), out_path)
     written = [str(out_path)]
     if individual:
@@ -134,6 +145,7 @@ def _sample_text(g: Generator, out: Path | str, texts: list[str], classes: list[
             save_image(array, path)
             written.append(str(path))
     return {"grid": str(out_path), "files": written, "texts": list(texts), "n": n,
+            "upsampler": None if upsampler is None else str(upsampler),
             "truncation": g.check_truncation(truncation), "seed": seed,
             "truncation_convention": g.truncation_convention, "bn": g.bn_mode.name}
 

@@ -31,6 +31,7 @@ from ganforge.generator import Generator
 from ganforge.metrics import (
     builtin,  # noqa: F401 - registers fid, is, kid, pr, dc, acc
     registry,
+    text_metrics,  # noqa: F401 - registers rprec, caption_acc, clip_score
 )
 from ganforge.metrics.features import (
     DOMAIN_EXTRACTORS,
@@ -44,6 +45,7 @@ from ganforge.metrics.features import (
 from ganforge.metrics.order import ORDER_PROTOCOL, content_order, seeded_subset
 from ganforge.metrics.registry import LowerIsBetter, MetricInputs, MetricKeys, parse_metrics
 from ganforge.metrics.streamed_reference import read_in_order, streamed_hash, streamed_order
+from ganforge.metrics.text_pool import TextPool, text_pool
 
 BATCH_SIZE = 100
 REFERENCE_SUBSET_SEED = 0
@@ -221,6 +223,7 @@ class EvalSetup:
     source_kind: str
     resolution: int
     channels: int
+    text: TextPool | None = None  # text-to-image generators: the captions they draw for
 
 
 def build_setup(
@@ -229,9 +232,12 @@ def build_setup(
     image_set: ImageSet | None = None,
     features: str | nn.Module | None = None, inception_weights: str | Path | None = None,
     n_ref: int | None = None, device: str | torch.device = "cpu", use_cache: bool = True,
+    text_config: Any = None, clip: str | Path | None = None,
 ) -> EvalSetup:
     """The extractor, reference features and classifier for a generator (the one type, or a bare
-    network such as the training's G_ema) or an image set."""
+    network such as the training's G_ema) or an image set. A text-to-image generator draws for
+    captions of `data` (tokenised by `text_config`, default its run's `text.*`); `clip` is a
+    local whole CLIP model folder for the CLIP score."""
     names = parse_metrics(metrics)
     name = features if features not in (None, "auto") else default_extractor(data)
     extractor = get_extractor(name, inception_weights, device)
@@ -242,10 +248,14 @@ def build_setup(
         domain = own if own in DOMAIN_EXTRACTORS else default_extractor(data)
         if domain in DOMAIN_EXTRACTORS:
             classifier = extractor if own == domain else get_extractor(domain, device=device)
+    pool = None
     if generator is not None:
         generator = as_generator(generator, class_names)
+        if generator.takes_text:
+            config = text_config or (generator.config.text if generator.config is not None else None)
+            pool = text_pool(generator.generator.text, config, data, resolution, channels, clip, device)
     return EvalSetup(names, extractor, reference, classifier, generator, image_set, class_names,
-                     source, kind, resolution, channels)
+                     source, kind, resolution, channels, pool)
 
 
 def run_eval(setup: EvalSetup, n: int = 10000, truncation: float | None = None, seed: int = 0) -> dict[str, Any]:
@@ -254,7 +264,12 @@ def run_eval(setup: EvalSetup, n: int = 10000, truncation: float | None = None, 
         raise GanforgeError(f"--n must be a positive integer, got {n}")
     start = time.perf_counter()
     g = setup.generator
-    if g is not None:
+    text = None
+    if g is not None and setup.text is not None:
+        images, text = setup.text.generate(g, n, truncation, seed, BATCH_SIZE, quantise)
+        labels = None
+        subset = f"{len(images)} generated images (seed {seed}) for {setup.text.describe}"
+    elif g is not None:
         images, labels = generated_images(g, n, len(setup.class_names), truncation, seed)
         order = content_order(images, labels)
         images, labels = images[order], labels[order]
@@ -269,7 +284,7 @@ def run_eval(setup: EvalSetup, n: int = 10000, truncation: float | None = None, 
     if setup.classifier is not None and setup.classifier is not setup.extractor:
         class_logits = extract(setup.classifier, uint8_batches(images, BATCH_SIZE)).logits
     inputs = MetricInputs(gen, setup.reference.features, labels, setup.classifier, class_logits,
-                          len(setup.class_names), seed)
+                          len(setup.class_names), seed, text=text)
     values, missing, warnings = registry.compute(setup.metrics, inputs)
     ex = setup.extractor
     return {

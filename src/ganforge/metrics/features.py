@@ -92,8 +92,8 @@ def code_version(extractor: nn.Module) -> str:
 
 def default_extractor(data_source: str) -> str:
     """The domain classifier for built-in/MNIST data (also once prepared), Inception otherwise."""
-    if data_source == "digits":
-        return "digits"
+    if data_source in ("digits", "captioned-digits"):  # the demo's glyphs: the digits classifier's
+        return "digits"  # features (Inception's weights are a download away)
     if data_source.startswith("mnist:"):
         return "mnist"
     kind, _, rest = data_source.partition(":")

@@ -42,6 +42,7 @@ class MetricInputs:
     class_count: int
     seed: int
     warnings: list[str] = field(default_factory=list)
+    text: Any = None  # text-to-image runs: metrics.text_metrics.TextInputs (captions, encoder, CLIP)
     protocol: dict[str, Any] = field(default_factory=dict)  # choices made for these inputs
     _shared: dict[str, Any] = field(default_factory=dict)
 

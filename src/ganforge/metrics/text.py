@@ -121,21 +121,40 @@ def caption_accuracy(images: torch.Tensor, captions: Sequence[str]) -> dict[str,
 def r_precision(encoder: FrozenText, images: torch.Tensor, ids: torch.Tensor, texts: Sequence[str],
                 seed: int = 0) -> float:
     """R-precision (R = 1) of images against their captions' token ids among CANDIDATES - 1
-    captions of other text drawn from the same list."""
+    captions of other text drawn from the same list, in the built-in encoder's joint embedding."""
     if encoder.image is None:
         raise GanforgeError("R-precision needs the built-in encoder's image tower (text.encoder=builtin)")
-    distinct = len(set(texts))
-    if distinct < CANDIDATES:
-        raise GanforgeError(f"R-precision needs at least {CANDIDATES} distinct captions, got {distinct}")
     device = next(encoder.parameters()).device
     with torch.no_grad():
-        image_emb = F.normalize(encoder.encode_images(images.to(device)), dim=1)
-        text_emb = F.normalize(encoder(ids.to(device)).sentence, dim=1)
+        image_emb = encoder.encode_images(images.to(device))
+        text_emb = encoder(ids.to(device)).sentence
+    return r_precision_from_embeddings(image_emb, text_emb, texts, seed)
+
+
+def r_precision_from_embeddings(image_emb: torch.Tensor, text_emb: torch.Tensor, texts: Sequence[str],
+                                seed: int = 0) -> float:
+    """Image i's caption (text_emb[i]) against CANDIDATES - 1 others drawn without replacement,
+    uniformly among the rows whose text differs from texts[i] (torch.multinomial, seeded):
+    the fraction of images whose own caption has the highest cosine similarity (ties lose)."""
+    if not len(image_emb) == len(text_emb) == len(texts):
+        raise GanforgeError(f"R-precision: {len(image_emb)} images, {len(text_emb)} text embeddings, "
+                            f"{len(texts)} captions")
+    groups = {t: k for k, t in enumerate(dict.fromkeys(texts))}
+    if len(groups) < CANDIDATES:
+        raise GanforgeError(f"R-precision needs at least {CANDIDATES} distinct captions, got {len(groups)}")
+    group = torch.tensor([groups[t] for t in texts])
+    image_emb = F.normalize(image_emb.float().cpu(), dim=1)
+    text_emb = F.normalize(text_emb.float().cpu(), dim=1)
     rng = torch.Generator().manual_seed(seed)
     hits = 0
-    for i in range(len(images)):
-        others = [j for j in torch.randperm(len(texts), generator=rng).tolist() if texts[j] != texts[i]]
-        candidates = torch.tensor([i, *others[: CANDIDATES - 1]])
-        scores = text_emb[candidates] @ image_emb[i]
-        hits += int(scores.argmax() == 0)
-    return hits / len(images)
+    for i in range(len(image_emb)):
+        others = torch.multinomial((group != group[i]).float(), CANDIDATES - 1, replacement=False, generator=rng)
+        scores = text_emb[torch.cat([torch.tensor([i]), others])] @ image_emb[i]
+        hits += int(bool((scores[1:] < scores[0]).all()))
+    return hits / len(image_emb)
+
+
+def clip_score(image_feats: torch.Tensor, text_feats: torch.Tensor) -> float:
+    """CLIPScore as torchmetrics computes it: mean over pairs of 100 * max(cos(image, text), 0)."""
+    cos = (F.normalize(image_feats.float(), dim=1) * F.normalize(text_feats.float(), dim=1)).sum(1)
+    return float((100 * cos.clamp_min(0)).mean())

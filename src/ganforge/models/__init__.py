@@ -12,6 +12,7 @@ from ganforge.models.common import latent_dim
 from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganforge.models.gancls import GANCLSDiscriminator, GANCLSGenerator
 from ganforge.models.gigagan import GigaGANDiscriminator, GigaGANGenerator
+from ganforge.models.gigagan_upsampler import GigaGANUpsampler, GigaGANUpsamplerDiscriminator
 from ganforge.models.lapgan import LapGANDiscriminator, LapGANGenerator
 from ganforge.models.lostgan import LostGANDiscriminator, LostGANGenerator
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
@@ -28,6 +29,7 @@ ARCHITECTURES = {
     "gancls": (GANCLSGenerator, GANCLSDiscriminator),
     "gigagan": (GigaGANGenerator, GigaGANDiscriminator),
     "lostgan": (LostGANGenerator, LostGANDiscriminator),
+    "gigagan-upsampler": (GigaGANUpsampler, GigaGANUpsamplerDiscriminator),
 }
 __all__ = ["ARCHITECTURES", "build_models", "count_parameters", "latent_dim"]
 

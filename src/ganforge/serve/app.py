@@ -4,6 +4,7 @@ GET /                  the page (page.html, no external resources)
 GET /api/info          what the generator takes: classes, resolution, truncation range, limits
 GET /api/sample        a PNG grid: class, n, truncation, seed[, download=1]
 GET /api/interpolate   a PNG row: mode, class_a, class_b, seed_a, seed_b, steps, truncation
+GET /text, /api/text_sample   text-to-image runs (serve/text.py; their front page too)
 
 Images are plain GET URLs so that the page's download link is the same request with
 `download=1` (Content-Disposition: attachment). Every error is `{"error": "one line"}`.
@@ -30,6 +31,7 @@ from ganforge.serve.params import (
     truncation_range,
 )
 from ganforge.serve.render import Renderer
+from ganforge.serve.text import add_text_routes
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +50,15 @@ def create_app(g: Generator, limits: Limits | None = None, directions: str | Non
     app = FastAPI(title="ganforge", docs_url=None, redoc_url=None, openapi_url=None)
     _add_error_handlers(app, limits)
 
+    def page_response(html: str) -> HTMLResponse:
+        return HTMLResponse(html, headers={"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-store"})
+
+    if g.takes_text:  # text-to-image: the text box page (serve/text.py) is the front page
+        page = add_text_routes(app, g, limits, renderer, page_response)
+
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
-        return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_POLICY,
-                                           "Cache-Control": "no-store"})
+        return page_response(page)
 
     @app.get("/api/info")
     def info() -> dict[str, Any]:
@@ -90,6 +97,7 @@ def generator_info(g: Generator, limits: Limits) -> dict[str, Any]:
         "classes": list(g.class_names) if g.n_classes else [],
         "mixes_classes": bool(g.n_classes and g.soft_classes),
         "style_based": g.style_based,  # StyleGAN: mode w (interpolation in W), truncation is psi
+        "takes_text": g.takes_text,
         "truncation": {"min": allowed.low, "max": allowed.high, "none_allowed": allowed.none_allowed,
                        "default": min(max(1.0, allowed.low), allowed.high)},
         "limits": {"max_n": limits.max_n, "max_steps": limits.max_steps, "max_seed": MAX_SEED,

@@ -24,6 +24,10 @@ class Renderer:
         self.g = g
         self._lock = threading.Lock()
 
+    def locked(self) -> threading.Lock:
+        """The generator's lock, for pages that call it themselves (`serve/text.py`)."""
+        return self._lock
+
     def sample(self, req: SampleRequest) -> bytes:
         classes = None if req.class_id is None else [req.class_id]
         with self._lock:

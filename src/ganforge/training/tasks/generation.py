@@ -397,6 +397,7 @@ class GenerationTask(Task):
                 ec.metrics, self.run_root, "training G_ema", self.config.data.source,
                 mc.resolution, mc.img_channels, list(self.dataset.class_names),
                 generator=self.G_ema, features=ec.features, device=self.device,
+                text_config=self.config.text,
             )
             self._eval_setup.generator.use_truncation_convention(ec.truncation_convention).use_bn(ec.bn)
         self.G_ema.eval()
