@@ -20,13 +20,13 @@ import torch
 from ganforge.config import TranslationConfig
 from ganforge.data.folder import IMAGE_EXTENSIONS, pil_to_model_format
 from ganforge.errors import GanforgeError
-from ganforge.translation import attribute_data, demos
+from ganforge.translation import attribute_data, demos, label_data
 from ganforge.translation.data_types import TranslationData
 from ganforge.translation.images import decode_all, open_image
 
 __all__ = ["TranslationData", "load_translation_data", "open_image"]
-DEMO_NAMES = (*demos.DEMOS, *demos.ATTRIBUTE_DEMOS)
-SPEC_FORMS = (f"paired:DIR, unpaired:DIR, celeba:DIR, attributes:FILE.csv, "
+DEMO_NAMES = (*demos.DEMOS, *demos.ATTRIBUTE_DEMOS, *label_data.DEMOS)
+SPEC_FORMS = (f"paired:DIR, unpaired:DIR, celeba:DIR, attributes:FILE.csv, labels:DIR, "
               f"demo:{{{','.join(DEMO_NAMES)}}}")
 
 
@@ -36,7 +36,7 @@ def load_translation_data(spec: str, tc: TranslationConfig) -> TranslationData:
     kind, sep, rest = spec.partition(":")
     if kind == "demo":
         return _demo(rest, tc, spec)
-    if kind not in ("paired", "unpaired", "celeba", "attributes") or not sep or not rest:
+    if kind not in ("paired", "unpaired", "celeba", "attributes", "labels") or not sep or not rest:
         raise GanforgeError(f"unknown translation data '{spec}'; use one of: {SPEC_FORMS}")
     root = Path(rest).expanduser()
     if not root.exists():
@@ -47,12 +47,16 @@ def load_translation_data(spec: str, tc: TranslationConfig) -> TranslationData:
         raise GanforgeError(f"data path '{root}' is not a directory (from --data {spec})")
     if kind == "celeba":
         return attribute_data.celeba(root, tc, spec)
+    if kind == "labels":
+        return label_data.label_folders(root, tc, spec)
     return _paired(root, tc, spec) if kind == "paired" else _unpaired(root, tc, spec)
 
 
 def _demo(name: str, tc: TranslationConfig, spec: str) -> TranslationData:
     if name in demos.ATTRIBUTE_DEMOS:
         return attribute_data.demo_attributes(name, tc, spec)
+    if name in label_data.DEMOS:
+        return label_data.demo_canvases(tc, spec)
     if name not in demos.DEMOS:
         raise GanforgeError(f"unknown demo task '{name}'; available: {', '.join(DEMO_NAMES)}")
     paired, _, _, readable = demos.DEMOS[name]

@@ -24,6 +24,9 @@ class TranslationData:
     attributes: tuple[str, ...] = ()
     train_attrs: torch.Tensor | None = None
     test_attrs: torch.Tensor | None = None
+    # label-map data (SPADE's): the test label maps as class ids (N, 1, S, S), and the classes
+    test_maps: torch.Tensor | None = None
+    label_classes: int = 0
 
     @property
     def has_test(self) -> bool:

@@ -10,12 +10,14 @@ from ganforge.translation.bicyclegan import BicycleGAN
 from ganforge.translation.cyclegan import CycleGAN
 from ganforge.translation.method import TranslationMethod
 from ganforge.translation.pix2pix import Pix2Pix
+from ganforge.translation.spade import SPADE
 from ganforge.translation.stargan import StarGAN
 
 CHECKPOINT_TASK = "translation"  # the "task" of a translation checkpoint
 POOL_SEED_OFFSET = 11
 MODES: dict[str, type[TranslationMethod]] = {
     "pix2pix": Pix2Pix, "cyclegan": CycleGAN, "stargan": StarGAN, "bicyclegan": BicycleGAN,
+    "spade": SPADE,
 }
 
 
