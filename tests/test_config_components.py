@@ -37,7 +37,7 @@ def test_every_builtin_component_is_registered_by_importing_ganforge() -> None:
                                            "mlp", "stylegan2"]
     assert sorted(COMPONENTS["method"]) == ["acgan", "adversarial", "began", "gan-cls", "gigagan",
                                             "infogan", "lapgan", "ragan", "sgan", "stylegan2"]
-    assert sorted(COMPONENTS["translation"]) == ["bicyclegan", "cyclegan", "pix2pix", "stargan"]
+    assert sorted(COMPONENTS["translation"]) == ["bicyclegan", "cyclegan", "pix2pix", "spade", "stargan"]
 
 
 def test_importing_only_the_config_module_sees_every_component() -> None:
@@ -45,7 +45,7 @@ def test_importing_only_the_config_module_sees_every_component() -> None:
             "print(len(r['model']), len(r['method']), len(r['translation']), "
             "type(c.load_recipe('cgan').model).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["8", "10", "4", "MLPModelConfig"]
+    assert out.stdout.split() == ["8", "10", "5", "MLPModelConfig"]
 
 
 def test_an_empty_registry_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:

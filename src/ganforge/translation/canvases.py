@@ -12,6 +12,7 @@ canvases resized (label maps nearest, images antialiased bilinear).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -35,26 +36,28 @@ def _digits() -> tuple[torch.Tensor, torch.Tensor]:
 
 def make_canvases(indices: torch.Tensor, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(label maps uint8 (count, 1, 64, 64), images uint8 (count, 3, 64, 64)) from the digits
-    at `indices`, with a seeded layout."""
+    at `indices`, with a seeded layout (every random draw made up front, in one order)."""
     images8, targets = _digits()
     gen = torch.Generator().manual_seed(seed)
-    labels = torch.zeros(count, 1, BASE, BASE, dtype=torch.uint8)
-    canvas = torch.zeros(count, 3, BASE, BASE)
-    for n in range(count):
-        for cy in range(2):
-            for cx in range(2):
-                if float(torch.rand((), generator=gen)) >= FILL:
-                    continue
-                pick = indices[int(torch.randint(len(indices), (), generator=gen))]
-                side = int(torch.randint(SIZES[0], SIZES[1] + 1, (), generator=gen))
-                top = cy * CELL + int(torch.randint(CELL - side + 1, (), generator=gen))
-                left = cx * CELL + int(torch.randint(CELL - side + 1, (), generator=gen))
-                colour = hue_to_rgb(torch.rand(1, generator=gen))[0].view(3, 1, 1)
-                ink = F.interpolate(images8[pick][None, None], size=(side, side), mode="bilinear",
-                                    align_corners=False)[0].clamp(0, 1)
-                labels[n, 0, top : top + side, left : left + side] = int(targets[pick]) + 1
-                canvas[n, :, top : top + side, left : left + side] = ink * colour
-    return labels, (canvas * 255).round().clamp(0, 255).byte()
+    cells = (count, 4)
+    filled = torch.rand(cells, generator=gen) < FILL
+    picks = indices[torch.randint(len(indices), cells, generator=gen)]
+    sides = torch.randint(SIZES[0], SIZES[1] + 1, cells, generator=gen)
+    offsets = (torch.rand(count, 4, 2, generator=gen) * (CELL - sides + 1)[..., None]).long()
+    colours = hue_to_rgb(torch.rand(count * 4, generator=gen)).view(count, 4, 3).numpy()
+    inks = {side: F.interpolate(images8[:, None], size=(side, side), mode="bilinear",
+                                align_corners=False)[:, 0].clamp(0, 1).numpy()
+            for side in range(SIZES[0], SIZES[1] + 1)}
+    labels = np.zeros((count, 1, BASE, BASE), dtype=np.uint8)
+    canvas = np.zeros((count, 3, BASE, BASE), dtype=np.float32)
+    for n, cell in zip(*np.nonzero(filled.numpy()), strict=True):
+        side, pick = int(sides[n, cell]), int(picks[n, cell])
+        top = (cell // 2) * CELL + int(offsets[n, cell, 0])
+        left = (cell % 2) * CELL + int(offsets[n, cell, 1])
+        labels[n, 0, top : top + side, left : left + side] = int(targets[pick]) + 1
+        canvas[n, :, top : top + side, left : left + side] = inks[side][pick] * colours[n, cell][:, None, None]
+    images = torch.from_numpy(canvas).mul(255).round().clamp(0, 255).byte()
+    return torch.from_numpy(labels), images
 
 
 def resize_pair(labels: torch.Tensor, images: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
