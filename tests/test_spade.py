@@ -4,6 +4,7 @@ errors, two demo steps that resume exactly, and `ganforge translate` on label ma
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -250,3 +251,23 @@ def test_translate_label_maps_and_errors(tmp_path: Path, capsys: pytest.CaptureF
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert "holds label id 12 but translation.label_nc=11" in err, err
+    # the serve page's endpoint on the same run: a painted map in, a PNG of the image out
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from ganforge.generators import load
+    from ganforge.serve.labels_app import create_label_app
+
+    client = TestClient(create_label_app(load(run)))
+    info = client.get("/api/info").json()
+    assert info["side"] == 32 and len(info["classes"]) == 11 and info["palette"][0] == [0, 0, 0]
+    painted = np.zeros((32, 32), np.uint8)
+    painted[8:24, 8:24] = 3
+    first = client.post("/api/synthesize?seed=1", content=painted.tobytes())
+    assert first.status_code == 200 and first.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(first.content)).size == (32, 32)
+    assert client.post("/api/synthesize?seed=1", content=painted.tobytes()).content == first.content
+    bad = client.post("/api/synthesize", content=b"\x0c" * 1024)
+    assert bad.status_code == 400 and "label id 12 is outside this run's 11 classes" in bad.json()["error"]
+    short = client.post("/api/synthesize", content=b"\x00" * 10)
+    assert short.status_code == 400 and "32x32 = 1024 bytes" in short.json()["error"]

@@ -21,7 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.checksums import file_sha256
-from ganforge.metrics.segmenter import NATIVE_SIZE, SEGMENTER_DIR, DigitSegmenter, load_segmenter, mean_iou, to_segmenter_input
+from ganforge.metrics.segmenter import (
+    NATIVE_SIZE,
+    SEGMENTER_DIR,
+    DigitSegmenter,
+    load_segmenter,
+    mean_iou,
+    to_segmenter_input,
+)
 from ganforge.translation import canvases
 from ganforge.translation.demos import split
 

@@ -12,6 +12,8 @@ canvases resized (label maps nearest, images antialiased bilinear).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,11 +29,21 @@ TRAIN_CANVASES, TEST_CANVASES = 2000, 300
 SEEDS = {"train": 21, "test": 22}
 
 
+@functools.lru_cache(maxsize=1)
 def _digits() -> tuple[torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     return torch.from_numpy(bunch.images).float() / 16.0, torch.from_numpy(bunch.target).long()
+
+
+@functools.lru_cache(maxsize=1)
+def _inks() -> dict[int, np.ndarray]:
+    """Every digit at every drawing size (bilinear from 8x8), computed once per process."""
+    images8, _ = _digits()
+    return {side: F.interpolate(images8[:, None], size=(side, side), mode="bilinear",
+                                align_corners=False)[:, 0].clamp(0, 1).numpy()
+            for side in range(SIZES[0], SIZES[1] + 1)}
 
 
 def make_canvases(indices: torch.Tensor, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,16 +57,16 @@ def make_canvases(indices: torch.Tensor, count: int, seed: int) -> tuple[torch.T
     sides = torch.randint(SIZES[0], SIZES[1] + 1, cells, generator=gen)
     offsets = (torch.rand(count, 4, 2, generator=gen) * (CELL - sides + 1)[..., None]).long()
     colours = hue_to_rgb(torch.rand(count * 4, generator=gen)).view(count, 4, 3).numpy()
-    inks = {side: F.interpolate(images8[:, None], size=(side, side), mode="bilinear",
-                                align_corners=False)[:, 0].clamp(0, 1).numpy()
-            for side in range(SIZES[0], SIZES[1] + 1)}
+    inks = _inks()
+    sides_np, picks_np, offsets_np = sides.numpy(), picks.numpy(), offsets.numpy()
+    digit_of = targets.numpy() + 1
     labels = np.zeros((count, 1, BASE, BASE), dtype=np.uint8)
     canvas = np.zeros((count, 3, BASE, BASE), dtype=np.float32)
     for n, cell in zip(*np.nonzero(filled.numpy()), strict=True):
-        side, pick = int(sides[n, cell]), int(picks[n, cell])
-        top = (cell // 2) * CELL + int(offsets[n, cell, 0])
-        left = (cell % 2) * CELL + int(offsets[n, cell, 1])
-        labels[n, 0, top : top + side, left : left + side] = int(targets[pick]) + 1
+        side, pick = sides_np[n, cell], picks_np[n, cell]
+        top = (cell // 2) * CELL + offsets_np[n, cell, 0]
+        left = (cell % 2) * CELL + offsets_np[n, cell, 1]
+        labels[n, 0, top : top + side, left : left + side] = digit_of[pick]
         canvas[n, :, top : top + side, left : left + side] = inks[side][pick] * colours[n, cell][:, None, None]
     images = torch.from_numpy(canvas).mul(255).round().clamp(0, 255).byte()
     return torch.from_numpy(labels), images
