@@ -25,7 +25,14 @@ from ganforge.training.launch import load_task_data, make_loop
 from ganforge.training.run_dir import RunDir
 from ganforge.translation.data import load_translation_data
 from ganforge.translation.label_maps import decode_ids, one_hot
-from ganforge.translation.spade_losses import feature_matching, hinge_d, hinge_g, kl_divergence
+from ganforge.translation.spade import load_vgg19
+from ganforge.translation.spade_losses import (
+    feature_matching,
+    hinge_d,
+    hinge_g,
+    kl_divergence,
+    vgg_loss,
+)
 from resume_support import StopAfter, train_rows
 
 TINY = [
@@ -140,6 +147,21 @@ def test_kl_term_is_summed_over_batch_and_code() -> None:
     # per entry 0.5 * (mu^2 + sigma^2 - 1 - log sigma^2)
     expected = 0.5 * (1 + 1 - 1 - 0) + 0.5 * (4 + 4 - 1 - math.log(4.0))
     assert math.isclose(float(kl_divergence(mu, logvar)), expected, rel_tol=1e-6)
+
+
+def test_vgg_loss_weights_and_weight_file_errors(tmp_path: Path) -> None:
+    def features(x: torch.Tensor) -> list[torch.Tensor]:
+        return [x * k for k in range(1, 6)]
+
+    loss = vgg_loss(features, torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2))
+    assert math.isclose(float(loss), 1 / 32 + 2 / 16 + 3 / 8 + 4 / 4 + 5.0)
+    with pytest.raises(GanforgeError, match="translation.vgg_weights: .* does not exist"):
+        load_vgg19(str(tmp_path / "vgg19.pth"))
+    from safetensors.torch import save_file
+
+    save_file({"classifier.0.weight": torch.zeros(2, 2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(GanforgeError, match="is not a VGG19 state dict .no features.0.bias."):
+        load_vgg19(str(tmp_path / "other.safetensors"))
 
 
 def test_label_ids_round_trip_through_the_image_range() -> None:

@@ -12,6 +12,7 @@ side * side bytes are refused before parsing. Every error is `{"error": "one lin
 
 from __future__ import annotations
 
+import io
 import threading
 from importlib import resources
 from typing import Any
@@ -19,12 +20,13 @@ from typing import Any
 import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from PIL import Image
 
 from ganforge.errors import GanforgeError
 from ganforge.generator import Generator
+from ganforge.sampling import to_uint8
 from ganforge.serve.app import PAGE_POLICY, error
 from ganforge.serve.limits import MAX_SEED
-from ganforge.serve.render import png
 from ganforge.translation.label_maps import palette, semantic_classes
 
 
@@ -53,8 +55,10 @@ def synthesize(g: Generator, body: bytes, seed: int, lock: threading.Lock) -> by
     if not 0 <= seed <= MAX_SEED:
         raise GanforgeError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
     with lock:
-        image = g.translate(ids, "AtoB", seed)
-    return png(image, columns=1)
+        image = to_uint8(g.translate(ids, "AtoB", seed))[0]
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def create_label_app(g: Generator) -> FastAPI:

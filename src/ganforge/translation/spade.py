@@ -123,8 +123,9 @@ class SPADE(TranslationMethod):
         self.pools = {}
         self.use_vae = tc.use_vae
         self.weights = {"feat": tc.lambda_feat, "kld": tc.lambda_kld, "vgg": tc.lambda_vgg}
-        self.vgg = load_vgg19(tc.vgg_weights) if tc.vgg_weights and tc.lambda_vgg > 0 else None
-        if self.vgg is None:
+        building = torch.empty(0).device.type != "meta"  # not the size check's shapes-only copy
+        self.vgg = load_vgg19(tc.vgg_weights) if tc.vgg_weights and tc.lambda_vgg > 0 and building else None
+        if self.vgg is None and building:
             reason = "translation.lambda_vgg=0" if tc.vgg_weights else "no translation.vgg_weights given"
             print(f"spade: the VGG perceptual loss is off ({reason})", file=sys.stderr)
 
