@@ -168,7 +168,11 @@ class Evaluator:
             self.missing["miou"] = ("no segmenter for these label maps (ganforge ships one for "
                                     "demo:digit-canvases)")
             return
-        judge = load_segmenter(name, self.device)
+        try:
+            judge = load_segmenter(name, self.device)
+        except GanforgeError as exc:
+            self.missing["miou"] = str(exc)
+            return
         classes = self.data.label_classes
         scores = mean_iou(judge.predict(outputs), self.maps[:, 0], classes)
         record["miou_AtoB"], record["pixel_accuracy_AtoB"] = scores["miou"], scores["pixel_accuracy"]
