@@ -96,13 +96,15 @@ SPEED_SETTINGS = {
         "stargan": ["demo_overrides=[]", "translation.crop_size=128", "translation.load_size=128"],
         "bicyclegan": ["demo_overrides=[]", "translation.generator=unet_128", "translation.encoder_blocks=4",
                        "translation.crop_size=128", "translation.load_size=143"],
-        "spade": ["demo_overrides=[]", "translation.crop_size=128", "translation.load_size=128"],
+        "spade": ["demo_overrides=[]", "translation.crop_size=128", "translation.load_size=128",
+                  "translation.label_nc=150", "translation.contain_dontcare_label=true"],
     },
     256: {
         "stargan": ["demo_overrides=[]", "translation.crop_size=256", "translation.load_size=256",
                     "translation.n_layers_d=7"],
         "bicyclegan": ["demo_overrides=[]"],
-        "spade": ["demo_overrides=[]", "translation.load_size=256"],
+        "spade": ["demo_overrides=[]", "translation.load_size=256", "translation.label_nc=150",
+                  "translation.contain_dontcare_label=true"],
     },
 }
 
