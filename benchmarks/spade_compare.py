@@ -26,7 +26,8 @@ from ganforge.api import make_config, train
 from ganforge.training.run_dir import read_metrics
 
 PIX2PIX_ON_CANVASES = [
-    "translation.channels_a=3", "translation.channels_b=3", "translation.load_size=32", "translation.crop_size=32",
+    "translation.channels_a=3", "translation.channels_b=3", "translation.load_size=64", "translation.crop_size=64",
+    "translation.generator=unet_64",
     "translation.epochs=2", "translation.epochs_decay=2", "translation.steps_per_epoch=100",
     "translation.eval_every=2", "translation.eval_n=300", "data.hflip=false", "train.batch_size=4",
 ]

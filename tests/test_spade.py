@@ -23,6 +23,7 @@ from ganforge.models.spade import SPADEDiscriminator, SPADENorm, SPADEResBlock, 
 from ganforge.training.checkpoint import load_latest_checkpoint
 from ganforge.training.launch import load_task_data, make_loop
 from ganforge.training.run_dir import RunDir
+from ganforge.translation.checks import check_translation_config
 from ganforge.translation.data import load_translation_data
 from ganforge.translation.label_maps import decode_ids, one_hot
 from ganforge.translation.spade import load_vgg19
@@ -38,6 +39,7 @@ from resume_support import StopAfter, train_rows
 TINY = [
     "translation.ngf=2",
     "translation.spade_hidden=4",
+    "translation.param_free_norm=batch",  # the demo's instance norm needs G's start at 2x2 (64 px)
     "translation.ndf=4",
     "translation.n_layers_d=2",
     "translation.load_size=32",
@@ -223,9 +225,21 @@ def test_label_reader_errors(tmp_path: Path, case: str, message: str) -> None:
     assert "\n" not in str(info.value)
 
 
+def test_config_mistakes_are_one_line_errors() -> None:
+    cases = [(["translation.crop_size=48", "translation.load_size=48"], "use a multiple of 32"),
+             (["translation.crop_size=32", "translation.load_size=32"], "starts G at 1x1, where instance norm"),
+             (["train.loss=ls"], "SPADE trains with the hinge loss"),
+             (["translation.channels_a=3"], "set translation.channels_a=1")]
+    for overrides, message in cases:
+        with pytest.raises(GanforgeError, match=message) as info:
+            check_translation_config(api.make_config("spade", overrides))
+        assert "\n" not in str(info.value)
+
+
 # ---- training, resume, translate -------------------------------------------------------------
 def test_demo_trains_and_resumes_exactly(tmp_path: Path) -> None:
-    config, data = load_task_data(api.make_config("spade", [*TINY, "translation.features=none"]))
+    config, data = load_task_data(api.make_config("spade", [*TINY, "translation.features=none",
+                                                            "translation.steps=2"]))
     straight = make_loop(config, data, RunDir(tmp_path / "straight"))
     straight.fit(progress=False)
     assert straight.step == 2

@@ -184,6 +184,10 @@ class SPADE(TranslationMethod):
         if tc.crop_size % multiple:
             raise GanforgeError(f"translation.crop_size={tc.crop_size} does not fit SPADE's G with "
                                 f"num_upsampling_layers={tc.num_upsampling_layers}: use a multiple of {multiple}")
+        if tc.param_free_norm == "instance" and tc.crop_size // multiple < 2:
+            raise GanforgeError(f"translation.crop_size={tc.crop_size} starts G at 1x1, where instance norm has "
+                                "nothing to normalise; use translation.param_free_norm=batch or a crop of at "
+                                f"least {2 * multiple}")
         side = tc.crop_size
         for _ in range(tc.num_d - 1):
             side = (side - 1) // 2 + 1
