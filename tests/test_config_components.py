@@ -119,10 +119,11 @@ def test_typed_choices_match_the_code_that_implements_them(module: str, name: st
 
 
 def test_feature_choices_match_the_extractors() -> None:
-    from ganforge.metrics.features import ATTRIBUTE_EXTRACTORS, EXTRACTORS
+    from ganforge.metrics.features import ATTRIBUTE_EXTRACTORS, EXTRACTORS, SEGMENTERS
 
     assert typing.get_args(S.Features) == ("auto", *EXTRACTORS)
-    assert typing.get_args(S.TranslationFeatures) == ("auto", "none", *EXTRACTORS, *ATTRIBUTE_EXTRACTORS)
+    assert typing.get_args(S.TranslationFeatures) == ("auto", "none", *EXTRACTORS, *ATTRIBUTE_EXTRACTORS,
+                                                      *SEGMENTERS)
 
 
 RANGES = [
