@@ -96,11 +96,15 @@ SPEED_SETTINGS = {
         "stargan": ["demo_overrides=[]", "translation.crop_size=128", "translation.load_size=128"],
         "bicyclegan": ["demo_overrides=[]", "translation.generator=unet_128", "translation.encoder_blocks=4",
                        "translation.crop_size=128", "translation.load_size=143"],
+        "spade": ["demo_overrides=[]", "translation.crop_size=128", "translation.load_size=128",
+                  "translation.label_nc=150", "translation.contain_dontcare_label=true"],
     },
     256: {
         "stargan": ["demo_overrides=[]", "translation.crop_size=256", "translation.load_size=256",
                     "translation.n_layers_d=7"],
         "bicyclegan": ["demo_overrides=[]"],
+        "spade": ["demo_overrides=[]", "translation.load_size=256", "translation.label_nc=150",
+                  "translation.contain_dontcare_label=true"],
     },
 }
 
@@ -114,11 +118,13 @@ def synthetic(config: Any, n: int) -> TranslationData:
         attrs = torch.randint(0, 2, (n, len(tc.attributes)), generator=gen).float()
         return TranslationData(a, a, False, None, None, False, "synthetic", attributes=tuple(tc.attributes),
                                train_attrs=attrs)
+    if tc.mode == "spade":  # label maps of the recipe's classes
+        a = torch.randint(0, tc.label_nc, a.shape, generator=gen, dtype=torch.uint8)
     return TranslationData(a, b, True, None, None, False, "synthetic")
 
 
 def speed(recipe: str, resolution: int, cycles: int) -> dict:
-    source = "celeba:unused" if recipe == "stargan" else "paired:unused"
+    source = {"stargan": "celeba:unused", "spade": "labels:unused"}.get(recipe, "paired:unused")
     config = make_config(recipe, [*SPEED_SETTINGS[resolution][recipe], "translation.features=none",
                                   "train.device=cpu"], data=source)
     loop = make_loop(config, synthetic(config, max(2 * config.train.batch_size, 4)), RunDir(Path("/nonexistent")))
@@ -137,7 +143,7 @@ def speed(recipe: str, resolution: int, cycles: int) -> dict:
     return {"benchmark": "manipulation_speed", "recipe": recipe, "resolution": resolution,
             "provenance": provenance(), "batch_size": batch, "steps_timed": steps,
             "step_definition": "one D iteration (G every n_critic=5th)" if recipe == "stargan"
-            else "one G+E and one D+D2 update", "seconds": round(seconds, 2),
+            else "one G(+E) and one D update" , "seconds": round(seconds, 2),
             "steps_per_s": round(steps / seconds, 4), "images_per_s": round(steps * batch / seconds, 3),
             "parameters": {k: count_parameters(v) for k, v in loop.task.model.networks.items()}}
 
@@ -202,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bicyclegan-repo", type=Path, required=True, help="a checkout of junyanz/BicycleGAN")
     p.add_argument("--commits", nargs="*", default=[], help="the checkouts' commits, for the record")
     s = sub.add_parser("speed")
-    s.add_argument("--recipe", choices=("stargan", "bicyclegan"), required=True)
+    s.add_argument("--recipe", choices=("stargan", "bicyclegan", "spade"), required=True)
     s.add_argument("--resolution", type=int, choices=(128, 256), default=128)
     s.add_argument("--cycles", type=int, default=2)
     d = sub.add_parser("demo")

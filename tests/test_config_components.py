@@ -38,7 +38,8 @@ def test_every_builtin_component_is_registered_by_importing_ganforge() -> None:
     assert sorted(COMPONENTS["method"]) == ["acgan", "adversarial", "began", "gan-cls", "gigagan",
                                             "gigagan-upsampler", "infogan", "lapgan", "lostgan", "ragan",
                                             "sgan", "stylegan2"]
-    assert sorted(COMPONENTS["translation"]) == ["bicyclegan", "cyclegan", "instagan", "pix2pix", "stargan"]
+    assert sorted(COMPONENTS["translation"]) == ["bicyclegan", "cyclegan", "instagan", "pix2pix", "spade",
+                                                 "stargan"]
 
 
 def test_importing_only_the_config_module_sees_every_component() -> None:
@@ -46,7 +47,7 @@ def test_importing_only_the_config_module_sees_every_component() -> None:
             "print(len(r['model']), len(r['method']), len(r['translation']), "
             "type(c.load_recipe('cgan').model).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["10", "12", "5", "MLPModelConfig"]
+    assert out.stdout.split() == ["10", "12", "6", "MLPModelConfig"]
 
 
 def test_an_empty_registry_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,10 +121,11 @@ def test_typed_choices_match_the_code_that_implements_them(module: str, name: st
 
 
 def test_feature_choices_match_the_extractors() -> None:
-    from ganforge.metrics.features import ATTRIBUTE_EXTRACTORS, EXTRACTORS
+    from ganforge.metrics.features import ATTRIBUTE_EXTRACTORS, EXTRACTORS, SEGMENTERS
 
     assert typing.get_args(S.Features) == ("auto", *EXTRACTORS)
-    assert typing.get_args(S.TranslationFeatures) == ("auto", "none", *EXTRACTORS, *ATTRIBUTE_EXTRACTORS)
+    assert typing.get_args(S.TranslationFeatures) == ("auto", "none", *EXTRACTORS, *ATTRIBUTE_EXTRACTORS,
+                                                      *SEGMENTERS)
 
 
 RANGES = [

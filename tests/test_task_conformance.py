@@ -44,6 +44,9 @@ SHRINK = {  # per architecture or mode: the narrowest nets each recipe's setting
                    "translation.eval_n=4"],
     "instagan": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4",
                  "translation.generator=resnet_1blocks"],
+    "spade": ["translation.ngf=2", "translation.spade_hidden=4", "translation.ndf=4", "translation.n_layers_d=2",
+              "translation.param_free_norm=batch",
+              "translation.load_size=32", "translation.crop_size=32", "translation.eval_n=4"],
 }
 COMMON = ["train.log_every=1", "train.sample_every=1000", "monitor.plot=false",
           "train.device=cpu", "train.checkpoint_every=1000"]

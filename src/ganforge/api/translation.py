@@ -42,7 +42,7 @@ def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "t
     out_dir = Path(out)
     if out_dir.suffix.lower() == ".png" or (out_dir.exists() and not out_dir.is_dir()):
         raise GanforgeError(f"--out '{out}' must be a folder (one PNG per input is written there)")
-    images, names = read_inputs(files, size, channels), output_names(files)
+    images, names = read_inputs(files, size, channels, tc), output_names(files)
     instagan = tc.mode == "instagan"
     if (masks is not None) != instagan:
         raise GanforgeError("this InstaGAN run needs --masks DIR (the inputs' instance masks, "

@@ -30,7 +30,8 @@ AugmentOp = Literal[
     "brightness", "contrast", "lumaflip", "hue", "saturation", "cutout", "noise",
 ]
 Features = Literal["auto", "inception", "digits", "mnist"]
-TranslationFeatures = Literal["auto", "none", "inception", "digits", "mnist", "digit_attributes"]
+TranslationFeatures = Literal["auto", "none", "inception", "digits", "mnist", "digit_attributes",
+                              "digit_segmenter"]
 TranslationNorm = Literal["batch", "instance", "none"]
 PatchDiscriminator = Literal["basic", "n_layers", "pixel"]
 InferenceMode = Literal["batch_stats", "running_stats"]

@@ -20,6 +20,7 @@ from torch import nn
 from ganforge.errors import GanforgeError
 from ganforge.metrics.classifiers import load_classifier
 from ganforge.metrics.inception import load_inception
+from ganforge.metrics.segmenter import SEGMENTERS, load_segmenter
 
 DOMAIN_EXTRACTORS = ("digits", "mnist")
 EXTRACTORS = ("inception", *DOMAIN_EXTRACTORS)
@@ -65,10 +66,12 @@ def get_extractor(
         extractor = load_inception(inception_weights, device=device)
     elif name_or_module in (*DOMAIN_EXTRACTORS, *ATTRIBUTE_EXTRACTORS):
         extractor = load_classifier(name_or_module, device=device)
+    elif name_or_module in SEGMENTERS:  # SPADE's demo: the segmenter's pooled features
+        extractor = load_segmenter(name_or_module, device=device)
     else:
         raise GanforgeError(
             f"unknown feature extractor '{name_or_module}'; available: "
-            f"{', '.join((*EXTRACTORS, *ATTRIBUTE_EXTRACTORS))}"
+            f"{', '.join((*EXTRACTORS, *ATTRIBUTE_EXTRACTORS, *SEGMENTERS))}"
         )
     return extractor.to(device).eval().requires_grad_(False)
 

@@ -24,6 +24,7 @@ from ganforge.metrics.classifiers import class_accuracy
 from ganforge.metrics.features import Features, extract, get_extractor
 from ganforge.metrics.fid import fid_from_features
 from ganforge.metrics.kid import kernel_inception_distance
+from ganforge.metrics.segmenter import load_segmenter, mean_iou
 from ganforge.metrics.translation_conditional import (
     attribute_scores,
     attribute_translations,
@@ -42,7 +43,9 @@ FEATURE_BATCH = 100
 KID_SUBSETS = 100
 DIVERSITY_CODES = 8  # BicycleGAN: outputs per test input for the diversity measures
 DIVERSITY_INPUTS = 50  # ... of this many test inputs
-DEMO_FEATURES = {"demo:digit-attributes": "digit_attributes"}  # else the digits classifier
+# else the digits classifier
+DEMO_FEATURES = {"demo:digit-attributes": "digit_attributes", "demo:digit-canvases": "digit_segmenter"}
+DEMO_SEGMENTERS = {"demo:digit-canvases": "digit_segmenter"}  # label-map data: the mIoU judge
 
 
 class TranslationModel(Protocol):
@@ -86,6 +89,8 @@ class Evaluator:
         self.extractor_name = feature_extractor_name(config)
         self.extractor: nn.Module | None = None
         self.real_features: dict[str, Features] = {}
+        self.maps = data.test_maps[: len(self.test["A"])] if data.test_maps is not None and self.test else None
+        self.real_miou: float | None = None
 
     def _features(self, images: torch.Tensor) -> Features | None:
         if self.extractor_name == "none":
@@ -165,12 +170,34 @@ class Evaluator:
                 if f"ssim_{direction}" not in record:
                     self.missing["ssim"] = "SSIM's 11x11 window needs images of at least 11 px"
             self._distribution_scores(out, target, direction, record)
+            if direction == "AtoB" and self.maps is not None:
+                self._segmentation_scores(out, record)
         if set(model.directions) == {"AtoB", "BtoA"}:
             for domain, there, back in (("A", "AtoB", "BtoA"), ("B", "BtoA", "AtoB")):
                 rec = run_generator(model.generator(back), outputs[there], self.mode, self.seed)
                 record[f"cycle_l1_{domain}"] = float(l1_error(rec, self.test[domain]).mean())
         record["eval_n"] = int(len(self.test["A"]))
         return record
+
+    def _segmentation_scores(self, outputs: torch.Tensor, record: dict[str, Any]) -> None:
+        """Label-map data (SPADE's): mIoU and pixel accuracy of the shipped segmenter's reading
+        of the generated images against the input maps, and (`miou_real`) of the real images."""
+        name = DEMO_SEGMENTERS.get(self.config.data.source.strip())
+        if name is None:
+            self.missing["miou"] = ("no segmenter for these label maps (ganforge ships one for "
+                                    "demo:digit-canvases)")
+            return
+        try:
+            judge = load_segmenter(name, self.device)
+        except GanforgeError as exc:
+            self.missing["miou"] = str(exc)
+            return
+        classes = self.data.label_classes
+        scores = mean_iou(judge.predict(outputs), self.maps[:, 0], classes)
+        record["miou_AtoB"], record["pixel_accuracy_AtoB"] = scores["miou"], scores["pixel_accuracy"]
+        if self.real_miou is None:
+            self.real_miou = mean_iou(judge.predict(self.test["B"]), self.maps[:, 0], classes)["miou"]
+        record["miou_real"] = self.real_miou
 
     def _attribute_metrics(self, g: nn.Module, record: dict[str, Any]) -> dict[str, Any]:
         """StarGAN: each test image with each attribute flipped; FID/KID against the real test

@@ -23,7 +23,7 @@ def run_server(
     checked = Limits.from_options(**limits)  # before the slow load, so a typo fails at once
     _require_serve_extra()
     g = load(source, device=device)
-    if g.is_translator:
+    if g.is_translator and g.config.translation.mode != "spade":  # SPADE: the label-map page
         raise GanforgeError(f"'{source}' is an image-to-image translation generator; the page draws "
                             f"from latents; translate images with: ganforge translate {source} INPUT")
     server, sock = build_server(g, host, port, checked, log_level="info", access_log=True,
@@ -48,9 +48,11 @@ def build_server(
     import uvicorn
 
     from ganforge.serve.app import create_app
+    from ganforge.serve.labels_app import create_label_app
 
     sock = bind_socket(host, port)
-    config = uvicorn.Config(create_app(g, limits, directions), log_level=log_level,
+    app = create_label_app(g) if g.is_translator else create_app(g, limits, directions)
+    config = uvicorn.Config(app, log_level=log_level,
                             access_log=access_log)
     return uvicorn.Server(config), sock
 

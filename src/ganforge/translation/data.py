@@ -20,13 +20,13 @@ import torch
 from ganforge.config import TranslationConfig
 from ganforge.data.folder import IMAGE_EXTENSIONS, pil_to_model_format
 from ganforge.errors import GanforgeError
-from ganforge.translation import attribute_data, demos, instance_data
+from ganforge.translation import attribute_data, demos, instance_data, label_data
 from ganforge.translation.data_types import TranslationData
 from ganforge.translation.images import decode_all, open_image
 
 __all__ = ["TranslationData", "load_translation_data", "open_image"]
-DEMO_NAMES = (*demos.DEMOS, *demos.ATTRIBUTE_DEMOS, *instance_data.INSTANCE_DEMOS)
-SPEC_FORMS = (f"paired:DIR, unpaired:DIR, prepared:DIR, instances:DIR, celeba:DIR, "
+DEMO_NAMES = (*demos.DEMOS, *demos.ATTRIBUTE_DEMOS, *instance_data.INSTANCE_DEMOS, *label_data.DEMOS)
+SPEC_FORMS = (f"paired:DIR, unpaired:DIR, prepared:DIR, instances:DIR, labels:DIR, celeba:DIR, "
               f"attributes:FILE.csv, "
               f"demo:{{{','.join(DEMO_NAMES)}}}")
 
@@ -40,7 +40,8 @@ def load_translation_data(spec: str, tc: TranslationConfig, workers: int = 2) ->
     kind, sep, rest = spec.partition(":")
     if kind == "demo":
         return _demo(rest, tc, spec)
-    if kind not in ("paired", "unpaired", "instances", "celeba", "attributes", "prepared") or not sep or not rest:
+    if kind not in ("paired", "unpaired", "instances", "labels", "celeba", "attributes",
+                    "prepared") or not sep or not rest:
         raise GanforgeError(f"unknown translation data '{spec}'; use one of: {SPEC_FORMS}")
     if kind == "prepared" and "://" in rest:
         raise GanforgeError(f"{spec}: translation reads prepared data from a local folder; copy "
@@ -60,6 +61,8 @@ def load_translation_data(spec: str, tc: TranslationConfig, workers: int = 2) ->
         return open_prepared_translation(root, tc, spec, workers)
     if kind == "instances":
         return instance_data.instance_folders(root, tc, spec)
+    if kind == "labels":
+        return label_data.label_folders(root, tc, spec)
     return _paired(root, tc, spec) if kind == "paired" else _unpaired(root, tc, spec)
 
 
@@ -68,6 +71,8 @@ def _demo(name: str, tc: TranslationConfig, spec: str) -> TranslationData:
         return attribute_data.demo_attributes(name, tc, spec)
     if name in instance_data.INSTANCE_DEMOS:
         return instance_data.demo_instances(name, tc, spec)
+    if name in label_data.DEMOS:
+        return label_data.demo_canvases(tc, spec)
     if name not in demos.DEMOS:
         raise GanforgeError(f"unknown demo task '{name}'; available: {', '.join(DEMO_NAMES)}")
     paired, _, _, readable = demos.DEMOS[name]

@@ -37,6 +37,9 @@ class TranslationData:
     # the demo's digit class of each domain's instances (A, B)
     instances: int = 0
     instance_classes: tuple[int, int] | None = None
+    # label-map data (SPADE's): the test label maps as class ids (N, 1, S, S), and the classes
+    test_maps: torch.Tensor | None = None
+    label_classes: int = 0
 
     @property
     def has_test(self) -> bool:

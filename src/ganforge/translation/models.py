@@ -11,13 +11,14 @@ from ganforge.translation.cyclegan import CycleGAN
 from ganforge.translation.instagan import InstaGAN
 from ganforge.translation.method import TranslationMethod
 from ganforge.translation.pix2pix import Pix2Pix
+from ganforge.translation.spade import SPADE
 from ganforge.translation.stargan import StarGAN
 
 CHECKPOINT_TASK = "translation"  # the "task" of a translation checkpoint
 POOL_SEED_OFFSET = 11
 MODES: dict[str, type[TranslationMethod]] = {
     "pix2pix": Pix2Pix, "cyclegan": CycleGAN, "stargan": StarGAN, "bicyclegan": BicycleGAN,
-    "instagan": InstaGAN,
+    "instagan": InstaGAN, "spade": SPADE,
 }
 
 

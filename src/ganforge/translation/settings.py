@@ -86,3 +86,31 @@ class InstaGANConfig(TranslationConfig):
     ins_per: int = setting(2, bounds="[1, 64]")  # instances per pass (sequential mini-batch)
     max_instances: int = setting(20, bounds="[1, 256]")  # mask files read per image (<name>_0..)
     set_order: Literal["decreasing", "random"] = "decreasing"  # order of the instances
+
+
+@register("spade")
+@dataclass
+class SPADEConfig(TranslationConfig):
+    """Semantic image synthesis: a label map (A, class ids) -> an image (B) by a SPADE generator,
+    a multi-scale PatchGAN D with feature matching, hinge loss; optionally the VAE style encoder.
+
+    `ngf`/`ndf` are G's and D's widths, `n_layers_d` the PatchGANs' depth (the authors': 4);
+    `generator`, `discriminator`, `norm` and `dropout` are not used."""
+
+    mode: str = "spade"
+    label_nc: int = setting(11, bounds="[1, 255]")  # classes in the label maps (ids 0..label_nc-1)
+    # one more class for id 255 in the label files (ADE20K's 0 after the shift): "don't care"
+    contain_dontcare_label: bool = False
+    num_upsampling_layers: Literal["normal", "more", "most"] = "normal"  # 5, 6 or 7 x2 stages
+    param_free_norm: Literal["batch", "instance"] = "batch"  # SPADE's norm before the modulation
+    spectral_g: bool = True  # spectral norm on G's convs (norm_G spectralspade...)
+    spade_hidden: int = setting(128, bounds=AT_LEAST_1)  # SPADE's embedding width (authors: 128)
+    num_d: int = setting(2, bounds="[1, 4]")  # scales of the multi-scale D
+    use_vae: bool = False  # the style encoder E: G starts from z ~ E(image) (training) or N(0, I)
+    z_dim: int = setting(256, bounds=AT_LEAST_1)  # the VAE's style code size
+    lambda_feat: float = setting(10.0, bounds=AT_LEAST_0)  # feature-matching loss weight
+    lambda_kld: float = setting(0.05, bounds=AT_LEAST_0)  # KL weight (the VAE)
+    lambda_vgg: float = setting(10.0, bounds=AT_LEAST_0)  # VGG perceptual loss weight
+    # VGG19 weights (torchvision's vgg19 state dict, .pth or .safetensors) for the perceptual
+    # loss; "": the loss is off (reported so at the start of training)
+    vgg_weights: str = ""

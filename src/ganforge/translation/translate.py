@@ -17,7 +17,8 @@ from ganforge.config import TranslationConfig
 from ganforge.data.folder import IMAGE_EXTENSIONS, pil_to_model_format
 from ganforge.errors import GanforgeError
 from ganforge.translation.data import open_image
-from ganforge.translation.networks import size_multiple
+from ganforge.translation.label_data import read_label_map
+from ganforge.translation.models import method_class
 
 
 def input_files(inputs: list[Path | str]) -> list[Path]:
@@ -63,19 +64,23 @@ MAX_SIZE = 4096
 def checked_size(tc: TranslationConfig, size: int | None) -> int:
     """`size`, or the run's crop size; it must fit the generator's downsamplings."""
     size = size or tc.crop_size
-    multiple = size_multiple(tc)
+    multiple = method_class(tc.mode).size_multiple(tc)
     if size > MAX_SIZE:  # translation.crop_size's upper end: one image would not fit in memory
         raise GanforgeError(f"--size must be at most {MAX_SIZE}, got {size}")
     if size <= 0 or size % multiple:
         raise GanforgeError(
-            f"--size {size} does not fit the run's {tc.generator} generator; "
+            f"--size {size} does not fit the run's {tc.mode} generator; "
             f"use a positive multiple of {multiple}"
         )
     return size
 
 
-def read_inputs(files: list[Path], size: int, channels: int) -> torch.Tensor:
-    """uint8 (N, C, size, size) images, as translation takes them."""
+def read_inputs(files: list[Path], size: int, channels: int,
+                tc: TranslationConfig | None = None) -> torch.Tensor:
+    """uint8 (N, C, size, size) images, as translation takes them; for a SPADE run (`tc`), label
+    maps of class ids (nearest resizing, ids checked against the run's classes)."""
+    if tc is not None and tc.mode == "spade":
+        return torch.from_numpy(np.stack([read_label_map(path, size, tc) for path in files]))
     return torch.from_numpy(
         np.stack([pil_to_model_format(open_image(path), size, channels, str(path)) for path in files])
     )

@@ -50,8 +50,8 @@ RANK_SEED_STRIDE = 7919
 LOWER_IS_BETTER = re.compile(r"(l1|fid|kid|cycle_l1|reconstruction_l1|context_l1)_")
 BEST_METRIC = re.compile(
     r"((l1|psnr|ssim|fid|kid|digit_accuracy|attribute_accuracy|attribute_flip_accuracy"
-    r"|reconstruction_l1|diversity_l1|diversity_features|context_l1|instance_accuracy)_(AtoB|BtoA)"
-    r"|cycle_l1_[AB])"
+    r"|reconstruction_l1|diversity_l1|diversity_features|context_l1|instance_accuracy|miou"
+    r"|pixel_accuracy)_(AtoB|BtoA)|cycle_l1_[AB])"
 )
 
 
@@ -169,7 +169,7 @@ class TranslationTask(Task):
             raise GanforgeError(
                 f"eval.best_metric '{config.eval.best_metric}' is not a translation metric; use one "
                 "of l1_, psnr_, ssim_, fid_, kid_, digit_accuracy_, attribute_accuracy_, "
-                "attribute_flip_accuracy_, reconstruction_l1_, diversity_l1_, diversity_features_ "
+                "attribute_flip_accuracy_, reconstruction_l1_, diversity_l1_, diversity_features_, miou_ "
                 "+ AtoB/BtoA, or cycle_l1_A/B"
             )
         if self.dist.rank > 0:  # dropout and crops of the networks differ between ranks
