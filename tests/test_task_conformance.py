@@ -35,6 +35,8 @@ SHRINK = {  # per architecture or mode: the narrowest nets each recipe's setting
     "lapgan": ["model.ch=4", "model.hidden=[16]", "model.d_hidden=[16]"],
     "stylegan2": ["model.channel_base=128", "model.channel_max=16", "model.w_dim=16", "model.dim_z=8",
                   "model.mapping_layers=1", "model.d_mapping_layers=1"],
+    "lostgan": ["model.ch=2", "model.resolution=16", "model.dim_z=8", "model.obj_dim=8", "model.embed_dim=8",
+                "model.mask_ch=4", "model.mask_size=8", "model.mask_map=16"],
     "pix2pix": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4"],
     "cyclegan": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4",
                  "translation.generator=resnet_1blocks"],
@@ -66,7 +68,7 @@ def _args(recipe: str) -> list[str]:
     else:
         kind = config.model.arch
         extra = ["train.batch_size=4", "eval.every=0"]
-        data = ["--data", "digits"] if not config.data.source.startswith(("digits", "demo", "captioned")) else []
+        data = ["--data", "digits"] if not config.data.source.startswith(("digit", "demo", "captioned")) else []
     return ["--recipe", recipe, *data, "--no-progress", *SHRINK[kind], *COMMON, *extra]
 
 

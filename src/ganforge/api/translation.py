@@ -60,7 +60,7 @@ def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "t
         condition = condition.repeat(len(images) // len(condition), 1)
     outputs = g.translate(images, direction, seed, condition)
     written = []
-    for array, name in zip(to_uint8(outputs[:, :channels]), names, strict=True):
+    for array, name in zip(to_uint8(outputs[:, :channels] if instagan else outputs), names, strict=True):
         path = out_dir / name
         save_image(array, path)
         written.append(str(path))
