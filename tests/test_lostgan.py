@@ -26,6 +26,7 @@ from ganforge.models.lostgan import (
 )
 from ganforge.nn.roi_align import roi_align
 from ganforge.training.checkpoint import load_checkpoint
+from resume_support import straight_and_resumed
 
 TINY = ["model.ch=2", "model.resolution=16", "model.dim_z=8", "model.obj_dim=8", "model.embed_dim=8",
         "model.mask_ch=4", "model.mask_size=8", "model.mask_map=16", "train.batch_size=4", "train.log_every=1",
@@ -175,12 +176,7 @@ def _train(out: Path, steps: int) -> list[str]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("lostgan")
-    straight, resumed = root / "straight", root / "resumed"
-    assert main(_train(straight, 2)) == 0
-    assert main(_train(resumed, 1)) == 0
-    assert main(["train", "--resume", str(resumed), "--steps", "2", "--no-progress"]) == 0
-    return straight, resumed
+    return straight_and_resumed(tmp_path_factory.mktemp("lostgan"), _train)
 
 
 def _losses(run: Path) -> list[dict]:

@@ -65,5 +65,9 @@ def test_the_shipped_registry_keeps_its_keys() -> None:
         "fid": ["fid"], "is": ["is_mean", "is_std"], "kid": ["kid_mean", "kid_std"],
         "pr": ["precision", "recall"], "dc": ["density", "coverage"],
         "acc": ["class_accuracy", "class_coverage_classes_produced", "class_coverage_kl_to_uniform"],
+        "rprec": ["r_precision"],  # text-to-image (metrics/text_metrics.py)
+        "caption_acc": ["caption_all_acc", "caption_digit_acc", "caption_colour_acc", "caption_size_acc",
+                        "caption_position_acc"],
+        "clip_score": ["clip_score"],
     }
     assert sorted(LOWER_IS_BETTER) == ["fid", "kid_mean"]

@@ -21,6 +21,7 @@ from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.launch import load_task_data, make_loop
 from ganforge.training.methods.gancls import interpolate_embeddings, matching_aware_d_loss
 from ganforge.training.run_dir import RunDir
+from resume_support import straight_and_resumed
 
 TINY = ["model.ch=4", "text.width=16", "text.embed_dim=16", "text.heads=2", "text.pretrain_steps=2",
         "text.pretrain_batch=8", "train.batch_size=4", "train.log_every=1", "train.sample_every=1000",
@@ -58,12 +59,7 @@ def _args(out: Path, steps: int) -> list[str]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("gancls")
-    straight, resumed = root / "straight", root / "resumed"
-    assert main(_args(straight, 2)) == 0
-    assert main(_args(resumed, 1)) == 0
-    assert main(["train", "--resume", str(resumed), "--steps", "2", "--no-progress"]) == 0
-    return straight, resumed
+    return straight_and_resumed(tmp_path_factory.mktemp("gancls"), _args)
 
 
 def _losses(run: Path) -> list[dict]:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganforge.data.files import read_json
 from ganforge.errors import GanforgeError
 from ganforge.metrics.classifiers import load_classifier
 from ganforge.metrics.inception import load_inception
@@ -101,8 +102,6 @@ def default_extractor(data_source: str) -> str:
         return "mnist"
     kind, _, rest = data_source.partition(":")
     if kind == "prepared" and "://" not in rest:  # what the shards were prepared from
-        from ganforge.data.files import read_json
-
         manifest = read_json(Path(rest).expanduser() / "manifest.json")
         source = manifest.get("source") if isinstance(manifest, dict) else None
         if isinstance(source, str) and not source.startswith("prepared:"):

@@ -108,6 +108,10 @@ class Evaluator:
     def _fid_kid(self, outputs: torch.Tensor, target: str, direction: str,
                  record: dict[str, Any]) -> Features | None:
         """fid_/kid_ of the outputs against the target domain's real test images; their features."""
+        if not torch.isfinite(outputs).all():  # diverged networks: reported, not a crash
+            self.missing[f"fid_{direction}"] = self.missing[f"kid_{direction}"] = (
+                "the translated images are not finite (the generator diverged)")
+            return None
         fake = self._features(outputs)
         if fake is None:
             return None
