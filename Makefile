@@ -19,7 +19,7 @@ demo: $(STAMP)
 	@echo "open runs/demo/grid.png (one row per digit) and runs/demo/samples/"
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
 
-from ganforge.config import ModelConfig
+# `make test` runs the suite on every core with pytest-xdist, one file per worker at a time: there
+# each worker, and every CLI subprocess it starts, gets one thread (two workers with two spinning
+# OpenMP threads each would fight over two cores). A plain `pytest` keeps two threads.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = 1 if WORKERS > 1 else 2
+if WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+import pytest  # noqa: E402 - after the thread setting, which must precede torch's import
+import torch  # noqa: E402
+
+from ganforge.config import ModelConfig  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _few_threads() -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(autouse=True, scope="session")
