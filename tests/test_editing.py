@@ -305,8 +305,9 @@ def test_encoder_shapes_and_one_training_step_for_both_kinds() -> None:
 
 
 def test_encoder_training_resumes_exactly(tmp_path: Path) -> None:
-    from ganforge.editing.encoder import EncoderSettings
     from ganforge.training.encoder import load_encoder, train_encoder
+
+    from ganforge.editing.encoder import EncoderSettings
 
     g = tiny_biggan()
     settings = EncoderSettings(width=8, batch_size=4)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ganforge.api import editing
+from ganforge.config import Config, load_config_file
 from ganforge.errors import GanforgeError
 
 
@@ -112,41 +113,25 @@ def _cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
-def is_encoder_training(args: argparse.Namespace) -> bool:
-    """`train --recipe encoder --generator GEN`, or `train --resume` of an encoder run."""
-    if args.recipe in ("encoder", "hyperstyle") or args.generator is not None:
-        return True
-    return args.resume is not None and (editing.is_encoder_run(args.resume) or editing.is_hyperstyle_run(args.resume))
+def with_inversion_sources(config: Config, args: argparse.Namespace) -> Config:
+    """`train --recipe encoder|hyperstyle --generator GEN [--encoder RUN]`: the config's
+    inversion.generator / inversion.encoder."""
+    return editing.with_inversion_sources(config, args.generator, args.encoder)
 
 
-def train_encoder_command(args: argparse.Namespace) -> int:
-    hyper = args.recipe == "hyperstyle" or (args.resume is not None and editing.is_hyperstyle_run(args.resume))
-    if args.resume is not None:
-        if args.generator is None:
-            raise GanforgeError("--resume of an encoder run needs --generator GEN (the generator it inverts)")
-        out = args.resume
-    else:
-        if args.generator is None:
-            raise GanforgeError("--recipe encoder needs --generator GEN: the generator to invert")
-        if args.overrides:
-            raise GanforgeError(f"--recipe encoder takes no KEY=VALUE settings (got {args.overrides[0]}); "
-                                "use --steps, --batch-size, --seed, --data, --out")
-        out = args.out or Path("runs") / ("hyperstyle" if hyper else "encoder")
-    if hyper:
-        if args.encoder is None and args.resume is None:
-            raise GanforgeError("--recipe hyperstyle needs --encoder ENCODER_RUN (train one with --recipe encoder)")
-        run = editing.train_hyperstyle(args.generator, args.encoder, out, steps=1000 if args.steps is None else args.steps,
-                                       batch_size=args.batch_size, seed=args.seed or 0, data=args.data,
-                                       checkpoint_every=100 if args.checkpoint_every is None else args.checkpoint_every,
-                                       resume=args.resume is not None, progress=not args.no_progress)
-        print(f"HyperStyle run: {run}  (try: ganforge project {args.generator} IMAGE --encoder "
-              f"{args.encoder} --refine {run})")
-        return 0
-    run = editing.train_encoder(args.generator, out, steps=1000 if args.steps is None else args.steps, batch_size=args.batch_size,
-                                seed=args.seed or 0, data=args.data, checkpoint_every=100 if args.checkpoint_every is None else args.checkpoint_every,
-                                resume=args.resume is not None, progress=not args.no_progress)
-    print(f"encoder run: {run}  (try: ganforge project {args.generator} IMAGE --encoder {run})")
-    return 0
+def train_hint(run: Path) -> str | None:
+    """What to try after an inversion run (None for other runs)."""
+    config_file = run / "config.yaml"
+    try:
+        config = load_config_file(config_file) if config_file.is_file() else None
+    except GanforgeError:
+        return None
+    if config is None or config.task != "inversion":
+        return None
+    inv = config.inversion
+    if inv.mode == "hyperstyle":
+        return f"ganforge project {inv.generator} IMAGE --encoder {inv.encoder} --refine {run}"
+    return f"ganforge project {inv.generator} IMAGE --encoder {run}"
 
 
 EDIT_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganforge.data.spec import load_dataset
+from ganforge.api.runs import make_config, train
+from ganforge.config import Config
 from ganforge.editing import directions as find
 from ganforge.editing.codes import LatentCode, to_styles
 from ganforge.editing.edit import class_transfer, parse_strengths, render
 from ganforge.editing.edit import edit as edit_code
-from ganforge.editing.encoder import EncoderSettings
+from ganforge.editing.exports import is_hyper_run, load_encoder, load_hypernetwork
 from ganforge.editing.hyperstyle import refine as refine_code
 from ganforge.editing.images import read_target, write_png
 from ganforge.editing.perceptual import choose_perceptual
@@ -32,15 +34,6 @@ from ganforge.generators import load
 from ganforge.latents import save_gif
 from ganforge.metrics.features import default_extractor
 from ganforge.sampling import make_grid
-from ganforge.training.encoder import is_encoder_run as _is_encoder_run
-from ganforge.training.encoder import load_encoder
-from ganforge.training.encoder import train_encoder as train
-from ganforge.training.hyperstyle import is_hyper_run, load_hypernetwork, train_hypernetwork
-
-
-def is_encoder_run(path: Path | str) -> bool:
-
-    return _is_encoder_run(path)
 
 
 def _generator(source: Path | str | Generator, device: str = "cpu") -> Generator:
@@ -197,29 +190,51 @@ def _direction_index(direction: str, names: list[str], path: Path | str) -> int:
     raise GanforgeError(f"{path} has no direction '{direction}'; it has: {', '.join(names)}")
 
 
-def train_encoder(generator: Path | str | Generator, out: Path | str, *, steps: int = 1000,
-                  batch_size: int | None = None, seed: int = 0, data: str | None = None,
-                  checkpoint_every: int = 100, resume: bool = False, vgg_weights: Path | str | None = None,
-                  classifier: str | None = None, width: int = 32, lr: float | None = None,
-                  device: str = "cpu", progress: bool = True) -> Path:
-    """Train an inversion encoder for `generator` (pSp/e4e into W+ for StyleGAN2, z + class for
-    BigGAN) on its own samples, plus the real images of the data spec `data` when given; with
-    `resume`, continue the encoder run in `out` to `steps`."""
+def with_inversion_sources(config: Config, generator: Path | str | None = None,
+                           encoder: Path | str | None = None) -> Config:
+    """`config` (an inversion recipe) with the generator to invert and (HyperStyle) its encoder
+    run; existing paths are stored absolute so that the run resumes from anywhere."""
+    if generator is None and encoder is None:
+        return config
+    if config.task != "inversion":
+        raise GanforgeError(f"--generator and --encoder belong to the inversion recipes (--recipe encoder | "
+                            f"hyperstyle); recipe '{config.name}' is a {config.task} recipe")
+    inv = config.inversion
+    return replace(config, inversion=replace(
+        inv, generator=inv.generator if generator is None else _source(generator),
+        encoder=inv.encoder if encoder is None else _source(encoder)))
 
-    g = _generator(generator, device)
-    settings = EncoderSettings(width=width)
-    if batch_size is not None:
-        settings.batch_size = batch_size
-    if lr is not None:
-        settings.lr = lr
-    real = None
-    if data is not None:
-        dataset = load_dataset(data, g.resolution, image_channels(g))
-        real = dataset.images.float() / 127.5 - 1.0
-    perceptual = choose_perceptual(vgg_weights, _data_source(g), classifier)
-    return train(g, Path(out), steps, settings, source=str(generator) if not isinstance(generator, Generator) else "",
-                 seed=seed, checkpoint_every=checkpoint_every, real=real,
-                 perceptual=None if perceptual is None else perceptual.to(g.device), resume=resume,
+
+def _source(value: Path | str) -> str:
+    if isinstance(value, Generator):
+        raise GanforgeError("an inversion run records where its generator comes from (to resume): pass its "
+                            "run directory, export path or hub id, not a loaded Generator")
+    path = Path(value)
+    return str(path.resolve()) if path.exists() else str(value)
+
+
+def train_encoder(generator: Path | str, out: Path | str | None = None, *, steps: int | None = None,
+                  batch_size: int | None = None, seed: int | None = None, data: str | None = None,
+                  checkpoint_every: int | None = None, overrides: list[str] | None = None,
+                  overwrite: bool = False, progress: bool = True) -> Path:
+    """Train an inversion encoder for `generator` (pSp/e4e into W+ for StyleGAN2, z + class for
+    BigGAN) on its own samples, plus the real images of the data spec `data` when given: the
+    `encoder` recipe on the one training loop (`overrides`: its inversion.* / train.* settings).
+    Continue a run with `ganforge.api.resume(out)`."""
+    config = make_config("encoder", overrides, data=data, steps=steps, batch_size=batch_size, seed=seed,
+                         checkpoint_every=checkpoint_every)
+    return train(with_inversion_sources(config, generator), out, overwrite=overwrite, progress=progress)
+
+
+def train_hyperstyle(generator: Path | str, encoder_dir: Path | str, out: Path | str | None = None, *,
+                     steps: int | None = None, batch_size: int | None = None, seed: int | None = None,
+                     data: str | None = None, checkpoint_every: int | None = None,
+                     overrides: list[str] | None = None, overwrite: bool = False, progress: bool = True) -> Path:
+    """Train HyperStyle's hypernetwork for `generator` and its encoder run `encoder_dir` (the
+    `hyperstyle` recipe on the one training loop)."""
+    config = make_config("hyperstyle", overrides, data=data, steps=steps, batch_size=batch_size, seed=seed,
+                         checkpoint_every=checkpoint_every)
+    return train(with_inversion_sources(config, generator, encoder_dir), out, overwrite=overwrite,
                  progress=progress)
 
 
@@ -252,23 +267,5 @@ def encode(source: Path | str | Generator, encoder_dir: Path | str, image: Path 
     return {"files": files, "code": code, "reconstruction": recon, "seconds": seconds}
 
 
-def train_hyperstyle(generator: Path | str | Generator, encoder_dir: Path | str | None, out: Path | str, *,
-                     steps: int = 1000, batch_size: int | None = None, iterations: int = 2, seed: int = 0,
-                     data: str | None = None, checkpoint_every: int = 100, resume: bool = False,
-                     classifier: str | None = None, device: str = "cpu", progress: bool = True) -> Path:
-    """Train HyperStyle's hypernetwork for `generator` and its encoder run `encoder_dir`."""
-
-    g = _generator(generator, device)
-    real = None
-    if data is not None:
-        real = load_dataset(data, g.resolution, image_channels(g)).images.float() / 127.5 - 1.0
-    perceptual = choose_perceptual(None, _data_source(g), classifier)
-    return train_hypernetwork(g, encoder_dir, Path(out), steps, batch_size=batch_size or 8, iterations=iterations,
-                              seed=seed, checkpoint_every=checkpoint_every, real=real,
-                              perceptual=None if perceptual is None else perceptual.to(g.device),
-                              resume=resume, progress=progress)
-
-
 def is_hyperstyle_run(path: Path | str) -> bool:
-
     return is_hyper_run(path)

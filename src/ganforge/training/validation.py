@@ -27,6 +27,9 @@ def validate_config(config: Config, world: int = 1) -> None:
     will use. Reads nothing from disk and allocates nothing (the size check builds on the meta
     device)."""
     check_loop(config, world)
+    if config.task == "inversion":  # a frozen generator and the network that inverts it
+        check_inversion(config)
+        return
     if config.task == "translation":
         check_translation_config(config)
     else:
@@ -58,6 +61,24 @@ def check_components(config: Config) -> None:
             raise GanforgeError(f"method.name={arch} and model.arch={arch} go together: their "
                                 "D is trained only by their own method")
     method.check(config)
+
+
+INVERSION_METRICS = ("recon_mse", "recon_psnr", "latent_mse", "real_recon_mse", "real_recon_psnr")
+
+
+def check_inversion(config: Config) -> None:
+    """An inversion run names its generator (and, for HyperStyle, its encoder run)."""
+    inv = config.inversion
+    if not inv.generator.strip():
+        raise GanforgeError(f"--recipe {config.name} needs --generator GEN (inversion.generator): the "
+                            "trained generator to invert (run directory, export or hub id)")
+    if inv.mode == "hyperstyle" and not inv.encoder.strip():
+        raise GanforgeError("inversion.mode=hyperstyle needs --encoder ENCODER_RUN (inversion.encoder): "
+                            "train one with ganforge train --recipe encoder --generator GEN")
+    best = config.eval.best_metric
+    if best and best not in INVERSION_METRICS:
+        raise GanforgeError(f"eval.best_metric '{best}' is not an inversion metric; use one of "
+                            f"{', '.join(INVERSION_METRICS)}")
 
 
 def check_loop(config: Config, world: int) -> None:
