@@ -304,23 +304,64 @@ def test_encoder_shapes_and_one_training_step_for_both_kinds() -> None:
         assert any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters(), strict=True))
 
 
-def test_encoder_training_resumes_exactly(tmp_path: Path) -> None:
-    from ganforge.training.encoder import load_encoder, train_encoder
+def test_biggan_encoder_run_on_the_loop_resumes_exactly_and_inverts(tmp_path: Path) -> None:
+    """`train --recipe encoder` on a BigGAN with real images: the one loop's exact resume (2 steps
+    straight = 1 + resume to 2: the exported encoders and logged rows equal), the export feeds
+    `project --encoder`, and another generator is refused."""
+    from ganforge.cli import main
+    from ganforge.editing.exports import load_encoder
+    from inversion_support import TINY
+    from resume_support import straight_and_resumed, train_rows
 
-    from ganforge.editing.encoder import EncoderSettings
+    gen = PretrainedGenerator.of(tiny_biggan()).save_pretrained(tmp_path / "gen")
 
-    g = tiny_biggan()
-    settings = EncoderSettings(width=8, batch_size=4)
-    train_encoder(g, tmp_path / "full", 4, settings, checkpoint_every=2)
-    train_encoder(g, tmp_path / "half", 2, settings, checkpoint_every=2)
-    train_encoder(g, tmp_path / "half", 4, checkpoint_every=2, resume=True)
-    a, b = load_encoder(tmp_path / "full", g), load_encoder(tmp_path / "half", g)
+    def train(out: Path, steps: int) -> list[str]:
+        return ["train", "--recipe", "encoder", "--generator", str(gen), "--steps", str(steps), "--out", str(out),
+                "--no-progress", "--data", "digits", "data.limit=20", *TINY, "train.batch_size=2", "train.log_every=1",
+                "monitor.plot=false"]
+
+    straight, resumed = straight_and_resumed(tmp_path, train)
+    assert train_rows(straight) == train_rows(resumed)
+    assert {"loss_latent", "loss_class", "loss_real_pixel"} <= set(train_rows(straight)[-1])
+    g = api.load(gen)
+    a, b = load_encoder(straight, g), load_encoder(resumed, g)
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y), name
+    meta = __import__("json").loads((straight / "encoder.json").read_text())
+    assert meta["real_images"] == 20 and meta["steps"] == 2 and "real_recon_mse" in meta["evaluation"]
     with pytest.raises(GanforgeError, match="made with another generator"):
-        load_encoder(tmp_path / "full", tiny_biggan(1))
-    with pytest.raises(GanforgeError, match="not empty"):
-        train_encoder(g, tmp_path / "full", 2, settings)
+        load_encoder(straight, tiny_biggan(1))
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(image)
+    assert main(["project", str(gen), str(image), "--encoder", str(straight), "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "latent.safetensors").is_file()
+    with pytest.raises(GanforgeError, match="is an inversion"):
+        api.load(straight)
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("GANFORGE_SLOW_TESTS"),
+                    reason="two torchrun processes: ~20 s on 2 cores; set GANFORGE_SLOW_TESTS=1")
+def test_encoder_on_two_ranks_equals_one_process(tmp_path: Path) -> None:
+    """torchrun, 2 ranks x 2 images = 1 process x 4: each rank decodes its share of the same
+    global batch and the gradients are averaged, so the encoders agree to float round-off."""
+    import os
+    import subprocess
+    import sys
+
+    from ganforge.training.checkpoint import load_checkpoint
+    from inversion_support import TINY, tiny_generator
+
+    args = ["-m", "ganforge", "train", "--recipe", "encoder", "--generator", str(tiny_generator()),
+            "--steps", "2", "--no-progress", *TINY, "train.batch_size=4", "monitor.plot=false",
+            "train.device=cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    for cmd in ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+                 *args, "--out", str(tmp_path / "two")], [sys.executable, *args, "--out", str(tmp_path / "one")]):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    two, one = (load_checkpoint(tmp_path / k / "checkpoints" / "step_00000002.pt") for k in ("two", "one"))
+    for key, value in one["networks"]["encoder"].items():
+        torch.testing.assert_close(two["networks"]["encoder"][key], value, rtol=1e-4, atol=1e-5, msg=key)
 
 
 def test_hypernetwork_shapes_one_step_and_offsets_change_the_weights(tmp_path: Path) -> None:

@@ -67,14 +67,8 @@ INVERSION_METRICS = ("recon_mse", "recon_psnr", "latent_mse", "real_recon_mse", 
 
 
 def check_inversion(config: Config) -> None:
-    """An inversion run names its generator (and, for HyperStyle, its encoder run)."""
-    inv = config.inversion
-    if not inv.generator.strip():
-        raise GanforgeError(f"--recipe {config.name} needs --generator GEN (inversion.generator): the "
-                            "trained generator to invert (run directory, export or hub id)")
-    if inv.mode == "hyperstyle" and not inv.encoder.strip():
-        raise GanforgeError("inversion.mode=hyperstyle needs --encoder ENCODER_RUN (inversion.encoder): "
-                            "train one with ganforge train --recipe encoder --generator GEN")
+    """What an inversion run's settings must agree on (its generator and encoder run are its
+    inputs, like data: checked when they are opened)."""
     best = config.eval.best_metric
     if best and best not in INVERSION_METRICS:
         raise GanforgeError(f"eval.best_metric '{best}' is not an inversion metric; use one of "

@@ -4,7 +4,7 @@
 z + class for BigGAN; `editing/encoder.py`); `hyperstyle` (`--recipe hyperstyle`) trains
 HyperStyle's hypernetwork over a finished encoder run (`editing/hyperstyle.py`). One step draws a
 batch of the generator's own samples (their latents known) from a random generator seeded by
-(seed, step, rank), so batches need no saved stream, plus real images of `data.source` when
+(seed, step), each rank decoding its share, so batches need no saved stream, plus real images of `data.source` when
 given; the loss goes through the shared precision, gradient averaging over ranks and guard
 (`StepFinisher`). There is no discriminator. The loop owns the rest (logging, grids,
 evaluation, checkpoints, exact resume, rollback, torchrun); when a run finishes the task writes
@@ -23,7 +23,7 @@ import torch
 
 from ganforge.config import Config
 from ganforge.data.spec import StreamedDataset, load_training_data, materialise
-from ganforge.editing.codes import decode
+from ganforge.editing.codes import LatentCode, decode
 from ganforge.editing.encoder import (
     EncoderSettings,
     build_encoder,
@@ -46,8 +46,7 @@ from ganforge.training.precision import Precision
 from ganforge.training.run_dir import MetricsLog
 from ganforge.training.tasks.base import Task
 
-STEP_SEED = 1_000_003  # batch of (seed, step, rank): seed * STEP_SEED + step * RANKS + rank
-RANKS = 4096
+STEP_SEED = 1_000_003  # the batches of step s: seed * STEP_SEED + s
 GRID_COLUMNS = 8
 GRID_SEED = 7_777
 EVAL_BATCH = 64
@@ -72,6 +71,12 @@ def load_inversion_data(config: Config, open_generator: Any) -> InversionData:
     """The generator named by `inversion.generator` (opened by `open_generator(source)`) and the
     real images of `data.source` at its size and channels (none for `none`)."""
     inv = config.inversion
+    if not inv.generator.strip():
+        raise GanforgeError(f"--recipe {config.name} needs --generator GEN (inversion.generator): the "
+                            "trained generator to invert (run directory, export or hub id)")
+    if inv.mode == "hyperstyle" and not inv.encoder.strip():
+        raise GanforgeError("inversion.mode=hyperstyle needs --encoder ENCODER_RUN (inversion.encoder): "
+                            "train one with ganforge train --recipe encoder --generator GEN")
     if open_generator is None:
         raise GanforgeError("an inversion run needs its generator opened by the API: train it with "
                             "ganforge train --recipe encoder --generator GEN or ganforge.api.train")
@@ -155,35 +160,54 @@ class InversionTask(Task):
         return self.config.train.batch_size * (1 if self.real is None else 2)
 
     # ---- one step -----------------------------------------------------------------------------
-    def _real_batch(self, rng: torch.Generator) -> torch.Tensor:
-        pick = torch.randint(0, self.real.shape[0], (self.per_rank,), generator=rng)
-        return self.real[pick].to(self.device).float().div_(127.5).sub_(1.0)
+    def _batch(self, rng: torch.Generator) -> tuple[LatentCode, torch.Tensor, torch.Tensor | None]:
+        """This rank's share of one global batch: samples (and real images) drawn for the whole
+        batch from `rng`, so that N ranks step exactly as one process on the same batch."""
+        n, rank = self.config.train.batch_size, self.dist.rank
+        part = slice(rank * self.per_rank, (rank + 1) * self.per_rank)
+        code, images = generator_batch(self.g, n, rng, part)
+        real = None
+        if self.real is not None:
+            pick = torch.randint(0, self.real.shape[0], (n,), generator=rng)[part]
+            real = self.real[pick].to(self.device).float().div_(127.5).sub_(1.0)
+        return code, images, real
+
+    def _loss(self, code: LatentCode, images: torch.Tensor, real: torch.Tensor | None,
+              ) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.mode == "encoder":
+            loss, terms = encoder_loss(self.g, self.net, images, code, self.settings, self.perceptual, self.w_std)
+            if real is not None:
+                real_loss, real_terms = encoder_loss(self.g, self.net, real, None, self.settings,
+                                                     self.perceptual, self.w_std)
+                loss = loss + real_loss
+                terms.update({f"real_{k}": v for k, v in real_terms.items()})
+            return loss, terms
+        if real is not None:
+            images = torch.cat([images, real])
+        with torch.no_grad():
+            start = self.encoder.encode(images)
+        inv = self.config.inversion
+        return hyper_loss(self.g, self.net, start, images, inv.iterations, self.perceptual, inv.perceptual_weight)
 
     def train_step(self, step: int) -> dict[str, float]:
-        seed = self.config.train.seed * STEP_SEED + step * RANKS + self.dist.rank
-        rng = torch.Generator().manual_seed(seed)
-        code, images = generator_batch(self.g, self.per_rank, rng)
-        real = self._real_batch(rng) if self.real is not None else None
+        """`train.accumulate` micro-batches, one optimizer step; the batches come from a random
+        generator seeded by (seed, step): nothing to save for an exact resume."""
+        train = self.config.train
+        rng = torch.Generator().manual_seed(train.seed * STEP_SEED + step)
         self.net.train()
-        with self.precision.autocast():
-            if self.mode == "encoder":
-                loss, terms = encoder_loss(self.g, self.net, images, code, self.settings, self.perceptual, self.w_std)
-                if real is not None:
-                    real_loss, real_terms = encoder_loss(self.g, self.net, real, None, self.settings,
-                                                         self.perceptual, self.w_std)
-                    loss = loss + real_loss
-                    terms.update({f"real_{k}": v for k, v in real_terms.items()})
-            else:
-                if real is not None:
-                    images = torch.cat([images, real])
-                with torch.no_grad():
-                    start = self.encoder.encode(images)
-                loss, terms = hyper_loss(self.g, self.net, start, images, self.config.inversion.iterations,
-                                         self.perceptual, self.config.inversion.perceptual_weight)
-        self.steps.backward(loss, "g")
-        loss_value, norm, _ = self.steps.finish("g", self.optimizer, loss)
+        total = torch.zeros((), device=self.device)
+        parts: dict[str, float] = {}
+        for _ in range(train.accumulate):
+            code, images, real = self._batch(rng)
+            with self.precision.autocast():
+                loss, terms = self._loss(code, images, real)
+            self.steps.backward(loss / train.accumulate, "g")
+            total += loss.detach().float() / train.accumulate
+            for key, value in terms.items():
+                parts[f"loss_{key}"] = parts.get(f"loss_{key}", 0.0) + float(value) / train.accumulate
+        loss_value, norm, _ = self.steps.finish("g", self.optimizer, total)
         self.step = step
-        return {"loss": loss_value, "grad_norm": norm, **{f"loss_{k}": float(v) for k, v in terms.items()}}
+        return {"loss": loss_value, "grad_norm": norm, **parts}
 
     def log_readings(self, step: int, log: MetricsLog | None, with_monitors: bool) -> dict[str, Any]:
         record: dict[str, Any] = {"lr": float(self.optimizer.param_groups[0]["lr"]),
