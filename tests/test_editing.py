@@ -339,6 +339,23 @@ def test_biggan_encoder_run_on_the_loop_resumes_exactly_and_inverts(tmp_path: Pa
         api.load(straight)
 
 
+def test_the_guard_rolls_an_exploding_encoder_back_with_a_lower_rate(tmp_path: Path) -> None:
+    """The loop's guard on the inversion task: a learning rate that makes the loss non-finite is
+    skipped, rolled back to the last checkpoint with inversion.lr halved, then stopped in one line."""
+    from fuzz_support import error_line, run_cli
+    from ganforge.training.run_dir import read_metrics
+    from inversion_support import TINY, tiny_generator
+
+    argv = ["train", "--recipe", "encoder", "--generator", str(tiny_generator()), "--steps", "4", "--no-progress",
+            "--out", str(tmp_path / "run"), *TINY, "train.batch_size=2", "inversion.lr=1e30", "guard.rollback=true",
+            "guard.max_nonfinite=1", "guard.max_rollbacks=1", "monitor.plot=false", "train.log_every=1",
+            "inversion.perceptual=none"]
+    status, err = run_cli(argv)
+    assert status == 2 and "guard.max_rollbacks" in error_line(status, err, argv)
+    events = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "guard" and r["event"] == "rollback"]
+    assert len(events) == 1 and "inversion.lr=5e+29" in events[0]["detail"]
+
+
 @pytest.mark.skipif(not __import__("os").environ.get("GANFORGE_SLOW_TESTS"),
                     reason="two torchrun processes: ~20 s on 2 cores; set GANFORGE_SLOW_TESTS=1")
 def test_encoder_on_two_ranks_equals_one_process(tmp_path: Path) -> None:
