@@ -244,6 +244,49 @@ def test_vgg_weights_in_torchvision_layout(tmp_path: Path) -> None:
         load_vgg(tmp_path / "half.safetensors")
 
 
+def test_lpips_learned_weights_over_alexnet(tmp_path: Path) -> None:
+    """The lpips package's lin0..lin4 weights (here a tiny state dict written by the test) weight
+    each stage's channels: d = sum_l mean_hw sum_c w_lc (n(a) - n(b))_c^2; all-ones equals the
+    equal-weights distance; wrong files are one line; the projection names the distance."""
+    from ganforge.editing.perceptual import AlexFeatures, choose_perceptual, load_lpips_weights
+
+    torch.manual_seed(0)
+    backbone = {f"features.{k}": v for k, v in AlexFeatures().features.state_dict().items()}
+    save_file(backbone, str(tmp_path / "alexnet.safetensors"))
+    net = load_vgg(tmp_path / "alexnet.safetensors")
+    channels = [64, 192, 384, 256, 256]
+    lin = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(channels)}
+    torch.save(lin, tmp_path / "alex.pth")
+    perceptual = choose_perceptual(tmp_path / "alexnet.safetensors", None, None, tmp_path / "alex.pth")
+    assert perceptual.name == "lpips-alex-learned:alexnet.safetensors+alex.pth"
+    a, b = torch.rand(2, 1, 16, 16) * 2 - 1, torch.rand(2, 1, 16, 16) * 2 - 1
+    fa, fb = net(a), net(b)
+    assert [f.shape[1] for f in fa] == channels
+    expected = torch.zeros(2)
+    for i, (x, y) in enumerate(zip(fa, fb, strict=True)):
+        nx, ny = x / (x.norm(dim=1, keepdim=True) + 1e-10), y / (y.norm(dim=1, keepdim=True) + 1e-10)
+        expected += torch.einsum("c,nchw->nhw", lin[f"lin{i}.model.1.weight"].flatten(), (nx - ny) ** 2).mean((1, 2))
+    torch.testing.assert_close(perceptual.distance(a, fb), expected)
+    ones = [torch.ones(c) for c in channels]
+    torch.testing.assert_close(lpips_distance(fa, fb, ones), lpips_distance(fa, fb))
+    torch.save({f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate([64, 128, 256, 512, 512])},
+               tmp_path / "vgg.pth")
+    torch.save({"conv.weight": torch.rand(3, 3)}, tmp_path / "other.pth")
+    torch.save({**lin, "lin2.model.1.weight": -torch.ones(1, 384, 1, 1)}, tmp_path / "negative.pth")
+    for name, message in (("vgg.pth", "do not fit the alex backbone"), ("other.pth", "no lin0.model.1.weight"),
+                          ("negative.pth", "negative or non-finite"), ("missing.pth", "do not exist")):
+        with pytest.raises(GanforgeError, match=message) as info:
+            load_lpips_weights(tmp_path / name, net)
+        assert "\n" not in str(info.value)
+    with pytest.raises(GanforgeError, match="give its weights too"):
+        choose_perceptual(None, "digits", None, tmp_path / "alex.pth")
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(image)
+    result = api.project(tiny_stylegan(), image, steps=2, w_avg_samples=100,
+                         vgg_weights=tmp_path / "alexnet.safetensors", lpips_weights=tmp_path / "alex.pth")
+    assert result["summary"]["perceptual"] == perceptual.name
+
+
 def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     """The CLI in this process (a subprocess would import torch once per call)."""
     from ganforge.cli import main

@@ -29,8 +29,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     project.add_argument("--free-class", action="store_true",
                          help="z space: optimise the class mix too (starts at --class or uniform)")
     project.add_argument("--vgg-weights", type=Path, metavar="FILE",
-                         help="VGG16/19 weights (torchvision layout) for an LPIPS-style distance; "
+                         help="VGG16/19 or AlexNet weights (torchvision layout) for an LPIPS-style distance; "
                          "default: the shipped domain classifier of the generator's data")
+    project.add_argument("--lpips-weights", type=Path, metavar="FILE",
+                         help="with --vgg-weights: LPIPS's learned channel weights (the lpips package's "
+                         "vgg.pth for VGG16, alex.pth for AlexNet)")
     project.add_argument("--classifier", help="the domain classifier for the perceptual distance (digits, mnist)")
     project.add_argument("--mse-weight", type=float, default=1.0)
     project.add_argument("--perceptual-weight", type=float, default=1.0)
@@ -48,7 +51,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "directions", help="latent directions: GANSpace PCA, SeFa, InterFaceGAN SVM",
         description="Find named latent directions and write them as OUT (safetensors) + OUT.json.")
     found.add_argument("source", metavar="GEN")
-    found.add_argument("--method", choices=("pca", "sefa", "svm"), default="pca")
+    found.add_argument("--method", choices=("pca", "sefa", "svm", "mean"), default="pca",
+                       help="mean: class-mean differences (labels as svm); strength 1 = one class mean onto another")
+    found.add_argument("--pairs", action="store_true", help="mean: one direction per ordered class pair (a->b)")
     found.add_argument("--out", type=Path, default=Path("directions.safetensors"))
     found.add_argument("--k", type=int, default=10, help="pca/sefa: number of directions (default 10)")
     found.add_argument("--n", type=int, help="samples (default: 10000 for pca, 2000 for svm)")
@@ -88,6 +93,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
     result = editing.project(
         args.source, args.image, args.out, space=args.space, steps=args.steps, class_=args.class_,
         free_class=args.free_class, vgg_weights=args.vgg_weights, classifier=args.classifier,
+        lpips_weights=args.lpips_weights,
         mse_weight=args.mse_weight, perceptual_weight=args.perceptual_weight,
         optimize_noise=not args.no_noise, seed=args.seed, gif=args.gif, device=args.device)
     s = result["summary"]
@@ -99,7 +105,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
 def _cmd_directions(args: argparse.Namespace) -> int:
     result = editing.directions(
         args.source, args.out, args.method, k=args.k, n=args.n, layers=args.layers, labels=args.labels,
-        latents=args.latents, classifier=args.classifier, seed=args.seed, device=args.device)
+        latents=args.latents, classifier=args.classifier, seed=args.seed, device=args.device, pairs=args.pairs)
     print(f"wrote {len(result['names'])} {result['method']} directions in {result['space']} "
           f"({', '.join(result['names'])}) to {result['file']} and {result['json']}")
     return 0

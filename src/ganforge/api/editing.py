@@ -51,11 +51,13 @@ def project(source: Path | str | Generator, image: Path | str | torch.Tensor, ou
             free_class: bool = False, vgg_weights: Path | str | None = None, classifier: str | None = None,
             mse_weight: float = 1.0, perceptual_weight: float = 1.0, optimize_noise: bool = True,
             w_avg_samples: int = 10_000, seed: int = 0, gif: bool = False, device: str = "cpu",
-            progress: bool = False) -> dict[str, Any]:
+            progress: bool = False, lpips_weights: Path | str | None = None) -> dict[str, Any]:
     """Project an image file (or [-1, 1] tensors (N, C, R, R)) into the generator's latent space
     (StyleGAN2: w by default, or z / w+; others: z). With `out`: latent.safetensors,
     reconstruction.png, comparison.png (target | reconstruction), loss.json and, with `gif`,
-    projection.gif."""
+    projection.gif. `vgg_weights` (VGG16/19 or AlexNet, torchvision layout) with `lpips_weights`
+    (the lpips package's vgg.pth / alex.pth) is LPIPS; the summary's "perceptual" names the
+    distance used."""
     g = _generator(source, device)
     space = space or ("w" if g.style_based else "z")
     if isinstance(image, torch.Tensor):
@@ -63,7 +65,7 @@ def project(source: Path | str | Generator, image: Path | str | torch.Tensor, ou
     else:
         target = read_target(image, g.resolution, image_channels(g))
     class_id = g.class_ids([class_])[0] if class_ is not None and g.n_classes else None
-    perceptual = choose_perceptual(vgg_weights, _data_source(g), classifier)
+    perceptual = choose_perceptual(vgg_weights, _data_source(g), classifier, lpips_weights)
     if perceptual is not None:
         perceptual = perceptual.to(g.device)
     settings = ProjectSettings(space=space, steps=steps, free_class=free_class, mse_weight=mse_weight,
@@ -105,33 +107,42 @@ def _write_projection(g: Generator, result: Projection, out: Path, summary: dict
 def directions(source: Path | str | Generator, out: Path | str, method: str = "pca", *, k: int = 10,
                n: int | None = None, layers: str | None = None, labels: Path | str | None = None,
                latents: Path | str | None = None, classifier: str | None = None, seed: int = 0,
-               device: str = "cpu") -> dict[str, Any]:
+               device: str = "cpu", pairs: bool = False) -> dict[str, Any]:
     """Named directions of the generator's latent space, written as OUT (safetensors) and
-    OUT.json (names, method, scores)."""
+    OUT.json (names, method, scores). `mean` (class-mean differences, `pairs`: one per ordered
+    pair of classes "a->b") takes its labels as `svm` does."""
     g = _generator(source, device)
     if method not in find.METHODS:
         raise GanforgeError(f"unknown --method '{method}'; choose one of {', '.join(find.METHODS)}")
+    if pairs and method != "mean":
+        raise GanforgeError(f"--pairs belongs to --method mean (class-mean differences), not {method}")
     if method == "pca":
         found = find.pca(g, k, 10_000 if n is None else n, seed)
     elif method == "sefa":
         found = find.sefa(g, k, layers, 10_000 if n is None else n, seed)
-    else:
+    elif method == "svm":
         found = _svm(g, labels, latents, classifier, 2000 if n is None else n, seed)
+    else:
+        found = _svm(g, labels, latents, classifier, 2000 if n is None else n, seed, pairs=pairs)
     path = save_directions(Path(out), found.vectors, found.names, found.space, g, found.info)
     return {"file": str(path), "json": str(path.with_suffix(".json")), "names": found.names,
             "space": found.space, "method": method, "info": found.info}
 
 
 def _svm(g: Generator, labels: Path | str | None, latents: Path | str | None, classifier: str | None,
-         n: int, seed: int) -> find.Directions:
+         n: int, seed: int, pairs: bool | None = None) -> find.Directions:
+    """SVM boundaries (`pairs` None) or mean differences, labelled by a file or a classifier."""
+    method = "svm" if pairs is None else "mean"
     if labels is None:
         if classifier is None:
             data = _data_source(g)
 
             classifier = default_extractor(data) if data else None
             if classifier in (None, "inception"):
-                raise GanforgeError("--method svm needs --labels FILE (with --latents FILE) or "
+                raise GanforgeError(f"--method {method} needs --labels FILE (with --latents FILE) or "
                                     "--classifier digits|mnist|digit_attributes to score samples")
+        if pairs is not None:
+            return find.mean_difference(g, classifier=classifier, n=n, seed=seed, pairs=pairs)
         return find.svm(g, classifier=classifier, n=n, seed=seed)
     if latents is None:
         raise GanforgeError("--labels needs --latents FILE: the latents the labels belong to, one label per line")
@@ -141,6 +152,8 @@ def _svm(g: Generator, labels: Path | str | None, latents: Path | str | None, cl
     values = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     code, _ = load_code(latents, g)
     latent = _edit_space_latents(g, code)
+    if pairs is not None:
+        return find.mean_difference(g, labels=np.array(values), latents=latent, seed=seed, pairs=pairs)
     return find.svm(g, labels=np.array(values), latents=latent, seed=seed)
 
 

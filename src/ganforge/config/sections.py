@@ -295,6 +295,7 @@ class InversionConfig:
     # auto: the shipped classifier of the generator's data | none | classifier:NAME | vgg:FILE
     perceptual: str = setting("auto", pattern=r"auto|none|classifier:\w+|vgg:.+",
                               hint="use auto, none, classifier:NAME or vgg:FILE")
+    lpips_weights: str = ""  # with perceptual=vgg:FILE: LPIPS's learned weights (lpips' vgg.pth / alex.pth)
     w_samples: int = setting(10000, bounds="[1, 1000000]")  # encoder: mapped z for w_avg and w_std
 
 

@@ -93,12 +93,14 @@ def load_inversion_data(config: Config, open_generator: Any) -> InversionData:
     return InversionData(g, real, config.data.source)
 
 
-def parse_perceptual(spec: str, data_source: str | None) -> Perceptual | None:
-    """`inversion.perceptual`: auto | none | classifier:NAME | vgg:FILE."""
+def parse_perceptual(spec: str, data_source: str | None, lpips_weights: str = "") -> Perceptual | None:
+    """`inversion.perceptual`: auto | none | classifier:NAME | vgg:FILE (+ `inversion.lpips_weights`)."""
+    if lpips_weights and not spec.startswith("vgg:"):
+        raise GanforgeError("inversion.lpips_weights needs inversion.perceptual=vgg:FILE (its backbone)")
     if spec == "none":
         return None
     if spec.startswith("vgg:"):
-        return choose_perceptual(spec[4:], data_source)
+        return choose_perceptual(spec[4:], data_source, None, lpips_weights or None)
     return choose_perceptual(None, data_source, spec[len("classifier:"):] if spec.startswith("classifier:") else None)
 
 
@@ -126,7 +128,7 @@ class InversionTask(Task):
         self.real = data.real
         self.per_rank = train.batch_size // self.dist.world
         data_source = self.g.config.data.source if self.g.config is not None else None
-        self.perceptual = parse_perceptual(inv.perceptual, data_source)
+        self.perceptual = parse_perceptual(inv.perceptual, data_source, inv.lpips_weights)
         if self.perceptual is not None:
             self.perceptual = self.perceptual.to(self.device)
         self.settings = EncoderSettings(
