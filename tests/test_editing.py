@@ -166,6 +166,27 @@ def test_svm_boundary_of_separable_toy_latents() -> None:
     assert found.info["boundaries"]["thin"]["held_out_accuracy"] == 1.0
 
 
+def test_class_mean_directions_are_the_mean_differences() -> None:
+    """`--method mean`: b's mean latent minus a's for each ordered pair ("a->b"), or b's minus the
+    rest's; stored unscaled, so strength 1 carries a's mean exactly onto b's."""
+    g = tiny_biggan()
+    x = torch.tensor([[0.0, 0.0], [2.0, 0.0], [4.0, 4.0], [6.0, 4.0], [9.0, 1.0], [11.0, 3.0], [5.0, 5.0]])
+    labels = np.array(["a", "a", "b", "b", "c", "c", "lone"])
+    pairs = find.mean_difference(g, labels=labels, latents=x, pairs=True)
+    assert pairs.names == ["b->a", "c->a", "a->b", "c->b", "a->c", "b->c"]  # "lone" has one latent: skipped
+    torch.testing.assert_close(pairs.vectors[pairs.names.index("a->b")], torch.tensor([4.0, 4.0]))
+    torch.testing.assert_close(pairs.vectors[pairs.names.index("c->a")], torch.tensor([-9.0, -2.0]))
+    rest = find.mean_difference(g, labels=labels, latents=x)
+    assert rest.names == ["a", "b", "c"] and rest.info["counts"]["lone"] == 1
+    others_of_b = x[[0, 1, 4, 5, 6]].mean(0)
+    torch.testing.assert_close(rest.vectors[1], x[2:4].mean(0) - others_of_b)
+    mean_a = x[:2].mean(0, keepdim=True)
+    moved = shift(LatentCode("z", mean_a), pairs.vectors[pairs.names.index("a->b")], [1.0])
+    torch.testing.assert_close(moved.latent[0], x[2:4].mean(0))
+    with pytest.raises(GanforgeError, match="two labels with 2"):
+        find.mean_difference(g, labels=np.array(["a", "a", "b"]), latents=x[:3])
+
+
 # ---- edits --------------------------------------------------------------------------------------
 def test_edit_strengths_are_applied_exactly() -> None:
     assert parse_strengths("-3:3:7") == [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
