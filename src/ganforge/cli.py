@@ -262,6 +262,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=1))
     else:
         print(f"{result['recipe']}: {result['description']}")
+        if result.get("task") == "inversion":
+            print(f"  task inversion ({result['mode']}) of --generator GEN: its size follows that generator")
+            return 0
         if result.get("task") == "translation":
             for label, counts in (("", result["networks"]), ("built-in demo ", result["demo_networks"])):
                 if counts:

@@ -98,6 +98,9 @@ def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:
     """
     config = apply_overrides(load_recipe(recipe), list(overrides or []))
     check_task(config)
+    if config.task == "inversion":  # its networks' sizes follow the generator it is given
+        return {"recipe": config.name, "description": config.description, "task": "inversion",
+                "mode": config.inversion.mode, "config": config.to_dict()}
     check_size(config)  # counts what would be too large to build, rather than overflowing
     if config.task == "translation":
         return translation_info(config)
