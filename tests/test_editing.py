@@ -401,6 +401,9 @@ def test_biggan_encoder_run_on_the_loop_resumes_exactly_and_inverts(tmp_path: Pa
     assert (tmp_path / "p" / "latent.safetensors").is_file()
     with pytest.raises(GanforgeError, match="is an inversion"):
         api.load(straight)
+    with pytest.raises(GanforgeError, match="is not StyleGAN2"):  # HyperStyle refines StyleGAN2 only
+        api.train_hyperstyle(gen, straight, tmp_path / "h", steps=1, progress=False)
+    assert not (tmp_path / "h").exists()
 
 
 def test_the_guard_rolls_an_exploding_encoder_back_with_a_lower_rate(tmp_path: Path) -> None:
