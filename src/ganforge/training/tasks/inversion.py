@@ -46,7 +46,7 @@ from ganforge.training.precision import Precision
 from ganforge.training.run_dir import MetricsLog
 from ganforge.training.tasks.base import Task
 
-STEP_SEED = 1_000_003  # the batches of step s: seed * STEP_SEED + s
+STEP_SEED = 1_000_003  # the batches of step s (1, 2, ...): seed * STEP_SEED + s - 1
 GRID_COLUMNS = 8
 GRID_SEED = 7_777
 EVAL_BATCH = 64
@@ -135,16 +135,16 @@ class InversionTask(Task):
             width=inv.width, lr=inv.lr, batch_size=train.batch_size, latent_weight=inv.latent_weight,
             pixel_weight=inv.pixel_weight, perceptual_weight=inv.perceptual_weight,
             delta_weight=inv.delta_weight, class_weight=inv.class_weight)
+        # HyperStyle's frozen encoder is read before seeding (building it draws initial weights)
+        self.encoder = load_encoder(inv.encoder, self.g) if self.mode == "hyperstyle" else None
         torch.manual_seed(train.seed)  # the same on every rank: identical initial networks
         self.w_std = 1.0
-        self.encoder = None
         if self.mode == "encoder":
             self.net: torch.nn.Module = build_encoder(self.g, self.channels, inv.width).to(self.device)
             if self.net.style:
                 mean, self.w_std = w_statistics(self.g, inv.w_samples)
                 self.net.w_avg.copy_(mean)
         else:
-            self.encoder = load_encoder(inv.encoder, self.g)
             self.net = HyperNetwork(target_layers(self.g), self.channels, self.g.resolution, inv.width).to(self.device)
         distributed.broadcast_module(self.net)
         self.precision = Precision(train.precision, self.device)
@@ -189,13 +189,14 @@ class InversionTask(Task):
         with torch.no_grad():
             start = self.encoder.encode(images)
         inv = self.config.inversion
-        return hyper_loss(self.g, self.net, start, images, inv.iterations, self.perceptual, inv.perceptual_weight)
+        return hyper_loss(self.g, self.net, start, images, inv.iterations, self.perceptual, inv.perceptual_weight,
+                          inv.pixel_weight)
 
     def train_step(self, step: int) -> dict[str, float]:
         """`train.accumulate` micro-batches, one optimizer step; the batches come from a random
         generator seeded by (seed, step): nothing to save for an exact resume."""
         train = self.config.train
-        rng = torch.Generator().manual_seed(train.seed * STEP_SEED + step)
+        rng = torch.Generator().manual_seed(train.seed * STEP_SEED + step - 1)
         self.net.train()
         total = torch.zeros((), device=self.device)
         parts: dict[str, float] = {}
