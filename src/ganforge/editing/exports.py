@@ -54,10 +54,12 @@ def write_export(root: Path, network: torch.nn.Module, meta: dict[str, Any]) -> 
 
 def _read(path: Path, stem: str, fmt: str, g: Generator, what: str, recipe: str) -> dict[str, Any]:
     meta = _meta(path, stem, fmt)
+    extra = " --encoder ENCODER_RUN" if recipe == "hyperstyle" else ""
     if meta is None or not (path / f"{stem}.safetensors").is_file():
-        raise GanforgeError(f"'{path}' is not a finished {what} run ({stem}.json + {stem}.safetensors); "
-                            f"train one with ganforge train --recipe {recipe} --generator GEN (or "
-                            f"finish it with ganforge train --resume {path})")
+        unfinished = (path / "config.yaml").is_file() and not any((path / f"{s}.json").is_file() for s in FILES.values())
+        finish = f"; finish it with ganforge train --resume {path}" if unfinished else ""
+        raise GanforgeError(f"'{path}' is not a finished {what} run ({stem}.json + {stem}.safetensors){finish}; "
+                            f"train one with ganforge train --recipe {recipe} --generator GEN{extra}")
     check_same(meta["generator_sha256"], fingerprint(g.generator), str(path), what)
     return meta
 
