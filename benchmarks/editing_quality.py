@@ -91,9 +91,8 @@ def project_rows(g, sets, spaces, steps, digits_judge, mnist_judge, perceptual):
 
 def encoder_rows(g, sets, encoder_dir, hyper_dir, iterations, mnist_judge, label):
     """One forward pass of the encoder (and HyperStyle's refinement) per image set."""
+    from ganforge.editing.exports import load_encoder, load_hypernetwork
     from ganforge.editing.hyperstyle import refine
-    from ganforge.training.encoder import load_encoder
-    from ganforge.training.hyperstyle import load_hypernetwork
 
     rows = []
     encoder = load_encoder(encoder_dir, g)

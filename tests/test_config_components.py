@@ -180,7 +180,7 @@ def test_ranges_are_declared_next_to_the_settings() -> None:
     """Every numeric setting of every section and component declares its range (seeds and
     guard's d_loss_floor, a loss value that may be negative, excepted): issue 25's count."""
     classes = [S.DataConfig, S.TrainConfig, S.EvalConfig, S.AugmentConfig, S.MonitorConfig,
-               S.GuardConfig, *[c for table in COMPONENTS.values() for c in table.values()]]
+               S.GuardConfig, S.InversionConfig, *[c for table in COMPONENTS.values() for c in table.values()]]
     numeric = (int, float, float | None, list[int], list[float])
     ranged, unranged = set(), set()
     for cls in classes:

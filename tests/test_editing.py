@@ -166,6 +166,27 @@ def test_svm_boundary_of_separable_toy_latents() -> None:
     assert found.info["boundaries"]["thin"]["held_out_accuracy"] == 1.0
 
 
+def test_class_mean_directions_are_the_mean_differences() -> None:
+    """`--method mean`: b's mean latent minus a's for each ordered pair ("a->b"), or b's minus the
+    rest's; stored unscaled, so strength 1 carries a's mean exactly onto b's."""
+    g = tiny_biggan()
+    x = torch.tensor([[0.0, 0.0], [2.0, 0.0], [4.0, 4.0], [6.0, 4.0], [9.0, 1.0], [11.0, 3.0], [5.0, 5.0]])
+    labels = np.array(["a", "a", "b", "b", "c", "c", "lone"])
+    pairs = find.mean_difference(g, labels=labels, latents=x, pairs=True)
+    assert pairs.names == ["b->a", "c->a", "a->b", "c->b", "a->c", "b->c"]  # "lone" has one latent: skipped
+    torch.testing.assert_close(pairs.vectors[pairs.names.index("a->b")], torch.tensor([4.0, 4.0]))
+    torch.testing.assert_close(pairs.vectors[pairs.names.index("c->a")], torch.tensor([-9.0, -2.0]))
+    rest = find.mean_difference(g, labels=labels, latents=x)
+    assert rest.names == ["a", "b", "c"] and rest.info["counts"]["lone"] == 1
+    others_of_b = x[[0, 1, 4, 5, 6]].mean(0)
+    torch.testing.assert_close(rest.vectors[1], x[2:4].mean(0) - others_of_b)
+    mean_a = x[:2].mean(0, keepdim=True)
+    moved = shift(LatentCode("z", mean_a), pairs.vectors[pairs.names.index("a->b")], [1.0])
+    torch.testing.assert_close(moved.latent[0], x[2:4].mean(0))
+    with pytest.raises(GanforgeError, match="two labels with 2"):
+        find.mean_difference(g, labels=np.array(["a", "a", "b"]), latents=x[:3])
+
+
 # ---- edits --------------------------------------------------------------------------------------
 def test_edit_strengths_are_applied_exactly() -> None:
     assert parse_strengths("-3:3:7") == [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
@@ -244,6 +265,49 @@ def test_vgg_weights_in_torchvision_layout(tmp_path: Path) -> None:
         load_vgg(tmp_path / "half.safetensors")
 
 
+def test_lpips_learned_weights_over_alexnet(tmp_path: Path) -> None:
+    """The lpips package's lin0..lin4 weights (here a tiny state dict written by the test) weight
+    each stage's channels: d = sum_l mean_hw sum_c w_lc (n(a) - n(b))_c^2; all-ones equals the
+    equal-weights distance; wrong files are one line; the projection names the distance."""
+    from ganforge.editing.perceptual import AlexFeatures, choose_perceptual, load_lpips_weights
+
+    torch.manual_seed(0)
+    backbone = {f"features.{k}": v for k, v in AlexFeatures().features.state_dict().items()}
+    save_file(backbone, str(tmp_path / "alexnet.safetensors"))
+    net = load_vgg(tmp_path / "alexnet.safetensors")
+    channels = [64, 192, 384, 256, 256]
+    lin = {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(channels)}
+    torch.save(lin, tmp_path / "alex.pth")
+    perceptual = choose_perceptual(tmp_path / "alexnet.safetensors", None, None, tmp_path / "alex.pth")
+    assert perceptual.name == "lpips-alex-learned:alexnet.safetensors+alex.pth"
+    a, b = torch.rand(2, 1, 16, 16) * 2 - 1, torch.rand(2, 1, 16, 16) * 2 - 1
+    fa, fb = net(a), net(b)
+    assert [f.shape[1] for f in fa] == channels
+    expected = torch.zeros(2)
+    for i, (x, y) in enumerate(zip(fa, fb, strict=True)):
+        nx, ny = x / (x.norm(dim=1, keepdim=True) + 1e-10), y / (y.norm(dim=1, keepdim=True) + 1e-10)
+        expected += torch.einsum("c,nchw->nhw", lin[f"lin{i}.model.1.weight"].flatten(), (nx - ny) ** 2).mean((1, 2))
+    torch.testing.assert_close(perceptual.distance(a, fb), expected)
+    ones = [torch.ones(c) for c in channels]
+    torch.testing.assert_close(lpips_distance(fa, fb, ones), lpips_distance(fa, fb))
+    torch.save({f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate([64, 128, 256, 512, 512])},
+               tmp_path / "vgg.pth")
+    torch.save({"conv.weight": torch.rand(3, 3)}, tmp_path / "other.pth")
+    torch.save({**lin, "lin2.model.1.weight": -torch.ones(1, 384, 1, 1)}, tmp_path / "negative.pth")
+    for name, message in (("vgg.pth", "do not fit the alex backbone"), ("other.pth", "no lin0.model.1.weight"),
+                          ("negative.pth", "negative or non-finite"), ("missing.pth", "do not exist")):
+        with pytest.raises(GanforgeError, match=message) as info:
+            load_lpips_weights(tmp_path / name, net)
+        assert "\n" not in str(info.value)
+    with pytest.raises(GanforgeError, match="give its weights too"):
+        choose_perceptual(None, "digits", None, tmp_path / "alex.pth")
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(image)
+    result = api.project(tiny_stylegan(), image, steps=2, w_avg_samples=100,
+                         vgg_weights=tmp_path / "alexnet.safetensors", lpips_weights=tmp_path / "alex.pth")
+    assert result["summary"]["perceptual"] == perceptual.name
+
+
 def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     """The CLI in this process (a subprocess would import torch once per call)."""
     from ganforge.cli import main
@@ -304,22 +368,84 @@ def test_encoder_shapes_and_one_training_step_for_both_kinds() -> None:
         assert any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters(), strict=True))
 
 
-def test_encoder_training_resumes_exactly(tmp_path: Path) -> None:
-    from ganforge.editing.encoder import EncoderSettings
-    from ganforge.training.encoder import load_encoder, train_encoder
+def test_biggan_encoder_run_on_the_loop_resumes_exactly_and_inverts(tmp_path: Path) -> None:
+    """`train --recipe encoder` on a BigGAN with real images: the one loop's exact resume (2 steps
+    straight = 1 + resume to 2: the exported encoders and logged rows equal), the export feeds
+    `project --encoder`, and another generator is refused."""
+    from ganforge.cli import main
+    from ganforge.editing.exports import load_encoder
+    from inversion_support import TINY
+    from resume_support import straight_and_resumed, train_rows
 
-    g = tiny_biggan()
-    settings = EncoderSettings(width=8, batch_size=4)
-    train_encoder(g, tmp_path / "full", 4, settings, checkpoint_every=2)
-    train_encoder(g, tmp_path / "half", 2, settings, checkpoint_every=2)
-    train_encoder(g, tmp_path / "half", 4, checkpoint_every=2, resume=True)
-    a, b = load_encoder(tmp_path / "full", g), load_encoder(tmp_path / "half", g)
+    gen = PretrainedGenerator.of(tiny_biggan()).save_pretrained(tmp_path / "gen")
+
+    def train(out: Path, steps: int) -> list[str]:
+        return ["train", "--recipe", "encoder", "--generator", str(gen), "--steps", str(steps), "--out", str(out),
+                "--no-progress", "--data", "digits", "data.limit=20", *TINY, "train.batch_size=2", "train.log_every=1",
+                "monitor.plot=false"]
+
+    straight, resumed = straight_and_resumed(tmp_path, train)
+    assert train_rows(straight) == train_rows(resumed)
+    assert {"loss_latent", "loss_class", "loss_real_pixel"} <= set(train_rows(straight)[-1])
+    g = api.load(gen)
+    a, b = load_encoder(straight, g), load_encoder(resumed, g)
     for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y), name
+    meta = __import__("json").loads((straight / "encoder.json").read_text())
+    assert meta["real_images"] == 20 and meta["steps"] == 2 and "real_recon_mse" in meta["evaluation"]
     with pytest.raises(GanforgeError, match="made with another generator"):
-        load_encoder(tmp_path / "full", tiny_biggan(1))
-    with pytest.raises(GanforgeError, match="not empty"):
-        train_encoder(g, tmp_path / "full", 2, settings)
+        load_encoder(straight, tiny_biggan(1))
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(image)
+    assert main(["project", str(gen), str(image), "--encoder", str(straight), "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "latent.safetensors").is_file()
+    with pytest.raises(GanforgeError, match="is an inversion"):
+        api.load(straight)
+    with pytest.raises(GanforgeError, match="is not StyleGAN2"):  # HyperStyle refines StyleGAN2 only
+        api.train_hyperstyle(gen, straight, tmp_path / "h", steps=1, progress=False)
+    assert not (tmp_path / "h").exists()
+
+
+def test_the_guard_rolls_an_exploding_encoder_back_with_a_lower_rate(tmp_path: Path) -> None:
+    """The loop's guard on the inversion task: a learning rate that makes the loss non-finite is
+    skipped, rolled back to the last checkpoint with inversion.lr halved, then stopped in one line."""
+    from fuzz_support import error_line, run_cli
+    from ganforge.training.run_dir import read_metrics
+    from inversion_support import TINY, tiny_generator
+
+    argv = ["train", "--recipe", "encoder", "--generator", str(tiny_generator()), "--steps", "4", "--no-progress",
+            "--out", str(tmp_path / "run"), *TINY, "train.batch_size=2", "inversion.lr=1e30", "guard.rollback=true",
+            "guard.max_nonfinite=1", "guard.max_rollbacks=1", "monitor.plot=false", "train.log_every=1",
+            "inversion.perceptual=none"]
+    status, err = run_cli(argv)
+    assert status == 2 and "guard.max_rollbacks" in error_line(status, err, argv)
+    events = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "guard" and r["event"] == "rollback"]
+    assert len(events) == 1 and "inversion.lr=5e+29" in events[0]["detail"]
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("GANFORGE_SLOW_TESTS"),
+                    reason="two torchrun processes: ~20 s on 2 cores; set GANFORGE_SLOW_TESTS=1")
+def test_encoder_on_two_ranks_equals_one_process(tmp_path: Path) -> None:
+    """torchrun, 2 ranks x 2 images = 1 process x 4: each rank decodes its share of the same
+    global batch and the gradients are averaged, so the encoders agree to float round-off."""
+    import os
+    import subprocess
+    import sys
+
+    from ganforge.training.checkpoint import load_checkpoint
+    from inversion_support import TINY, tiny_generator
+
+    args = ["-m", "ganforge", "train", "--recipe", "encoder", "--generator", str(tiny_generator()),
+            "--steps", "2", "--no-progress", *TINY, "train.batch_size=4", "monitor.plot=false",
+            "train.device=cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    for cmd in ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+                 *args, "--out", str(tmp_path / "two")], [sys.executable, *args, "--out", str(tmp_path / "one")]):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    two, one = (load_checkpoint(tmp_path / k / "checkpoints" / "step_00000002.pt") for k in ("two", "one"))
+    for key, value in one["networks"]["encoder"].items():
+        torch.testing.assert_close(two["networks"]["encoder"][key], value, rtol=1e-4, atol=1e-5, msg=key)
 
 
 def test_hypernetwork_shapes_one_step_and_offsets_change_the_weights(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from fuzz_support import error_line, key_of, run_cli
+from ganforge import api
 from ganforge.checksums import file_sha256
 from ganforge.latents import LatentSet, save_latents
 
@@ -48,11 +49,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     w["names"].write_text("a\nb\n")
     dim = 32  # the 0.1 GAN run's dim_z
     save_latents(w["latents"], LatentSet(torch.zeros(4, dim), torch.zeros(4, dtype=torch.long), None, 0, "t"))
+    w["latents64"] = root / "l64.safetensors"  # latents that fit the run (dim_z 64), for edit
+    save_latents(w["latents64"], LatentSet(torch.randn(3, 64), torch.tensor([0, 1, 2]), None, 0, "t"))
+    w["directions"] = root / "d.safetensors"  # two PCA directions of the run (for edit)
+    api.directions(w["run"], w["directions"], "pca", k=2, n=64)
     return w
 
 
 def snapshot(w: dict[str, Path]) -> dict[str, str]:
-    files = [p for k in ("run", "export", "p2p", "png", "latents") for p in
+    files = [p for k in ("run", "export", "p2p", "png", "latents", "latents64", "directions") for p in
              ([w[k]] if w[k].is_file() else sorted(w[k].rglob("*"))) if p.is_file()]
     return {str(p): file_sha256(p) for p in files}
 
@@ -159,10 +164,45 @@ def check_config(d: st.DrawFn, w: dict[str, Path], new: Path) -> list[str]:
             *d(st.sampled_from([[], ["train.batch_size=7"], ["model.ch=1000000000000"], ["a=b"]]))]
 
 
+def project(d: st.DrawFn, w: dict[str, Path], new: Path) -> list[str]:
+    image = str(w[d(st.sampled_from(["png", "png", "png", "text_st", "empty", "missing", "file"]))])
+    weights = [str(w[k]) for k in ("png", "text_st", "missing", "file", "empty")]
+    encoder = [str(w[k]) for k in ("run", "export", "missing", "empty", "png")]
+    return ["project", source(d, w, "export"), image, "--out", str(new / "p"),
+            "--steps", d(st.sampled_from(SMALL * 3 + NUMBERS)), *opt(d, "--space", ["z", "z", "w", "w+"]),
+            *opt(d, "--class", ["0", "9", "10", "-1", "x"]), *d(st.sampled_from([[], ["--free-class"]])),
+            *opt(d, "--vgg-weights", weights), *opt(d, "--lpips-weights", weights),
+            *opt(d, "--classifier", ["digits", "mnist", "x", ""]), *opt(d, "--mse-weight", NUMBERS),
+            *opt(d, "--perceptual-weight", NUMBERS), *opt(d, "--encoder", encoder), *opt(d, "--refine", encoder),
+            *opt(d, "--iterations", NUMBERS), *opt(d, "--seed", NUMBERS), *opt(d, "--device", ["cpu", "tpu"]),
+            *d(st.sampled_from([[], ["--gif"], ["--no-noise"]]))]
+
+
+def directions(d: st.DrawFn, w: dict[str, Path], new: Path) -> list[str]:
+    labelled = [str(w[k]) for k in ("names", "missing", "png", "text_st")]
+    return ["directions", source(d, w, "export"), "--out", str(new / d(st.sampled_from(["d.safetensors", "x/d"]))),
+            *opt(d, "--method", ["pca", "sefa", "svm", "mean", "x"]), "--n", d(st.sampled_from(["64", "200", *NUMBERS])),
+            *opt(d, "--k", NUMBERS), *opt(d, "--layers", ["0:2", "x", "5:1", "all", ""]),
+            *opt(d, "--labels", labelled), *opt(d, "--latents", [str(w["latents"]), str(w["missing"]), str(w["png"])]),
+            *opt(d, "--classifier", ["digits", "x", "inception", "digit_attributes"]),
+            *d(st.sampled_from([[], ["--pairs"]])), *opt(d, "--seed", NUMBERS)]
+
+
+def edit(d: st.DrawFn, w: dict[str, Path], new: Path) -> list[str]:
+    latents = str(w[d(st.sampled_from(["latents64"] * 4 + ["latents", "text_st", "missing", "png", "directions"]))])
+    files = [str(w[k]) for k in ("directions", "directions", "directions", "latents", "text_st", "missing", "png")]
+    return ["edit", source(d, w), latents, "--out", str(new / d(st.sampled_from(["e.png", "e.jpg", "x/e.png"]))),
+            "--directions", d(st.sampled_from(files)), *opt(d, "--direction", ["pc0", "pc1", "pc1", "1", "2", "x", ""]),
+            *opt(d, "--strength", ["-3:3:7", "x", "1:2", "nan", "0:0:0", "1e12:1:3", "-1:1:1000000000000", "1,2", ""]),
+            *opt(d, "--layers", ["0:2", "x"]), *opt(d, "--to-class", ["0", "9", "10", "x"]),
+            *opt(d, "--device", ["cpu", "tpu"])]
+
+
 COMMANDS: dict[str, Builder] = {
     "sample": sample, "eval": evaluate, "sweep": sweep, "serve": serve, "export": export,
     "translate": translate, "interpolate": interpolate, "arithmetic": arithmetic, "explore": explore,
     "convert": convert, "plot": plot, "info": info, "check-config": check_config,
+    "project": project, "directions": directions, "edit": edit,
 }
 
 

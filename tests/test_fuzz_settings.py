@@ -27,6 +27,7 @@ from ganforge import api
 from ganforge.config import list_recipes
 from ganforge.config.coerce import type_hints
 from ganforge.config.fields import interval
+from inversion_support import inversion_args
 
 TINY_ARCH = {  # narrow nets (tests/test_family.py's SMALL), and BigGAN at 32 px
     "mlp": ["model.hidden=[16]", "model.d_hidden=[16]", "model.dim_z=8"],
@@ -58,7 +59,10 @@ COMMON = ["train.batch_size=4", "train.log_every=1", "train.sample_every=1000",
           "monitor.diversity=false", "data.limit=40"]
 SKIP = {"train.steps", "train.device", "train.compile", "train.fused_adam", "train.sync_bn",
         "data.source", "data.limit",  # --steps decides; no GPU/compiler on the test machine
-        "text.pretrain_steps"}  # a budget like --steps: the fuzz would only wait on it
+        "text.pretrain_steps",  # a budget like --steps: the fuzz would only wait on it
+        "inversion.generator", "inversion.encoder"}  # --generator / --encoder set them after the overrides
+# what an inversion run reads (its generator brings the model): the fuzz draws its settings only
+INVERSION_SECTIONS = ("data", "train", "eval", "monitor", "guard", "inversion")
 EXAMPLES = 15  # per recipe
 SEEN: dict[str, int] = {}  # distinct one-line messages (values removed) -> draws that hit them
 DRAWS: list[int] = [0]
@@ -66,6 +70,8 @@ DRAWS: list[int] = [0]
 
 def base(recipe: str) -> list[str]:
     config = api.make_config(recipe)
+    if config.task == "inversion":
+        return inversion_args(recipe) + COMMON
     if config.task == "translation":
         return TINY_TRANSLATION + COMMON[:-1]
     dcgan64 = ["model.resolution=32"] if config.model.arch == "dcgan" else []
@@ -76,7 +82,8 @@ def base(recipe: str) -> list[str]:
 
 def leaves(recipe: str) -> list[tuple[str, Any, dict]]:
     """(dotted key, type hint, field metadata) of every setting of the recipe's config."""
-    args = base(recipe)
+    inversion = api.make_config(recipe).task == "inversion"
+    args = list(COMMON) if inversion else base(recipe)  # no generator needed to list settings
     data = args[1] if args[0] == "--data" else "digits"
     config = api.make_config(recipe, [o for o in args if "=" in o], data=data)
     out = []
@@ -87,9 +94,16 @@ def leaves(recipe: str) -> list[tuple[str, Any, dict]]:
         hints = type_hints(type(value))
         for f in dataclasses.fields(value):
             key = f"{section.name}.{f.name}"
-            if key not in SKIP and (config.task == "translation" or section.name != "translation"):
+            if key not in SKIP and _reads(config.task, section.name):
                 out.append((key, hints[f.name], dict(f.metadata)))
     return out
+
+
+def _reads(task: str, section: str) -> bool:
+    """Whether a run of `task` reads the settings of `section`."""
+    if task == "inversion":
+        return section in INVERSION_SECTIONS
+    return section != "inversion" and (task == "translation" or section != "translation")
 
 
 def in_range(hint: Any, meta: dict) -> st.SearchStrategy:

@@ -19,6 +19,7 @@ from ganforge.data import load_dataset
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.launch import make_loop
 from ganforge.training.run_dir import RunDir
+from inversion_support import inversion_args
 
 SHRINK = {  # per architecture or mode: the narrowest nets each recipe's settings allow
     "mlp": ["model.hidden=[32,32]", "model.d_hidden=[16,16]"],
@@ -61,6 +62,8 @@ def _one_thread() -> None:
 
 def _args(recipe: str) -> list[str]:
     config = load_recipe(recipe)
+    if config.task == "inversion":  # encoder, hyperstyle: a tiny generator to invert
+        return ["--recipe", recipe, "--no-progress", *inversion_args(recipe), *COMMON, "train.batch_size=2"]
     if config.task == "translation":
         kind = config.translation.mode
         extra = ["train.batch_size=2", "translation.eval_every=0"]

@@ -17,7 +17,7 @@ from ganforge.cli_check import CHECK_COMMANDS
 from ganforge.cli_check import add_parsers as add_check_parsers
 from ganforge.cli_data import DATA_COMMANDS
 from ganforge.cli_data import add_parsers as add_data_parsers
-from ganforge.cli_edit import EDIT_COMMANDS, is_encoder_training, train_encoder_command
+from ganforge.cli_edit import EDIT_COMMANDS, train_hint, with_inversion_sources
 from ganforge.cli_edit import add_parsers as add_edit_parsers
 from ganforge.cli_share import SHARE_COMMANDS, add_parsers
 from ganforge.cli_style import STYLE_COMMANDS
@@ -210,10 +210,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    if is_encoder_training(args):
-        return train_encoder_command(args)
     if args.resume is not None:
-        if args.overrides or args.data or args.batch_size or args.seed is not None:
+        if args.overrides or args.data or args.batch_size or args.seed is not None or args.generator or args.encoder:
             raise GanforgeError(
                 "--resume continues a run with its own config.yaml; only --steps and "
                 "--checkpoint-every may be given with it"
@@ -225,10 +223,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
             args.recipe, args.overrides, data=args.data, steps=args.steps,
             batch_size=args.batch_size, seed=args.seed, checkpoint_every=args.checkpoint_every,
         )
+        config = with_inversion_sources(config, args)
         run = api.train(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     if current().is_main:  # under torchrun every rank returns here; one line is enough
         hint = f"ganforge translate {run} INPUT --out DIR" if api.is_translation_run(run) \
-            else f"ganforge sample {run}"
+            else train_hint(run) or f"ganforge sample {run}"
         print(f"run directory: {run}  (samples in {run / 'samples'}, try: {hint})")
     return 0
 
@@ -263,6 +262,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=1))
     else:
         print(f"{result['recipe']}: {result['description']}")
+        if result.get("task") == "inversion":
+            print(f"  task inversion ({result['mode']}) of --generator GEN: its size follows that generator")
+            return 0
         if result.get("task") == "translation":
             for label, counts in (("", result["networks"]), ("built-in demo ", result["demo_networks"])):
                 if counts:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ganforge.api import editing
+from ganforge.config import Config, load_config_file
 from ganforge.errors import GanforgeError
 
 
@@ -28,8 +29,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     project.add_argument("--free-class", action="store_true",
                          help="z space: optimise the class mix too (starts at --class or uniform)")
     project.add_argument("--vgg-weights", type=Path, metavar="FILE",
-                         help="VGG16/19 weights (torchvision layout) for an LPIPS-style distance; "
+                         help="VGG16/19 or AlexNet weights (torchvision layout) for an LPIPS-style distance; "
                          "default: the shipped domain classifier of the generator's data")
+    project.add_argument("--lpips-weights", type=Path, metavar="FILE",
+                         help="with --vgg-weights: LPIPS's learned channel weights (the lpips package's "
+                         "vgg.pth for VGG16, alex.pth for AlexNet)")
     project.add_argument("--classifier", help="the domain classifier for the perceptual distance (digits, mnist)")
     project.add_argument("--mse-weight", type=float, default=1.0)
     project.add_argument("--perceptual-weight", type=float, default=1.0)
@@ -47,7 +51,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "directions", help="latent directions: GANSpace PCA, SeFa, InterFaceGAN SVM",
         description="Find named latent directions and write them as OUT (safetensors) + OUT.json.")
     found.add_argument("source", metavar="GEN")
-    found.add_argument("--method", choices=("pca", "sefa", "svm"), default="pca")
+    found.add_argument("--method", choices=("pca", "sefa", "svm", "mean"), default="pca",
+                       help="mean: class-mean differences (labels as svm); strength 1 = one class mean onto another")
+    found.add_argument("--pairs", action="store_true", help="mean: one direction per ordered class pair (a->b)")
     found.add_argument("--out", type=Path, default=Path("directions.safetensors"))
     found.add_argument("--k", type=int, default=10, help="pca/sefa: number of directions (default 10)")
     found.add_argument("--n", type=int, help="samples (default: 10000 for pca, 2000 for svm)")
@@ -87,6 +93,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
     result = editing.project(
         args.source, args.image, args.out, space=args.space, steps=args.steps, class_=args.class_,
         free_class=args.free_class, vgg_weights=args.vgg_weights, classifier=args.classifier,
+        lpips_weights=args.lpips_weights,
         mse_weight=args.mse_weight, perceptual_weight=args.perceptual_weight,
         optimize_noise=not args.no_noise, seed=args.seed, gif=args.gif, device=args.device)
     s = result["summary"]
@@ -98,7 +105,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
 def _cmd_directions(args: argparse.Namespace) -> int:
     result = editing.directions(
         args.source, args.out, args.method, k=args.k, n=args.n, layers=args.layers, labels=args.labels,
-        latents=args.latents, classifier=args.classifier, seed=args.seed, device=args.device)
+        latents=args.latents, classifier=args.classifier, seed=args.seed, device=args.device, pairs=args.pairs)
     print(f"wrote {len(result['names'])} {result['method']} directions in {result['space']} "
           f"({', '.join(result['names'])}) to {result['file']} and {result['json']}")
     return 0
@@ -112,41 +119,25 @@ def _cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
-def is_encoder_training(args: argparse.Namespace) -> bool:
-    """`train --recipe encoder --generator GEN`, or `train --resume` of an encoder run."""
-    if args.recipe in ("encoder", "hyperstyle") or args.generator is not None:
-        return True
-    return args.resume is not None and (editing.is_encoder_run(args.resume) or editing.is_hyperstyle_run(args.resume))
+def with_inversion_sources(config: Config, args: argparse.Namespace) -> Config:
+    """`train --recipe encoder|hyperstyle --generator GEN [--encoder RUN]`: the config's
+    inversion.generator / inversion.encoder."""
+    return editing.with_inversion_sources(config, args.generator, args.encoder)
 
 
-def train_encoder_command(args: argparse.Namespace) -> int:
-    hyper = args.recipe == "hyperstyle" or (args.resume is not None and editing.is_hyperstyle_run(args.resume))
-    if args.resume is not None:
-        if args.generator is None:
-            raise GanforgeError("--resume of an encoder run needs --generator GEN (the generator it inverts)")
-        out = args.resume
-    else:
-        if args.generator is None:
-            raise GanforgeError("--recipe encoder needs --generator GEN: the generator to invert")
-        if args.overrides:
-            raise GanforgeError(f"--recipe encoder takes no KEY=VALUE settings (got {args.overrides[0]}); "
-                                "use --steps, --batch-size, --seed, --data, --out")
-        out = args.out or Path("runs") / ("hyperstyle" if hyper else "encoder")
-    if hyper:
-        if args.encoder is None and args.resume is None:
-            raise GanforgeError("--recipe hyperstyle needs --encoder ENCODER_RUN (train one with --recipe encoder)")
-        run = editing.train_hyperstyle(args.generator, args.encoder, out, steps=1000 if args.steps is None else args.steps,
-                                       batch_size=args.batch_size, seed=args.seed or 0, data=args.data,
-                                       checkpoint_every=100 if args.checkpoint_every is None else args.checkpoint_every,
-                                       resume=args.resume is not None, progress=not args.no_progress)
-        print(f"HyperStyle run: {run}  (try: ganforge project {args.generator} IMAGE --encoder "
-              f"{args.encoder} --refine {run})")
-        return 0
-    run = editing.train_encoder(args.generator, out, steps=1000 if args.steps is None else args.steps, batch_size=args.batch_size,
-                                seed=args.seed or 0, data=args.data, checkpoint_every=100 if args.checkpoint_every is None else args.checkpoint_every,
-                                resume=args.resume is not None, progress=not args.no_progress)
-    print(f"encoder run: {run}  (try: ganforge project {args.generator} IMAGE --encoder {run})")
-    return 0
+def train_hint(run: Path) -> str | None:
+    """What to try after an inversion run (None for other runs)."""
+    config_file = run / "config.yaml"
+    try:
+        config = load_config_file(config_file) if config_file.is_file() else None
+    except GanforgeError:
+        return None
+    if config is None or config.task != "inversion":
+        return None
+    inv = config.inversion
+    if inv.mode == "hyperstyle":
+        return f"ganforge project {inv.generator} IMAGE --encoder {inv.encoder} --refine {run}"
+    return f"ganforge project {inv.generator} IMAGE --encoder {run}"
 
 
 EDIT_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -7,7 +7,7 @@ translation generator (run or export).
 
 from ganforge.api.checks import check_config, validate_config
 from ganforge.api.data import prepare_data
-from ganforge.api.editing import directions, edit, project
+from ganforge.api.editing import directions, edit, encode, project, train_encoder, train_hyperstyle
 from ganforge.api.evaluation import evaluate, sweep
 from ganforge.api.generators import (
     BIGGAN_PYTORCH_PRESETS,
@@ -40,4 +40,5 @@ __all__ = [
     "directions", "edit", "evaluate", "evaluate_translation", "explore", "export", "info", "interpolate",
     "is_translation_run", "load", "load_generator", "make_config", "mix", "plot", "prepare_data", "project",
     "resume", "sample", "sweep", "train", "translate", "validate_config",
+    "encode", "train_encoder", "train_hyperstyle",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganforge.data.spec import load_dataset
+from ganforge.api.runs import make_config, train
+from ganforge.config import Config
 from ganforge.editing import directions as find
 from ganforge.editing.codes import LatentCode, to_styles
 from ganforge.editing.edit import class_transfer, parse_strengths, render
 from ganforge.editing.edit import edit as edit_code
-from ganforge.editing.encoder import EncoderSettings
+from ganforge.editing.exports import is_hyper_run, load_encoder, load_hypernetwork
 from ganforge.editing.hyperstyle import refine as refine_code
 from ganforge.editing.images import read_target, write_png
 from ganforge.editing.perceptual import choose_perceptual
@@ -32,15 +34,6 @@ from ganforge.generators import load
 from ganforge.latents import save_gif
 from ganforge.metrics.features import default_extractor
 from ganforge.sampling import make_grid
-from ganforge.training.encoder import is_encoder_run as _is_encoder_run
-from ganforge.training.encoder import load_encoder
-from ganforge.training.encoder import train_encoder as train
-from ganforge.training.hyperstyle import is_hyper_run, load_hypernetwork, train_hypernetwork
-
-
-def is_encoder_run(path: Path | str) -> bool:
-
-    return _is_encoder_run(path)
 
 
 def _generator(source: Path | str | Generator, device: str = "cpu") -> Generator:
@@ -58,11 +51,13 @@ def project(source: Path | str | Generator, image: Path | str | torch.Tensor, ou
             free_class: bool = False, vgg_weights: Path | str | None = None, classifier: str | None = None,
             mse_weight: float = 1.0, perceptual_weight: float = 1.0, optimize_noise: bool = True,
             w_avg_samples: int = 10_000, seed: int = 0, gif: bool = False, device: str = "cpu",
-            progress: bool = False) -> dict[str, Any]:
+            progress: bool = False, lpips_weights: Path | str | None = None) -> dict[str, Any]:
     """Project an image file (or [-1, 1] tensors (N, C, R, R)) into the generator's latent space
     (StyleGAN2: w by default, or z / w+; others: z). With `out`: latent.safetensors,
     reconstruction.png, comparison.png (target | reconstruction), loss.json and, with `gif`,
-    projection.gif."""
+    projection.gif. `vgg_weights` (VGG16/19 or AlexNet, torchvision layout) with `lpips_weights`
+    (the lpips package's vgg.pth / alex.pth) is LPIPS; the summary's "perceptual" names the
+    distance used."""
     g = _generator(source, device)
     space = space or ("w" if g.style_based else "z")
     if isinstance(image, torch.Tensor):
@@ -70,7 +65,7 @@ def project(source: Path | str | Generator, image: Path | str | torch.Tensor, ou
     else:
         target = read_target(image, g.resolution, image_channels(g))
     class_id = g.class_ids([class_])[0] if class_ is not None and g.n_classes else None
-    perceptual = choose_perceptual(vgg_weights, _data_source(g), classifier)
+    perceptual = choose_perceptual(vgg_weights, _data_source(g), classifier, lpips_weights)
     if perceptual is not None:
         perceptual = perceptual.to(g.device)
     settings = ProjectSettings(space=space, steps=steps, free_class=free_class, mse_weight=mse_weight,
@@ -112,33 +107,42 @@ def _write_projection(g: Generator, result: Projection, out: Path, summary: dict
 def directions(source: Path | str | Generator, out: Path | str, method: str = "pca", *, k: int = 10,
                n: int | None = None, layers: str | None = None, labels: Path | str | None = None,
                latents: Path | str | None = None, classifier: str | None = None, seed: int = 0,
-               device: str = "cpu") -> dict[str, Any]:
+               device: str = "cpu", pairs: bool = False) -> dict[str, Any]:
     """Named directions of the generator's latent space, written as OUT (safetensors) and
-    OUT.json (names, method, scores)."""
+    OUT.json (names, method, scores). `mean` (class-mean differences, `pairs`: one per ordered
+    pair of classes "a->b") takes its labels as `svm` does."""
     g = _generator(source, device)
     if method not in find.METHODS:
         raise GanforgeError(f"unknown --method '{method}'; choose one of {', '.join(find.METHODS)}")
+    if pairs and method != "mean":
+        raise GanforgeError(f"--pairs belongs to --method mean (class-mean differences), not {method}")
     if method == "pca":
         found = find.pca(g, k, 10_000 if n is None else n, seed)
     elif method == "sefa":
         found = find.sefa(g, k, layers, 10_000 if n is None else n, seed)
-    else:
+    elif method == "svm":
         found = _svm(g, labels, latents, classifier, 2000 if n is None else n, seed)
+    else:
+        found = _svm(g, labels, latents, classifier, 2000 if n is None else n, seed, pairs=pairs)
     path = save_directions(Path(out), found.vectors, found.names, found.space, g, found.info)
     return {"file": str(path), "json": str(path.with_suffix(".json")), "names": found.names,
             "space": found.space, "method": method, "info": found.info}
 
 
 def _svm(g: Generator, labels: Path | str | None, latents: Path | str | None, classifier: str | None,
-         n: int, seed: int) -> find.Directions:
+         n: int, seed: int, pairs: bool | None = None) -> find.Directions:
+    """SVM boundaries (`pairs` None) or mean differences, labelled by a file or a classifier."""
+    method = "svm" if pairs is None else "mean"
     if labels is None:
         if classifier is None:
             data = _data_source(g)
 
             classifier = default_extractor(data) if data else None
             if classifier in (None, "inception"):
-                raise GanforgeError("--method svm needs --labels FILE (with --latents FILE) or "
+                raise GanforgeError(f"--method {method} needs --labels FILE (with --latents FILE) or "
                                     "--classifier digits|mnist|digit_attributes to score samples")
+        if pairs is not None:
+            return find.mean_difference(g, classifier=classifier, n=n, seed=seed, pairs=pairs)
         return find.svm(g, classifier=classifier, n=n, seed=seed)
     if latents is None:
         raise GanforgeError("--labels needs --latents FILE: the latents the labels belong to, one label per line")
@@ -148,6 +152,8 @@ def _svm(g: Generator, labels: Path | str | None, latents: Path | str | None, cl
     values = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     code, _ = load_code(latents, g)
     latent = _edit_space_latents(g, code)
+    if pairs is not None:
+        return find.mean_difference(g, labels=np.array(values), latents=latent, seed=seed, pairs=pairs)
     return find.svm(g, labels=np.array(values), latents=latent, seed=seed)
 
 
@@ -197,29 +203,51 @@ def _direction_index(direction: str, names: list[str], path: Path | str) -> int:
     raise GanforgeError(f"{path} has no direction '{direction}'; it has: {', '.join(names)}")
 
 
-def train_encoder(generator: Path | str | Generator, out: Path | str, *, steps: int = 1000,
-                  batch_size: int | None = None, seed: int = 0, data: str | None = None,
-                  checkpoint_every: int = 100, resume: bool = False, vgg_weights: Path | str | None = None,
-                  classifier: str | None = None, width: int = 32, lr: float | None = None,
-                  device: str = "cpu", progress: bool = True) -> Path:
-    """Train an inversion encoder for `generator` (pSp/e4e into W+ for StyleGAN2, z + class for
-    BigGAN) on its own samples, plus the real images of the data spec `data` when given; with
-    `resume`, continue the encoder run in `out` to `steps`."""
+def with_inversion_sources(config: Config, generator: Path | str | None = None,
+                           encoder: Path | str | None = None) -> Config:
+    """`config` (an inversion recipe) with the generator to invert and (HyperStyle) its encoder
+    run; existing paths are stored absolute so that the run resumes from anywhere."""
+    if generator is None and encoder is None:
+        return config
+    if config.task != "inversion":
+        raise GanforgeError(f"--generator and --encoder belong to the inversion recipes (--recipe encoder | "
+                            f"hyperstyle); recipe '{config.name}' is a {config.task} recipe")
+    inv = config.inversion
+    return replace(config, inversion=replace(
+        inv, generator=inv.generator if generator is None else _source(generator),
+        encoder=inv.encoder if encoder is None else _source(encoder)))
 
-    g = _generator(generator, device)
-    settings = EncoderSettings(width=width)
-    if batch_size is not None:
-        settings.batch_size = batch_size
-    if lr is not None:
-        settings.lr = lr
-    real = None
-    if data is not None:
-        dataset = load_dataset(data, g.resolution, image_channels(g))
-        real = dataset.images.float() / 127.5 - 1.0
-    perceptual = choose_perceptual(vgg_weights, _data_source(g), classifier)
-    return train(g, Path(out), steps, settings, source=str(generator) if not isinstance(generator, Generator) else "",
-                 seed=seed, checkpoint_every=checkpoint_every, real=real,
-                 perceptual=None if perceptual is None else perceptual.to(g.device), resume=resume,
+
+def _source(value: Path | str) -> str:
+    if isinstance(value, Generator):
+        raise GanforgeError("an inversion run records where its generator comes from (to resume): pass its "
+                            "run directory, export path or hub id, not a loaded Generator")
+    path = Path(value)
+    return str(path.resolve()) if path.exists() else str(value)
+
+
+def train_encoder(generator: Path | str, out: Path | str | None = None, *, steps: int | None = None,
+                  batch_size: int | None = None, seed: int | None = None, data: str | None = None,
+                  checkpoint_every: int | None = None, overrides: list[str] | None = None,
+                  overwrite: bool = False, progress: bool = True) -> Path:
+    """Train an inversion encoder for `generator` (pSp/e4e into W+ for StyleGAN2, z + class for
+    BigGAN) on its own samples, plus the real images of the data spec `data` when given: the
+    `encoder` recipe on the one training loop (`overrides`: its inversion.* / train.* settings).
+    Continue a run with `ganforge.api.resume(out)`."""
+    config = make_config("encoder", overrides, data=data, steps=steps, batch_size=batch_size, seed=seed,
+                         checkpoint_every=checkpoint_every)
+    return train(with_inversion_sources(config, generator), out, overwrite=overwrite, progress=progress)
+
+
+def train_hyperstyle(generator: Path | str, encoder_dir: Path | str, out: Path | str | None = None, *,
+                     steps: int | None = None, batch_size: int | None = None, seed: int | None = None,
+                     data: str | None = None, checkpoint_every: int | None = None,
+                     overrides: list[str] | None = None, overwrite: bool = False, progress: bool = True) -> Path:
+    """Train HyperStyle's hypernetwork for `generator` and its encoder run `encoder_dir` (the
+    `hyperstyle` recipe on the one training loop)."""
+    config = make_config("hyperstyle", overrides, data=data, steps=steps, batch_size=batch_size, seed=seed,
+                         checkpoint_every=checkpoint_every)
+    return train(with_inversion_sources(config, generator, encoder_dir), out, overwrite=overwrite,
                  progress=progress)
 
 
@@ -252,23 +280,5 @@ def encode(source: Path | str | Generator, encoder_dir: Path | str, image: Path 
     return {"files": files, "code": code, "reconstruction": recon, "seconds": seconds}
 
 
-def train_hyperstyle(generator: Path | str | Generator, encoder_dir: Path | str | None, out: Path | str, *,
-                     steps: int = 1000, batch_size: int | None = None, iterations: int = 2, seed: int = 0,
-                     data: str | None = None, checkpoint_every: int = 100, resume: bool = False,
-                     classifier: str | None = None, device: str = "cpu", progress: bool = True) -> Path:
-    """Train HyperStyle's hypernetwork for `generator` and its encoder run `encoder_dir`."""
-
-    g = _generator(generator, device)
-    real = None
-    if data is not None:
-        real = load_dataset(data, g.resolution, image_channels(g)).images.float() / 127.5 - 1.0
-    perceptual = choose_perceptual(None, _data_source(g), classifier)
-    return train_hypernetwork(g, encoder_dir, Path(out), steps, batch_size=batch_size or 8, iterations=iterations,
-                              seed=seed, checkpoint_every=checkpoint_every, real=real,
-                              perceptual=None if perceptual is None else perceptual.to(g.device),
-                              resume=resume, progress=progress)
-
-
 def is_hyperstyle_run(path: Path | str) -> bool:
-
     return is_hyper_run(path)

@@ -11,6 +11,7 @@ import torch
 
 from ganforge.config import Config, apply_overrides, load_config_file, load_recipe
 from ganforge.errors import GanforgeError
+from ganforge.generators import load
 from ganforge.models import build_models, count_parameters
 from ganforge.training import distributed, launch
 from ganforge.training.dashboard import plot_dashboard
@@ -77,7 +78,7 @@ def train(
     """
     distributed.setup(config.train.device)  # joins the process group under torchrun
     with GracefulStop() as stop:
-        return launch.start(config, Path(out) if out is not None else None, overwrite, progress, stop)
+        return launch.start(config, Path(out) if out is not None else None, overwrite, progress, stop, load)
 
 
 def resume(
@@ -87,7 +88,7 @@ def resume(
     """Continue a run (any task) from its newest good checkpoint to its configured (or new)
     total steps."""
     with GracefulStop() as stop:
-        return launch.resume(Path(run_dir), steps, checkpoint_every, progress, stop)
+        return launch.resume(Path(run_dir), steps, checkpoint_every, progress, stop, load)
 
 
 def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -97,6 +98,9 @@ def info(recipe: str, overrides: list[str] | None = None) -> dict[str, Any]:
     """
     config = apply_overrides(load_recipe(recipe), list(overrides or []))
     check_task(config)
+    if config.task == "inversion":  # its networks' sizes follow the generator it is given
+        return {"recipe": config.name, "description": config.description, "task": "inversion",
+                "mode": config.inversion.mode, "config": config.to_dict()}
     check_size(config)  # counts what would be too large to build, rather than overflowing
     if config.task == "translation":
         return translation_info(config)

@@ -24,6 +24,7 @@ from ganforge.config.sections import (
     DataConfig,
     EvalConfig,
     GuardConfig,
+    InversionConfig,
     MethodConfig,
     ModelConfig,
     MonitorConfig,
@@ -33,7 +34,7 @@ from ganforge.config.sections import (
 )
 
 __all__ = [
-    "RECIPE_DIR", "AugmentConfig", "Config", "DataConfig", "EvalConfig", "GuardConfig",
+    "RECIPE_DIR", "AugmentConfig", "Config", "DataConfig", "EvalConfig", "GuardConfig", "InversionConfig",
     "MethodConfig", "ModelConfig", "MonitorConfig", "TextConfig", "TrainConfig", "TranslationConfig",
     "apply_overrides", "available", "component", "config_from_dict", "list_recipes",
     "load_config_file", "load_recipe", "recipe_description", "register", "save_config", "setting",

@@ -35,7 +35,8 @@ TranslationFeatures = Literal["auto", "none", "inception", "digits", "mnist", "d
 TranslationNorm = Literal["batch", "instance", "none"]
 PatchDiscriminator = Literal["basic", "n_layers", "pixel"]
 InferenceMode = Literal["batch_stats", "running_stats"]
-Task = Literal["generation", "translation"]
+Task = Literal["generation", "translation", "inversion"]
+InversionMode = Literal["encoder", "hyperstyle"]
 EmaBuffers = Literal["average", "copy"]
 
 POSITIVE = "(0, inf)"
@@ -272,6 +273,32 @@ class TextConfig:
     pretrain_lr: float = setting(1e-3, bounds=POSITIVE)
 
 
+@dataclass
+class InversionConfig:
+    """Inverting a trained, frozen generator (`task: inversion`, recipes `encoder` and
+    `hyperstyle`): a pSp/e4e-style encoder (W+ for StyleGAN2, z + class for BigGAN), or
+    HyperStyle's hypernetwork over a trained encoder run, trained on the generator's own samples
+    and on `data.source`'s real images (`none`: samples only). Batch, seed, device, precision,
+    logging and checkpoints come from `train.*` (Adam with `train.betas_g` and `adam_eps`)."""
+
+    mode: InversionMode = "encoder"
+    generator: str = ""  # the generator to invert: run directory, export or hub id (--generator)
+    encoder: str = ""  # hyperstyle: the encoder run it refines (--encoder)
+    lr: float = setting(1e-3, bounds=POSITIVE)
+    width: int = setting(32, bounds="[1, 1024]")  # channels of the first conv stage
+    latent_weight: float = setting(1.0, bounds=AT_LEAST_0)  # encoder: latent MSE on samples
+    pixel_weight: float = setting(1.0, bounds=AT_LEAST_0)
+    perceptual_weight: float = setting(0.5, bounds=AT_LEAST_0)
+    delta_weight: float = setting(1e-3, bounds=AT_LEAST_0)  # encoder: e4e's offset regulariser
+    class_weight: float = setting(1.0, bounds=AT_LEAST_0)  # encoder: class cross-entropy (BigGAN)
+    iterations: int = setting(2, bounds="[1, 100]")  # hyperstyle: refinement steps per image
+    # auto: the shipped classifier of the generator's data | none | classifier:NAME | vgg:FILE
+    perceptual: str = setting("auto", pattern=r"auto|none|classifier:\w+|vgg:.+",
+                              hint="use auto, none, classifier:NAME or vgg:FILE")
+    lpips_weights: str = ""  # with perceptual=vgg:FILE: LPIPS's learned weights (lpips' vgg.pth / alex.pth)
+    w_samples: int = setting(10000, bounds="[1, 1000000]")  # encoder: mapped z for w_avg and w_std
+
+
 def _model() -> ModelConfig:
     return ModelConfig(arch="biggan")
 
@@ -298,9 +325,10 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
-    task: Task = "generation"  # generation (the GAN family) | translation (pix2pix, CycleGAN)
+    task: Task = "generation"  # generation (the GAN family) | translation (pix2pix, ...) | inversion
     translation: TranslationConfig = field(default_factory=_translation)
     text: TextConfig = field(default_factory=TextConfig)  # text-to-image recipes only
+    inversion: InversionConfig = field(default_factory=InversionConfig)  # encoder/hyperstyle recipes
     # dotted overrides applied (before the user's) when data.source is a built-in demo task
     # (demo:NAME): a recipe states the paper's settings and, here, how its CPU demo differs
     demo_overrides: list[str] = field(default_factory=list)

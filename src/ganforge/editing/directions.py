@@ -9,9 +9,13 @@
 - `svm` (InterFaceGAN, Shen et al. 2020): the unit normal of a linear SVM separating latents of
   two labels; labels from a file, or each class (or attribute) against the rest as scored by a
   shipped classifier on the generated images.
+- `mean`: class-targeted directions from the same labels: the mean latent of class b minus that
+  of class a (`pairs`: one direction "a->b" per ordered pair), or of class b minus the rest.
 
-Every direction is stored scaled to one standard deviation of the sampled latents along it,
-so an edit `latent + s * direction` with s in -3..3 spans the latents' usual range.
+PCA, SeFa and SVM directions are stored scaled to one standard deviation of the sampled latents
+along them, so an edit `latent + s * direction` with s in -3..3 spans the latents' usual range.
+Mean directions are stored as the difference itself: strength 1 carries class a's mean latent
+onto class b's (a conditional W keeps its classes apart by far more than one std).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from ganforge.errors import GanforgeError, check_count
 from ganforge.generator import Generator
 from ganforge.metrics.classifiers import load_classifier
 
-METHODS = ("pca", "sefa", "svm")
+METHODS = ("pca", "sefa", "svm", "mean")
 MAX_SAMPLES = 1_000_000
 BATCH = 256
 
@@ -214,3 +218,63 @@ def svm(g: Generator, labels: np.ndarray | None = None, latents: torch.Tensor | 
     info = {"method": "svm", "labels": f"classifier:{classifier}" if classifier else "file",
             "samples": int(len(latents)), "seed": seed, "boundaries": report, "std": stds, "C": c}
     return Directions(scaled, kept, latent_space(g), "svm", info)
+
+
+def _labelled(g: Generator, labels: np.ndarray | None, latents: torch.Tensor | None, classifier: str | None,
+              n: int, seed: int, method: str) -> tuple[torch.Tensor, np.ndarray, list[str] | None, bool]:
+    """(latents, labels, label names, multi-label) from a file's labels or a classifier's."""
+    if labels is None:
+        if classifier is None:
+            raise GanforgeError(f"--method {method} needs --labels FILE (with --latents FILE) or a "
+                                "--classifier to score samples (digits, mnist, digit_attributes)")
+        latents, ids = sample_latents(g, n, seed)
+        labels, names, multi = classifier_labels(g, latents, ids, classifier)
+        return latents, labels, names, multi
+    if latents is None or len(latents) != len(labels):
+        raise GanforgeError(f"--labels gives {len(labels)} labels but the latents hold "
+                            f"{0 if latents is None else len(latents)}; give one label per latent")
+    return latents, labels, None, False
+
+
+def mean_difference(g: Generator, labels: np.ndarray | None = None, latents: torch.Tensor | None = None,
+                    classifier: str | None = None, n: int = 2000, seed: int = 0, pairs: bool = False,
+                    ) -> Directions:
+    """Class-targeted directions: mean(latents of b) - mean(latents of a) for every ordered pair
+    ("a->b", `pairs`), else mean(b) - mean(the rest) per label value (per attribute: with minus
+    without). Labels as for `svm`; values with fewer than 2 latents are skipped."""
+    latents, labels, names, multi = _labelled(g, labels, latents, classifier, n, seed, "mean")
+    x = latents.double()
+    groups: dict[str, torch.Tensor] = {}
+    if multi:
+        if pairs:
+            raise GanforgeError("--pairs needs one label per latent (classes); a multi-label classifier "
+                                "gives one direction per attribute (drop --pairs)")
+        for j, name in enumerate(names or []):
+            on = torch.from_numpy(labels[:, j] == 1)
+            if 2 <= int(on.sum()) <= len(on) - 2:
+                groups[name] = x[on].mean(0) - x[~on].mean(0)
+        counts = {name: int(labels[:, j].sum()) for j, name in enumerate(names or [])}
+    else:
+        values = sorted(set(labels.tolist()))
+        label = {v: names[int(v)] if names is not None else str(v) for v in values}
+        counts = {label[v]: int((labels == v).sum()) for v in values}
+        kept = [v for v in values if counts[label[v]] >= 2]
+        if len(kept) < 2:
+            raise GanforgeError(f"--method mean needs two labels with 2+ latents each; got counts {counts}")
+        means = {v: x[torch.from_numpy(labels == v)].mean(0) for v in kept}
+        for b in kept:
+            if pairs:
+                for a in kept:
+                    if a != b:
+                        groups[f"{label[a]}->{label[b]}"] = means[b] - means[a]
+            else:
+                rest = torch.from_numpy(labels != b)
+                groups[label[b]] = means[b] - x[rest].mean(0)
+    if not groups:
+        raise GanforgeError("no label has enough latents for a mean direction; sample more (--n)")
+    vectors = torch.stack(list(groups.values())).float()
+    info = {"method": "mean", "pairs": pairs, "labels": f"classifier:{classifier}" if classifier else "file",
+            "samples": int(len(latents)), "seed": seed, "counts": counts,
+            "scale": "the mean difference itself: strength 1 moves one class mean onto the other",
+            "norms": [float(v) for v in vectors.norm(dim=1)]}
+    return Directions(vectors, list(groups), latent_space(g), "mean", info)

@@ -101,10 +101,14 @@ def build_encoder(g: Generator, channels: int, width: int = 32) -> Encoder:
     return Encoder(channels, g.resolution, style=False, dim=g.dim_z, n_classes=g.n_classes, width=width)
 
 
-def generator_batch(g: Generator, n: int, rng: torch.Generator) -> tuple[LatentCode, torch.Tensor]:
-    """A batch of the generator's own samples with their codes (W+ styles for StyleGAN2)."""
+def generator_batch(g: Generator, n: int, rng: torch.Generator, part: slice | None = None,
+                    ) -> tuple[LatentCode, torch.Tensor]:
+    """A batch of the generator's own samples with their codes (W+ styles for StyleGAN2);
+    `part`: only these of the n drawn (a torchrun rank's share of the global batch)."""
     z = torch.randn(n, g.dim_z, generator=rng)
     ids = torch.randint(0, max(g.n_classes, 1), (n,), generator=rng)
+    if part is not None:
+        z, ids = z[part], ids[part]
     c = class_vectors(g, ids)
     code = LatentCode("z", z.to(g.device), None if c is None else c.to(g.device))
     with torch.no_grad():

@@ -81,13 +81,14 @@ def refine(g: Generator, hyper: HyperNetwork, code: LatentCode, image: torch.Ten
 
 
 def hyper_loss(g: Generator, hyper: HyperNetwork, code: LatentCode, image: torch.Tensor, iterations: int,
-               perceptual: Perceptual | None, perceptual_weight: float = 0.5) -> tuple[torch.Tensor, dict[str, float]]:
+               perceptual: Perceptual | None, perceptual_weight: float = 0.5, pixel_weight: float = 1.0,
+               ) -> tuple[torch.Tensor, dict[str, float]]:
     """Pixel MSE + perceptual distance of every iteration's reconstruction (as the paper trains)."""
     _, outputs = refine(g, hyper, code, image, iterations)
     target_features = perceptual.features(image) if perceptual is not None else None
     total, terms = torch.zeros(()), {}
     for t, recon in enumerate(outputs[1:], 1):
-        loss = (recon - image).square().mean()
+        loss = pixel_weight * (recon - image).square().mean()
         if target_features is not None:
             loss = loss + perceptual_weight * perceptual.distance(recon, target_features).mean()
         total = total + loss

@@ -29,6 +29,9 @@ def generator_from_run(
             "(folder with config.json, or .safetensors) nor a BigGAN-deep checkpoint folder"
         )
     config = load_config_file(run.config)
+    if config.task == "inversion":  # an encoder / hypernetwork of a generator, not a generator
+        raise GanforgeError(f"'{source}' is an inversion ({config.inversion.mode}) run, not a generator; use it "
+                            f"with ganforge project GEN IMAGE --encoder RUN [--refine RUN]")
     if checkpoint is not None:
         state = load_checkpoint(Path(checkpoint))
     else:

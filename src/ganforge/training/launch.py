@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ganforge.config import Config, load_config_file, save_config
 from ganforge.data import ImageDataset
 from ganforge.data.spec import load_training_data
 from ganforge.errors import GanforgeError
+from ganforge.generator import Generator
 from ganforge.models import ARCHITECTURES
 from ganforge.objectives import get_objective
 from ganforge.text import build_vocabulary
@@ -24,12 +26,15 @@ from ganforge.training.run_dir import RunDir
 from ganforge.training.signals import GracefulStop
 from ganforge.training.tasks.base import Task
 from ganforge.training.tasks.generation import GenerationTask
+from ganforge.training.tasks.inversion import InversionData, InversionTask, load_inversion_data
 from ganforge.training.tasks.translation import TranslationTask
 from ganforge.training.validation import validate_config
 from ganforge.translation.data import TranslationData, load_translation_data
 
-TASKS = ("generation", "translation")
-Data = object  # an ImageDataset (generation) or TranslationData (translation)
+TASKS = ("generation", "translation", "inversion")
+Data = object  # an ImageDataset (generation), TranslationData (translation) or InversionData
+# inversion: opens `inversion.generator` (any source `ganforge.load` reads: the API layer passes it)
+GeneratorOpener = Callable[[str], Generator]
 
 
 def check_task(config: Config) -> None:
@@ -43,8 +48,10 @@ def check_settings(config: Config) -> None:
     validate_config(config, distributed.current().world)
 
 
-def load_task_data(config: Config) -> tuple[Config, Data]:
+def load_task_data(config: Config, open_generator: GeneratorOpener | None = None) -> tuple[Config, Data]:
     """The run's data, and the config completed by it (a GAN's class count)."""
+    if config.task == "inversion":
+        return config, load_inversion_data(config, open_generator)
     if config.task == "translation":
         data = load_translation_data(config.data.source, config.translation, config.data.workers)
         tc = config.translation
@@ -90,6 +97,9 @@ def make_loop(config: Config, data: Data, run: RunDir) -> Loop:
     if config.task == "translation":
         assert isinstance(data, TranslationData)
         task = TranslationTask(config, data, guard, str(run.root))
+    elif config.task == "inversion":
+        assert isinstance(data, InversionData)
+        task = InversionTask(config, data, guard, str(run.root))
     else:
         task = GenerationTask(config, data, guard, str(run.root))
     return Loop(config, task, run, guard)
@@ -124,10 +134,11 @@ def prepare_run_dir(out: Path, overwrite: bool) -> RunDir:
     return run
 
 
-def start(config: Config, out: Path | None, overwrite: bool, progress: bool, stop: GracefulStop) -> Path:
+def start(config: Config, out: Path | None, overwrite: bool, progress: bool, stop: GracefulStop,
+          open_generator: GeneratorOpener | None = None) -> Path:
     """A new run of `config` in `out` (default runs/<recipe>[-N]); returns its directory."""
     check_settings(config)  # before reading data
-    config, data = load_task_data(config)
+    config, data = load_task_data(config, open_generator)
     # rank 0 picks the directory (runs/<recipe>-N depends on what exists) for every rank
     out_path = distributed.broadcast_object(out if out is not None else default_run_dir(config))
     loop = make_loop(config, data, RunDir(out_path))  # validates before touching disk
@@ -157,7 +168,7 @@ def set_budget(config: Config, steps: int | None, checkpoint_every: int | None) 
 
 
 def resume(run_dir: Path, steps: int | None, checkpoint_every: int | None, progress: bool,
-           stop: GracefulStop) -> Path:
+           stop: GracefulStop, open_generator: GeneratorOpener | None = None) -> Path:
     """Continue a run from its newest good checkpoint to its configured (or new) total steps."""
     run = RunDir(Path(run_dir))
     if not run.config.is_file():
@@ -175,7 +186,7 @@ def resume(run_dir: Path, steps: int | None, checkpoint_every: int | None, progr
         print(f"warning: skipped {message}", file=sys.stderr)
     if warnings:
         print(f"resuming from {path.name}", file=sys.stderr)
-    _, data = load_task_data(config)
+    _, data = load_task_data(config, open_generator)
     loop = make_loop(config, data, run)
     loop.load_state_dict(state)
     total = loop.task.total_steps()

@@ -27,6 +27,9 @@ def validate_config(config: Config, world: int = 1) -> None:
     will use. Reads nothing from disk and allocates nothing (the size check builds on the meta
     device)."""
     check_loop(config, world)
+    if config.task == "inversion":  # a frozen generator and the network that inverts it
+        check_inversion(config)
+        return
     if config.task == "translation":
         check_translation_config(config)
     else:
@@ -58,6 +61,18 @@ def check_components(config: Config) -> None:
             raise GanforgeError(f"method.name={arch} and model.arch={arch} go together: their "
                                 "D is trained only by their own method")
     method.check(config)
+
+
+INVERSION_METRICS = ("recon_mse", "recon_psnr", "latent_mse", "real_recon_mse", "real_recon_psnr")
+
+
+def check_inversion(config: Config) -> None:
+    """What an inversion run's settings must agree on (its generator and encoder run are its
+    inputs, like data: checked when they are opened)."""
+    best = config.eval.best_metric
+    if best and best not in INVERSION_METRICS:
+        raise GanforgeError(f"eval.best_metric '{best}' is not an inversion metric; use one of "
+                            f"{', '.join(INVERSION_METRICS)}")
 
 
 def check_loop(config: Config, world: int) -> None:
