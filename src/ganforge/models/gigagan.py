@@ -57,7 +57,7 @@ class GigaGANModelConfig(ModelConfig):
     ff_mult: int = setting(2, bounds="[1, 16]")  # feed-forward width of attention blocks, x channels
     channels: list[int] = setting(factory=list, each="[1, 65536]")  # G: per block, 8 px first ([]: ch)
     d_channels: list[int] = setting(factory=list, each="[1, 65536]")  # D: per level, largest first, + 4 px
-    d_attn_resolutions: list[int] = setting(factory=list, each="[4, 4096]")  # D: L2 self-attention
+    d_attn_resolutions: list[int] = setting(factory=list, each="[4, 4096]")  # D: L2 self-attn on block outputs
     d_text_layers: int = setting(1, bounds="[1, 32]")  # D's own learned text layers
     d_predictor_layers: int = setting(4, bounds="[1, 16]")  # psi: 1x1 convs modulated by D's text code
 
@@ -78,8 +78,8 @@ class GigaGANModelConfig(ModelConfig):
             raise GanforgeError(f"model.d_channels has {len(self.d_channels)} widths; resolution {self.resolution} "
                                 f"needs {stages + 1} (one per D level, largest first, then 4 px), or []")
         attn_widths = [w for i, w in enumerate(self.g_widths()) if 8 * 2**i in self.attn_resolutions]
-        attn_widths += [w for i, w in enumerate(self.d_widths()[:-1])
-                        if self.resolution // 2**i in self.d_attn_resolutions]
+        attn_widths += [w for i, w in enumerate(self.d_widths()[1:])
+                        if self.resolution // 2 ** (i + 1) in self.d_attn_resolutions]
         for width in [self.ch, *attn_widths]:
             if width % self.heads:
                 raise GanforgeError(f"attention width {width} (model.ch/channels/d_channels) must be divisible "

@@ -11,10 +11,12 @@ encoder + learned text layers), Conv1x1 an unconditional skip. Every pair (i, j 
 logit (the mean over its positions): L(L+1)/2 logits for L levels, `pairs` names them. The
 streams that start at different levels never mix: they share weights, not features (they run as
 one batch, the new level's stream joining at its depth). The losses (training/methods/gigagan.py)
-sum the GAN and matching-aware terms over every pair, as the paper's V_MS-I/O.
+take the GAN and matching-aware terms over every pair, averaged (the paper's V_MS-I/O sums them:
+a constant factor), and R1 on the sum of the pairs' logits.
 
 The trunk's blocks are StyleGAN2's residual D blocks (conv3-conv3-avgpool, 1x1 skip, summed and
-scaled by 1/sqrt 2), with L2 self-attention after the block at `d_attn_resolutions`.
+scaled by 1/sqrt 2), with L2 self-attention on a block's output where its resolution is in
+`d_attn_resolutions`.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ class GigaGANDiscriminator(nn.Module):
         self.stems = nn.ModuleList(nn.Conv2d(cfg.img_channels, widths[k], 1) for k in range(levels))
         self.down = nn.ModuleList(DownBlock(widths[k], widths[k + 1]) for k in range(levels))
         self.attention = nn.ModuleList(
-            SelfAttentionBlock(widths[k + 1], cfg.heads, cfg.ff_mult) if r in cfg.d_attn_resolutions else nn.Identity()
+            SelfAttentionBlock(widths[k + 1], cfg.heads, cfg.ff_mult) if r // 2 in cfg.d_attn_resolutions
+            else nn.Identity()
             for k, r in enumerate(self.resolutions)
         )
         self.predictors = nn.ModuleList(
