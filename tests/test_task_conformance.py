@@ -27,7 +27,10 @@ SHRINK = {  # per architecture or mode: the narrowest nets each recipe's setting
     "biggan": ["model.ch=8", "model.shared_dim=8"],
     "began": ["model.ch=4", "model.dim_z=8"],
     "gigagan": ["model.ch=8", "model.style_dim=16", "model.heads=2", "model.n_kernels=2", "text.width=16",
-                "text.embed_dim=16", "text.heads=2", "text.pretrain_steps=2", "text.pretrain_batch=8"],
+                "text.embed_dim=16", "text.heads=2", "text.pretrain_steps=2", "text.pretrain_batch=8",
+                # gigagan-64 at gigagan's size: per-level widths back to model.ch, 32 px, 16 tokens
+                "model.resolution=32", "model.channels=[]", "model.d_channels=[]", "model.attn_resolutions=[8,16]",
+                "text.max_len=16", "train.batch_size=32"],
     "gigagan-upsampler": ["model.ch=8", "model.style_dim=16", "model.heads=2", "model.n_kernels=2",
                           "text.width=16", "text.embed_dim=16", "text.heads=2", "text.pretrain_steps=2",
                           "text.pretrain_batch=8"],

@@ -14,6 +14,7 @@ import ganforge
 from ganforge import api
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
+from ganforge.models.gigagan_discriminator import GigaGANDiscriminator
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.launch import load_task_data, make_loop
 from ganforge.training.run_dir import RunDir
@@ -37,13 +38,41 @@ def test_multi_scale_outputs_and_discriminator(tmp_path: Path) -> None:
     assert [tuple(x.shape) for x in images] == [(3, 3, 8, 8), (3, 3, 16, 16), (3, 3, 32, 32)]
     assert torch.equal(G.eval()(torch.zeros(3, G.dim_z), y), G(torch.zeros(3, G.dim_z), y, pyramid=True)[-1])
     per_scale = D(images, y, per_scale=True)
-    assert per_scale.shape == (3, 3) and torch.allclose(D(images, y), per_scale.mean(1))
+    assert per_scale.shape == (3, 6) and torch.allclose(D(images, y), per_scale.mean(1))
     # a real image enters every scale by average pooling; each scale's logit depends on the text
     real = task.to_model_range(data.images[:3])
-    assert D(real, y, per_scale=True).shape == (3, 3)
+    assert D(real, y, per_scale=True).shape == (3, 6)
     assert not torch.allclose(D(real, y, per_scale=True), D(real, y.roll(1, 0), per_scale=True))
     stats = task.train_step(1)
     assert {"loss_d", "loss_g", "r1", "wrong_logit"} <= set(stats)
+
+
+def test_ms_io_discriminator_feeds_each_level_at_its_depth_and_judges_every_pair() -> None:
+    config = api.make_config("gigagan", TINY)
+    config.text.vocab = ["a", "blue", "four", "red", "small", "two"]  # the data's would do too
+    torch.manual_seed(0)
+    D = GigaGANDiscriminator(config.model, config.text)
+    y = torch.tensor([[1, 5, 2, 3], [4, 6, 0, 0]])
+    pyramid = [torch.randn(2, 3, r, r) for r in (8, 16, 32)]  # G's order: 8 px first
+    out = D(pyramid, y, per_scale=True)
+    # (input resolution, resolution judged at): level i is judged after each block j >= i
+    assert D.pairs == [(32, 16), (32, 8), (32, 4), (16, 8), (16, 4), (8, 4)] and out.shape == (2, 6)
+    # D_ij by hand for the 16 px level judged at 4 px: its own stem, blocks 1 and 2, psi_2 + skip
+    _, _, t = D.encoder(y)
+    h = D.stems[1](pyramid[1])
+    for k in (1, 2):
+        h = D.attention[k](D.down[k](h))
+    psi = D.predictors[2]
+    x = h
+    for conv in psi.hidden:
+        x = torch.nn.functional.leaky_relu(conv(x, t), 0.2)
+    assert torch.allclose(out[:, 4], (psi.out(x, t) + psi.skip(h)).mean((1, 2, 3)), atol=1e-5)
+    # the levels share weights, not features: changing the 8 px image changes only its own pair,
+    # changing the 32 px image only the three pairs that start there
+    changed = ~torch.isclose(out, D([pyramid[0] + 1, *pyramid[1:]], y, per_scale=True), atol=1e-6).all(0)
+    assert changed.tolist() == [False, False, False, False, False, True]
+    changed = ~torch.isclose(out, D([*pyramid[:2], pyramid[2] + 1], y, per_scale=True), atol=1e-6).all(0)
+    assert changed.tolist() == [True, True, True, False, False, False]
 
 
 def test_recipe_trains_two_steps_resumes_exactly_and_samples_from_text(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from ganforge.models.biggan import Discriminator, Generator
 from ganforge.models.common import latent_dim
 from ganforge.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganforge.models.gancls import GANCLSDiscriminator, GANCLSGenerator
-from ganforge.models.gigagan import GigaGANDiscriminator, GigaGANGenerator
+from ganforge.models.gigagan import GigaGANGenerator
+from ganforge.models.gigagan_discriminator import GigaGANDiscriminator
 from ganforge.models.gigagan_upsampler import GigaGANUpsampler, GigaGANUpsamplerDiscriminator
 from ganforge.models.lapgan import LapGANDiscriminator, LapGANGenerator
 from ganforge.models.lostgan import LostGANDiscriminator, LostGANGenerator

@@ -10,13 +10,15 @@ interleaved attention: self-attention with L2-distance logits, cross-attention t
 padding masked (`nn.l2_attention`) and a feed-forward layer. Every block has its own RGB output:
 G returns the pyramid of images (multi-scale outputs) with `pyramid=True`, else the largest.
 
-D (multi-scale input, multi-scale output): the image at each scale (G's pyramid, or a real image
-average-pooled) enters the trunk through its own 1x1 stem at its resolution; after each
-down-sampling block a text-conditioned head scores the features (linear + projection onto the
-discriminator's own text code, as a projection discriminator), giving one logit per scale.
+The multi-scale input / multi-scale output D is in `models/gigagan_discriminator.py`.
 
-Simplifications (the paper's 64 px base model is wider and deeper): word tokens have no
-end-of-text token, so t_global is a masked mean; D's per-scale paths share one trunk.
+Widths: `ch` in every block, or `channels` (one width per synthesis block, 8 px first) for the
+64 px base configuration (recipe gigagan-64); `attn_depth` attention blocks at each of
+`attn_resolutions`.
+
+Simplifications: word tokens of the built-in encoder have no end-of-text token, so t_global is a
+masked mean (for CLIP too); the pyramid starts at 8 px (the paper's goes down to 4 px: ganforge has
+no 4x4 synthesis layer, G starts from the learned 4x4 constant).
 """
 
 from __future__ import annotations
@@ -51,11 +53,37 @@ class GigaGANModelConfig(ModelConfig):
     text_layers: int = setting(2, bounds="[1, 32]")  # G's learned layers T on the token features
     heads: int = setting(4, bounds="[1, 64]")
     attn_resolutions: list[int] = setting(factory=lambda: [8, 16], each="[4, 4096]")
+    attn_depth: int = setting(1, bounds="[1, 64]")  # attention blocks at each attention resolution
+    ff_mult: int = setting(2, bounds="[1, 16]")  # feed-forward width of attention blocks, x channels
+    channels: list[int] = setting(factory=list, each="[1, 65536]")  # G: per block, 8 px first ([]: ch)
+    d_channels: list[int] = setting(factory=list, each="[1, 65536]")  # D: per level, largest first, + 4 px
+    d_attn_resolutions: list[int] = setting(factory=list, each="[4, 4096]")  # D: L2 self-attn on block outputs
+    d_text_layers: int = setting(1, bounds="[1, 32]")  # D's own learned text layers
+    d_predictor_layers: int = setting(4, bounds="[1, 16]")  # psi: 1x1 convs modulated by D's text code
+
+    def g_widths(self) -> list[int]:
+        """One width per synthesis block (8 px, 16 px, ..., resolution)."""
+        return list(self.channels) or [self.ch] * (check_power_of_two(self.resolution))
+
+    def d_widths(self) -> list[int]:
+        """D's widths at resolution, resolution/2, ..., 8 px and after the last block (4 px)."""
+        return list(self.d_channels) or [self.ch] * (check_power_of_two(self.resolution) + 1)
 
     def check(self, config: Any = None) -> None:
-        check_power_of_two(self.resolution)
-        if self.ch % self.heads:
-            raise GanforgeError(f"model.ch={self.ch} must be divisible by model.heads={self.heads}")
+        stages = check_power_of_two(self.resolution)
+        if self.channels and len(self.channels) != stages:
+            raise GanforgeError(f"model.channels has {len(self.channels)} widths; resolution {self.resolution} "
+                                f"needs {stages} (one per synthesis block, 8 px first), or [] for model.ch")
+        if self.d_channels and len(self.d_channels) != stages + 1:
+            raise GanforgeError(f"model.d_channels has {len(self.d_channels)} widths; resolution {self.resolution} "
+                                f"needs {stages + 1} (one per D level, largest first, then 4 px), or []")
+        attn_widths = [w for i, w in enumerate(self.g_widths()) if 8 * 2**i in self.attn_resolutions]
+        attn_widths += [w for i, w in enumerate(self.d_widths()[1:])
+                        if self.resolution // 2 ** (i + 1) in self.d_attn_resolutions]
+        for width in [self.ch, *attn_widths]:
+            if width % self.heads:
+                raise GanforgeError(f"attention width {width} (model.ch/channels/d_channels) must be divisible "
+                                    f"by model.heads={self.heads}")
 
 
 class TextLayers(nn.Module):
@@ -84,12 +112,12 @@ class TextLayers(nn.Module):
 class AttentionBlock(nn.Module):
     """Self-attention (L2), cross-attention to the text tokens, feed-forward; pre-norm residuals."""
 
-    def __init__(self, ch: int, text_width: int, heads: int) -> None:
+    def __init__(self, ch: int, text_width: int, heads: int, ff_mult: int = 2) -> None:
         super().__init__()
         self.norms = nn.ModuleList(nn.LayerNorm(ch) for _ in range(3))
         self.self_attn = L2SelfAttention(ch, heads)
         self.cross_attn = CrossAttention(ch, text_width, heads)
-        self.ff = nn.Sequential(nn.Linear(ch, 2 * ch), nn.GELU(), nn.Linear(2 * ch, ch))
+        self.ff = nn.Sequential(nn.Linear(ch, ff_mult * ch), nn.GELU(), nn.Linear(ff_mult * ch, ch))
 
     def forward(self, h: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, c, hh, ww = h.shape
@@ -101,20 +129,24 @@ class AttentionBlock(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    def __init__(self, cfg: GigaGANModelConfig, text_width: int, attention: bool) -> None:
+    def __init__(self, cfg: GigaGANModelConfig, text_width: int, attention: bool, in_ch: int | None = None,
+                 out_ch: int | None = None) -> None:
         super().__init__()
-        self.conv1 = AdaptiveKernelConv(cfg.ch, cfg.ch, cfg.style_dim, cfg.n_kernels)
-        self.conv2 = AdaptiveKernelConv(cfg.ch, cfg.ch, cfg.style_dim, cfg.n_kernels)
-        self.attention = AttentionBlock(cfg.ch, text_width, cfg.heads) if attention else None
-        self.to_rgb = AdaptiveKernelConv(cfg.ch, cfg.img_channels, cfg.style_dim, 1, kernel=1, demodulate=False)
+        in_ch, out_ch = in_ch or cfg.ch, out_ch or cfg.ch
+        self.conv1 = AdaptiveKernelConv(in_ch, out_ch, cfg.style_dim, cfg.n_kernels)
+        self.conv2 = AdaptiveKernelConv(out_ch, out_ch, cfg.style_dim, cfg.n_kernels)
+        self.attention = nn.ModuleList(
+            AttentionBlock(out_ch, text_width, cfg.heads, cfg.ff_mult) for _ in range(cfg.attn_depth if attention else 0)
+        )
+        self.to_rgb = AdaptiveKernelConv(out_ch, cfg.img_channels, cfg.style_dim, 1, kernel=1, demodulate=False)
 
     def forward(self, h: torch.Tensor, w: torch.Tensor, tokens: torch.Tensor,
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
         h = F.leaky_relu(self.conv1(h, w), 0.2)
         h = F.leaky_relu(self.conv2(h, w), 0.2)
-        if self.attention is not None:
-            h = self.attention(h, tokens, mask)
+        for attention in self.attention:
+            h = attention(h, tokens, mask)
         return h, self.to_rgb(h, w)
 
 
@@ -132,9 +164,12 @@ class GigaGANGenerator(nn.Module):
             layers += [nn.Linear(width, cfg.style_dim), nn.LeakyReLU(0.2)]
             width = cfg.style_dim
         self.mapping = nn.Sequential(*layers)
-        self.const = nn.Parameter(torch.randn(1, cfg.ch, 4, 4))
+        widths = cfg.g_widths()
+        self.const = nn.Parameter(torch.randn(1, widths[0], 4, 4))
         self.blocks = nn.ModuleList(
-            SynthesisBlock(cfg, self.encoder.width, 4 * 2 ** (i + 1) in cfg.attn_resolutions) for i in range(stages)
+            SynthesisBlock(cfg, self.encoder.width, 4 * 2 ** (i + 1) in cfg.attn_resolutions,
+                           widths[max(i - 1, 0)], widths[i])
+            for i in range(stages)
         )
 
     @property
@@ -153,50 +188,4 @@ class GigaGANGenerator(nn.Module):
         return images if pyramid else images[-1]
 
 
-class GigaGANDiscriminator(nn.Module):
-    takes_text = True
-
-    def __init__(self, cfg: GigaGANModelConfig, text: TextConfig) -> None:
-        super().__init__()
-        stages = check_power_of_two(cfg.resolution)
-        self.cfg = cfg
-        self.encoder = TextLayers(text, cfg.img_channels, 1, cfg.ch)
-        self.stems = nn.ModuleList(nn.Conv2d(cfg.img_channels, cfg.ch, 1) for _ in range(stages))
-        self.down = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(cfg.ch, cfg.ch, 3, 1, 1), nn.LeakyReLU(0.2), nn.Conv2d(cfg.ch, cfg.ch, 3, 1, 1),
-                          nn.LeakyReLU(0.2), nn.AvgPool2d(2))
-            for _ in range(stages)
-        )
-        self.heads = nn.ModuleList(nn.Linear(cfg.ch, 1) for _ in range(stages))
-        self.project = nn.ModuleList(nn.Linear(cfg.ch, cfg.ch) for _ in range(stages))
-
-    @property
-    def text(self) -> FrozenText:
-        return self.encoder.text
-
-    def pyramid(self, x: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
-        """Images from the largest scale down to 8 px: G's outputs reversed, or x average-pooled."""
-        if isinstance(x, (list, tuple)):
-            return list(reversed(x))
-        out = [x]
-        for _ in range(len(self.stems) - 1):
-            out.append(F.avg_pool2d(out[-1], 2))
-        return out
-
-    def forward(self, x: torch.Tensor | list[torch.Tensor], y: torch.Tensor, per_scale: bool = False) -> torch.Tensor:
-        """Logits (N, scales) with `per_scale`, else their mean (N,)."""
-        _, _, t = self.encoder(y)
-        scales = self.pyramid(x)
-        h = None
-        logits = []
-        for stem, down, head, project, image in zip(self.stems, self.down, self.heads, self.project, scales,
-                                                    strict=True):
-            h = stem(image) if h is None else h + stem(image)
-            h = down(h)
-            pooled = h.sum((2, 3))
-            logits.append(head(pooled).flatten() + (project(pooled) * t.to(pooled.dtype)).sum(1) / pooled.shape[1] ** 0.5)
-        out = torch.stack(logits, 1)
-        return out if per_scale else out.mean(1)
-
-
-__all__ = ["GigaGANDiscriminator", "GigaGANGenerator", "GigaGANModelConfig"]
+__all__ = ["AttentionBlock", "GigaGANGenerator", "GigaGANModelConfig", "SynthesisBlock", "TextLayers"]

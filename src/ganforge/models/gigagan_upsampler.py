@@ -8,8 +8,10 @@ there instead of from a learned constant: per block x2 upsampling, two sample-ad
 selection convolutions styled by w = M(z, t_global), interleaved L2 self-attention and text
 cross-attention at `attn_resolutions`, the encoder's skip added where the sizes meet, and an RGB
 output per scale. Each RGB output is a residual on the low-resolution image resized (bicubic) to
-its scale, so an untrained G starts at bicubic upsampling (ganforge's choice; the paper does not
-say). D is the base model's multi-scale, text-conditioned D on the high-resolution pyramid.
+its scale, and every RGB layer starts at zero, so an untrained G *is* bicubic upsampling, exactly,
+and training only learns what bicubic misses (ganforge's choice, as residual super-resolution
+networks do; the paper does not say). D is the base model's multi-scale input / output,
+text-conditioned D on the high-resolution pyramid.
 
 The network's condition y packs the caption's token ids and the low-resolution pixels in one
 float row (`pack`), so the engine's one (z, y) path (training, progress grids, eval, export)
@@ -29,12 +31,8 @@ from torch import nn
 from ganforge.config import TextConfig, register, setting
 from ganforge.errors import GanforgeError
 from ganforge.models.common import check_power_of_two
-from ganforge.models.gigagan import (
-    GigaGANDiscriminator,
-    GigaGANModelConfig,
-    SynthesisBlock,
-    TextLayers,
-)
+from ganforge.models.gigagan import GigaGANModelConfig, SynthesisBlock, TextLayers
+from ganforge.models.gigagan_discriminator import GigaGANDiscriminator
 from ganforge.text import FrozenText
 
 
@@ -49,6 +47,9 @@ class GigaGANUpsamplerModelConfig(GigaGANModelConfig):
     def check(self, config: Any = None) -> None:
         super().check(config)
         check_power_of_two(self.low_resolution)
+        if self.channels:
+            raise GanforgeError("model.channels (per-block widths) is for the base model; the upsampler's "
+                                "U-Net uses model.ch in every block: set model.channels=[]")
         if not self.low_resolution < self.resolution:
             raise GanforgeError(f"model.low_resolution={self.low_resolution} must be below "
                                 f"model.resolution={self.resolution}")
@@ -98,6 +99,8 @@ class GigaGANUpsampler(nn.Module):
         self.blocks = nn.ModuleList(
             SynthesisBlock(cfg, self.encoder.width, 4 * 2 ** (i + 1) in cfg.attn_resolutions) for i in range(stages)
         )
+        for block in self.blocks:  # residual starts at 0: step 0 is bicubic upsampling
+            nn.init.zeros_(block.to_rgb.bank)
 
     @property
     def text(self) -> FrozenText:
