@@ -5,6 +5,7 @@ through the same commands as GAN runs."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     translate.add_argument("--masks", type=Path, metavar="DIR",
                            help="InstaGAN: the inputs' instance masks (DIR/<name>_<k>.png); the "
                            "translated masks go to OUT/masks/")
+    translate.add_argument("--instances", type=Path, metavar="FILE|DIR",
+                           help="SPADE: the input's instance map, or a folder of them named as the inputs "
+                           "(default for a run with instance edges: the label maps' class boundaries)")
     translate.add_argument("--n", type=int, help="BicycleGAN: outputs per input, one per latent code")
     translate.add_argument("--seed", type=int, default=0,
                            help="BicycleGAN's codes and dropout noise (batch_stats mode)")
@@ -64,7 +68,11 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         to=args.to,
         n=args.n,
         masks=args.masks,
+        instances=args.instances,
     )
+    if result["instance_edges"] == "class boundaries":
+        print("note: no --instances given: this run's instance-edge channel is made from the label maps' "
+              "class boundaries (touching instances of one class are not told apart)", file=sys.stderr)
     print(
         f"wrote {len(result['files'])} {result['direction']} translation"
         f"{'s' if len(result['files']) != 1 else ''} ({result['size']} px) to {args.out}"
