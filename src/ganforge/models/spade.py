@@ -38,7 +38,9 @@ PARAM_FREE = ("batch", "instance")
 
 
 def _sn(module: nn.Module, enabled: bool) -> nn.Module:
-    return spectral_norm(module) if enabled else module
+    """Spectral norm, except on the meta device (shapes only, for parameter counts: its power
+    iterations there cost seconds per build and change no parameter)."""
+    return spectral_norm(module) if enabled and not module.weight.is_meta else module
 
 
 class SPADENorm(nn.Module):

@@ -118,19 +118,21 @@ def make_touching(indices: torch.Tensor, count: int, seed: int) -> tuple[torch.T
     tops = (torch.rand(rows, generator=gen) * (CELL - sides + 1)).long()
     choice = torch.rand(slots, generator=gen)
     colours = hue_to_rgb(torch.rand(count * 2 * GROUP[1], generator=gen)).view(*slots, 3).numpy()
-    of_class = [indices[targets[indices] == c] for c in range(10)]
+    of_class = [indices[targets[indices] == c].numpy() for c in range(10)]
     inks = _inks()
+    digit_np, k_np, sides_np = digit.numpy(), k.numpy(), sides.numpy()
+    tops_np, lefts_np, choice_np = tops.numpy(), lefts.numpy(), choice.numpy()
     labels = np.zeros((count, 1, BASE, BASE), dtype=np.uint8)
     instances = np.zeros_like(labels)
     canvas = np.zeros((count, 3, BASE, BASE), dtype=np.float32)
     for n, row in zip(*np.nonzero(filled.numpy()), strict=True):
-        c, side = int(digit[n, row]), int(sides[n, row])
-        top, left = row * CELL + int(tops[n, row]), int(lefts[n, row])
-        for j in range(int(k[n, row])):
-            pool = of_class[c]
-            pick = int(pool[min(int(choice[n, row, j] * len(pool)), len(pool) - 1)])
+        c, side = digit_np[n, row], sides_np[n, row]
+        top, left = row * CELL + tops_np[n, row], lefts_np[n, row]
+        pool = of_class[c]
+        labels[n, 0, top : top + side, left : left + k_np[n, row] * side] = c + 1
+        for j in range(k_np[n, row]):
+            pick = pool[min(int(choice_np[n, row, j] * len(pool)), len(pool) - 1)]
             x = left + j * side
-            labels[n, 0, top : top + side, x : x + side] = c + 1
             instances[n, 0, top : top + side, x : x + side] = row * GROUP[1] + j + 1
             canvas[n, :, top : top + side, x : x + side] = inks[side][pick] * colours[n, row, j][:, None, None]
     images = torch.from_numpy(canvas).mul(255).round().clamp(0, 255).byte()
@@ -140,6 +142,12 @@ def make_touching(indices: torch.Tensor, count: int, seed: int) -> tuple[torch.T
 def touching_canvases(split_name: str, side: int = BASE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The touching-digits demo's train or test canvases at `side` px: (label maps, instance
     maps, RGB images); maps resized with nearest neighbours."""
+    return tuple(t.clone() for t in _touching(split_name, side))  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=4)
+def _touching(split_name: str, side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Made once per process and size (tests and benchmarks start several runs in one)."""
     train_idx, test_idx = split()
     indices, count = (train_idx, TRAIN_CANVASES) if split_name == "train" else (test_idx, TEST_CANVASES)
     labels, instances, images = make_touching(indices, count, TOUCHING_SEEDS[split_name])
