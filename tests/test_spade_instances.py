@@ -22,7 +22,7 @@ from ganforge.sampling import to_uint8
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.translation.canvases import touching_canvases
 from ganforge.translation.data import load_translation_data
-from ganforge.translation.label_instances import pack
+from ganforge.translation.label_instances import pack, resolved
 from ganforge.translation.label_maps import decode_ids, instance_edges, unpack_instances
 from ganforge.translation.models import build_model
 from resume_support import straight_and_resumed, train_rows
@@ -168,6 +168,15 @@ def test_instance_reader_errors_are_one_line(tmp_path: Path, case: str, message:
     with pytest.raises(GanforgeError, match=message) as info:
         _error(tmp_path, case)
     assert "\n" not in str(info.value)
+
+
+def test_auto_is_resolved_by_the_data_and_true_needs_instance_maps() -> None:
+    auto = _tc()
+    assert auto.instance_edges == "auto"
+    assert resolved(auto, True).instance_edges is True and resolved(auto, False).instance_edges is False
+    with pytest.raises(GanforgeError, match=r"instance_edges=true but 'paired:x' has no instance maps; use "
+                                            r"--data labels:DIR \(Cityscapes: "):
+        resolved(_tc("translation.instance_edges=true"), False, "paired:x")
 
 
 def test_touching_demo_separates_digits_of_one_class_by_instance_only() -> None:

@@ -53,7 +53,7 @@ def load_task_data(config: Config) -> tuple[Config, Data]:
             # [] means every attribute of the data: the run's config names them, in label order
             config = replace(config, translation=replace(tc, attributes=list(data.attributes)))
         # SPADE's instance_edges: auto becomes what the data holds (the saved config is concrete)
-        config = replace(config, translation=resolved(config.translation, data.label_instances))
+        config = replace(config, translation=resolved(config.translation, data.label_instances, data.source))
         return config, data
     dataset = load_training_data(config.data, config.model.resolution, config.model.img_channels)
     if takes_text(config):

@@ -46,9 +46,13 @@ def wanted(tc: TranslationConfig) -> bool | str:
     return getattr(tc, "instance_edges", False) if tc.mode == "spade" else False
 
 
-def resolved(tc: TranslationConfig, found: bool) -> TranslationConfig:
+def resolved(tc: TranslationConfig, found: bool, source: str = "the data") -> TranslationConfig:
     """The config with `instance_edges: auto` made concrete by what the data holds (the run's
-    saved config then says what its networks take)."""
+    saved config then says what its networks take); `true` on data without instance maps (any
+    --data other than labels:DIR and the touching demo) is an error."""
+    if wanted(tc) is True and not found:
+        raise GanforgeError(f"translation.instance_edges=true but '{source}' has no instance maps; use "
+                            f"--data labels:DIR ({LAYOUT_HINT}) or translation.instance_edges=false")
     if wanted(tc) == "auto":
         return replace(tc, instance_edges=found)  # type: ignore[call-arg]
     return tc
