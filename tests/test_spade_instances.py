@@ -224,6 +224,14 @@ def test_touching_demo_trains_with_instance_edges_resumes_and_translates(tmp_pat
                  "--out", str(tmp_path / "inst")]) == 0
     plain, split = (np.asarray(Image.open(tmp_path / d / "map.png")) for d in ("plain", "inst"))
     assert plain.shape == split.shape == (32, 32, 3) and not np.array_equal(plain, split)
+    (tmp_path / "maps").mkdir()
+    Image.fromarray(inst).save(tmp_path / "maps" / "map.png")  # a folder: the file of the input's name
+    result = api.translate(straight, [tmp_path / "map.png"], tmp_path / "folder", instances=tmp_path / "maps")
+    assert result["instance_edges"] == "instance maps"
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "folder" / "map.png")), split)
+    (tmp_path / "maps" / "map.png").unlink()
+    with pytest.raises(GanforgeError, match=r"maps holds no instance map for map.png \(looked for map.png/"):
+        api.translate(straight, [tmp_path / "map.png"], tmp_path / "folder", instances=tmp_path / "maps")
     g = api.load(straight)
     ids = torch.from_numpy(labels)[None, None]
     with_edges = torch.cat([ids, torch.zeros_like(ids), torch.from_numpy(inst)[None, None]], 1)

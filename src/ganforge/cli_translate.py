@@ -18,7 +18,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="translate images with a pix2pix, CycleGAN, StarGAN or BicycleGAN run",
         description="Translate image files (or folders of images) with a translation run's "
         "generator; writes OUT/<name>.png for each input, at the run's crop size (or --size). "
-        "StarGAN runs take --to, BicycleGAN runs --n (OUT/<name>_<k>.png for each code).",
+        "StarGAN runs take --to, BicycleGAN runs --n (OUT/<name>_<k>.png for each code), SPADE "
+        "runs with instance edges --instances.",
     )
     translate.add_argument("source", type=Path, metavar="RUN_DIR",
                            help="a translation run (or its export)")

@@ -107,8 +107,9 @@ def _instance_file(label: Path, instances: Path, single: bool) -> Path:
         names.insert(0, label.name[: -len(CITYSCAPES_LABELS)] + CITYSCAPES_INSTANCES)
     found = next((instances / n for n in names if (instances / n).is_file()), None)
     if found is None:
-        raise GanforgeError(f"{instances} holds no instance map for {label.name} (looked for {names[0]} and "
-                            f"{label.stem}.*)")
+        cityscapes = f"{names[0]} and " if label.name.endswith(CITYSCAPES_LABELS) else ""
+        raise GanforgeError(f"{instances} holds no instance map for {label.name} (looked for {cityscapes}"
+                            f"{label.stem}.png/.jpg/...)")
     return found
 
 
