@@ -268,6 +268,8 @@ def init_xavier(module: nn.Module, gain: float = 0.02) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            if weight.is_meta:  # shapes only (parameter counts): nothing to draw
+                continue
             nn.init.xavier_normal_(weight, gain=gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
