@@ -25,6 +25,7 @@ from ganforge.translation.data import load_translation_data
 from ganforge.translation.label_instances import pack, resolved
 from ganforge.translation.label_maps import decode_ids, instance_edges, unpack_instances
 from ganforge.translation.models import build_model
+from ganforge.translation.translate import read_instances
 from resume_support import straight_and_resumed, train_rows
 
 TINY = ["translation.ngf=2", "translation.spade_hidden=4", "translation.param_free_norm=batch",
@@ -177,6 +178,17 @@ def test_auto_is_resolved_by_the_data_and_true_needs_instance_maps() -> None:
     with pytest.raises(GanforgeError, match=r"instance_edges=true but 'paired:x' has no instance maps; use "
                                             r"--data labels:DIR \(Cityscapes: "):
         resolved(_tc("translation.instance_edges=true"), False, "paired:x")
+
+
+def test_instances_option_is_refused_where_no_network_takes_them() -> None:
+    no_edges = _tc("translation.instance_edges=false")
+    with pytest.raises(GanforgeError, match=r"this SPADE run was trained without instance edges"):
+        read_instances([Path("map.png")], "inst.png", 16, no_edges)
+    pix2pix = api.make_config("pix2pix").translation
+    with pytest.raises(GanforgeError, match=r"--instances gives SPADE's instance maps; this is a pix2pix run"):
+        read_instances([Path("map.png")], "inst.png", 16, pix2pix)
+    assert read_instances([Path("map.png")], None, 16, _tc("translation.instance_edges=true")) == (
+        None, "class boundaries")
 
 
 def test_touching_demo_separates_digits_of_one_class_by_instance_only() -> None:
