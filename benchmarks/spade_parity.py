@@ -12,8 +12,16 @@ their SynchronizedBatchNorm2d equals on one process.
 Presets (ngf = ndf = 64, num_upsampling_layers normal, n_layers_D 4, 2 scales, 256 px):
 cityscapes (label_nc 35 + the instance-edge channel = 36 semantic channels), ade20k (150 + the
 don't-care class = 151), ade20k-vae (the same with the style encoder, z_dim 256). ganforge's
-networks are built with the same semantic channel count (its data reader supplies don't care;
-instance edge maps are not read yet).
+networks are built with the same semantic channel count (its data reader supplies don't care).
+
+Instance edges (`instance_edges` in the JSON): ganforge's whole SPADE method, built from the
+recipe's config with translation.label_nc=35 and translation.instance_edges=true (and =false,
+the authors' --no_instance), against the authors' networks with and without the instance
+channel: parameter counts; then, on a Cityscapes-like 64 px map (class ids and an instance map
+of class * 1000 + k ids, touching instances of one class included) with equal weights, their
+`Pix2PixModel.preprocess_input` (one-hot + `get_edges`, called on a stand-in `self`) against
+ganforge's G input made from the map as the task carries it (ids, packed instance numbers,
+x = v / 127.5 - 1), then G's image and every D layer on (semantics, image).
 
 Outputs: their weights (spectral-norm u and v, running statistics set to random values) are
 copied into ganforge's networks; both run in eval mode (stored u, v; running statistics) at 64 px
@@ -36,7 +44,11 @@ import torch
 from torch import nn
 
 from _report import provenance, write_result
+from ganforge import api
+from ganforge.models import count_parameters
 from ganforge.models.spade import SPADEDiscriminator, SPADEEncoder, SPADEGenerator
+from ganforge.translation.label_instances import pack
+from ganforge.translation.label_maps import instance_edges
 from ganforge.translation.spade_losses import feature_matching, hinge_d, hinge_g, kl_divergence
 
 PRESETS = {
@@ -158,6 +170,80 @@ def outputs(networks: Any, preset: dict[str, Any]) -> dict[str, float]:
     return diffs
 
 
+def cityscapes_like(size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class ids, instance ids) (2, 1, size, size): random "stuff" blocks (instance id = class
+    id, as Cityscapes' instanceIds) and rows of touching cars (26) and persons (24) with ids
+    class * 1000 + k."""
+    gen = torch.Generator().manual_seed(seed)
+    block = size // 8
+    coarse = torch.randint(0, 24, (2, 1, 8, 8), generator=gen)
+    labels = coarse.repeat_interleave(block, -1).repeat_interleave(block, -2)
+    instances = labels.clone()
+    for n in range(2):
+        for row, cls in ((size // 4, 26), (size // 2, 24)):
+            width = int(torch.randint(4, 9, (), generator=gen))
+            left = int(torch.randint(0, size // 4, (), generator=gen))
+            for k in range(5):  # five touching instances of one class
+                x = left + k * width
+                labels[n, 0, row : row + width, x : x + width] = cls
+                instances[n, 0, row : row + width, x : x + width] = cls * 1000 + k
+    return labels, instances
+
+
+def our_spade(size: int, edges: bool) -> Any:
+    """ganforge's SPADE method as a run builds it (the recipe, 35 Cityscapes classes)."""
+    from ganforge.translation.models import build_model
+
+    config = api.make_config("spade", [f"translation.crop_size={size}", f"translation.load_size={size}",
+                                       "translation.label_nc=35", f"translation.instance_edges={str(edges).lower()}",
+                                       "translation.param_free_norm=batch", "train.device=cpu"],
+                             data="labels:cityscapes")  # not the demo: the paper's networks
+    return build_model(config, "cpu")
+
+
+@torch.no_grad()
+def instance_case(networks: Any) -> dict[str, Any]:
+    from models.pix2pix_model import Pix2PixModel  # theirs, from the checkout
+
+    result: dict[str, Any] = {"params": {}}
+    for edges in (True, False):
+        opt = options({"label_nc": 35, "instance": edges, "dontcare": False, "use_vae": False}, COUNT_SIZE)
+        mine, ref = our_spade(COUNT_SIZE, edges), theirs(networks, opt)
+        result["params"]["with_instances" if edges else "no_instance"] = {
+            net: {"ganforge": count_parameters(mine.networks[net]), "official": count(ref[net])} for net in ("G", "D")}
+        del mine, ref
+    result["params_equal"] = all(c["ganforge"] == c["official"] for v in result["params"].values()
+                                 for c in v.values())
+    torch.manual_seed(0)
+    opt = options({"label_nc": 35, "instance": True, "dontcare": False, "use_vae": False}, RUN_SIZE)
+    mine, ref = our_spade(RUN_SIZE, True), theirs(networks, opt)
+    for name in ("G", "D"):
+        copy_weights(ref[name], mine.networks[name], seed=1)
+        ref[name].eval()
+        mine.networks[name].eval()
+    labels, instances = cityscapes_like(RUN_SIZE, seed=3)
+    stand_in = types.SimpleNamespace(opt=opt, FloatTensor=torch.FloatTensor, ByteTensor=torch.ByteTensor,
+                                     use_gpu=lambda: False)
+    stand_in.get_edges = lambda t: Pix2PixModel.get_edges(stand_in, t)
+    image = torch.rand(2, 3, RUN_SIZE, RUN_SIZE) * 2 - 1
+    their_sem, _ = Pix2PixModel.preprocess_input(stand_in, {"label": labels.float(), "instance": instances,
+                                                            "image": image})
+    packed = torch.stack([torch.from_numpy(pack(m[0].numpy(), Path("map"))) for m in instances])
+    carried = torch.cat([labels.byte(), packed], 1).float().div(127.5).sub(1.0)  # as the task hands A over
+    our_sem = mine.G.semantics(carried)
+    diffs = {"semantics": max_diff(their_sem, our_sem),
+             "edges": max_diff(stand_in.get_edges(instances), our_sem[:, -1:]),
+             "G": max_diff(ref["G"](their_sem), mine.G(carried))}
+    diffs["D"] = max_diff(ref["D"](torch.cat([their_sem, image], 1)),
+                          mine.networks["D"](torch.cat([our_sem, image], 1)))
+    result["edge_pixels"] = int(their_sem[:, -1].sum())
+    # edges that only the instance map gives (touching instances of one class)
+    class_edges = instance_edges(labels)
+    result["edge_pixels_inside_class_regions"] = int((their_sem[:, -1:].bool() & ~class_edges).sum())
+    result["max_abs_diff"] = diffs
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, required=True, help="a checkout of NVlabs/SPADE")
@@ -177,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         entry["max_abs_diff"] = outputs(networks, preset)
         result["presets"][name] = entry
         print(name, entry, file=sys.stderr)
+    result["instance_edges"] = instance_case(networks)
+    print("instance_edges", result["instance_edges"], file=sys.stderr)
     write_result(result, args.out)
     return 0
 

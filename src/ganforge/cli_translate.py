@@ -5,6 +5,7 @@ through the same commands as GAN runs."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="translate images with a pix2pix, CycleGAN, StarGAN or BicycleGAN run",
         description="Translate image files (or folders of images) with a translation run's "
         "generator; writes OUT/<name>.png for each input, at the run's crop size (or --size). "
-        "StarGAN runs take --to, BicycleGAN runs --n (OUT/<name>_<k>.png for each code).",
+        "StarGAN runs take --to, BicycleGAN runs --n (OUT/<name>_<k>.png for each code), SPADE "
+        "runs with instance edges --instances.",
     )
     translate.add_argument("source", type=Path, metavar="RUN_DIR",
                            help="a translation run (or its export)")
@@ -45,6 +47,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     translate.add_argument("--masks", type=Path, metavar="DIR",
                            help="InstaGAN: the inputs' instance masks (DIR/<name>_<k>.png); the "
                            "translated masks go to OUT/masks/")
+    translate.add_argument("--instances", type=Path, metavar="FILE|DIR",
+                           help="SPADE: the input's instance map, or a folder of them named as the inputs "
+                           "(default for a run with instance edges: the label maps' class boundaries)")
     translate.add_argument("--n", type=int, help="BicycleGAN: outputs per input, one per latent code")
     translate.add_argument("--seed", type=int, default=0,
                            help="BicycleGAN's codes and dropout noise (batch_stats mode)")
@@ -64,7 +69,11 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         to=args.to,
         n=args.n,
         masks=args.masks,
+        instances=args.instances,
     )
+    if result["instance_edges"] == "class boundaries":
+        print("note: no --instances given: this run's instance-edge channel is made from the label maps' "
+              "class boundaries (touching instances of one class are not told apart)", file=sys.stderr)
     print(
         f"wrote {len(result['files'])} {result['direction']} translation"
         f"{'s' if len(result['files']) != 1 else ''} ({result['size']} px) to {args.out}"

@@ -16,21 +16,30 @@ from ganforge.sampling import save_image, to_uint8
 from ganforge.translation.conditions import latent_codes, target_label
 from ganforge.translation.data import load_translation_data
 from ganforge.translation.instance_inference import read_input_masks
-from ganforge.translation.translate import checked_size, input_files, output_names, read_inputs
+from ganforge.translation.translate import (
+    checked_size,
+    input_files,
+    output_names,
+    read_inputs,
+    read_instances,
+)
 
 
 def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "translated",
               direction: str | None = None, checkpoint: Path | str | None = None,
               size: int | None = None, seed: int = 0, device: str = "cpu",
               to: str | None = None, n: int | None = None,
-              masks: Path | str | None = None) -> dict[str, Any]:
+              masks: Path | str | None = None, instances: Path | str | None = None) -> dict[str, Any]:
     """Translate image files (or folders of them) with a translation generator (run directory
     or export): OUT/<name>.png per input. `direction` defaults to the run's (pix2pix,
     BicycleGAN) or AtoB (CycleGAN). StarGAN needs `to`, the attributes to turn on ("A,B"; every
     other one off); BicycleGAN draws `n` codes from `seed` (default 1) and writes
     OUT/<name>_<k>.png for each when n > 1. InstaGAN needs `masks`, the folder of the inputs'
     instance masks (<name>_<k>.png), and also writes the translated masks to
-    OUT/masks/<name>_<k>.png."""
+    OUT/masks/<name>_<k>.png. A SPADE run trained with instance edges takes `instances`, the
+    instance map of the one input or a folder of them named as the inputs (Cityscapes:
+    *_gtFine_instanceIds.png); without them its edge channel is made from the label maps' class
+    boundaries (`instance_edges` in the result says which)."""
     g = translation_generator(source, checkpoint, device)
     direction = direction or g.directions[0]
     g.network(direction)  # an unknown or missing direction fails before any file is read
@@ -48,6 +57,9 @@ def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "t
         raise GanforgeError("this InstaGAN run needs --masks DIR (the inputs' instance masks, "
                             "<name>_<k>.png)" if instagan else
                             f"--masks gives InstaGAN's instance masks; this is a {tc.mode} run")
+    packed, edges = read_instances(files, instances, size, tc)
+    if packed is not None:
+        images = torch.cat([images, packed], 1)
     numbers: list[list[int]] = []
     if instagan:
         mask_channels, numbers = read_input_masks(files, masks, size, tc.max_instances)
@@ -71,7 +83,7 @@ def translate(source: Path | str, inputs: list[Path | str], out: Path | str = "t
             save_image(to_uint8(outputs[i : i + 1, channels + k : channels + k + 1])[0], path)
             mask_files.append(str(path))
     return {"files": written, "masks": mask_files, "direction": direction, "size": size, "to": to, "n": n,
-            "step": int(g.card.get("steps", 0)), "inference": tc.inference}
+            "step": int(g.card.get("steps", 0)), "inference": tc.inference, "instance_edges": edges}
 
 
 def _condition_of(g: Generator, to: str | None, n: int | None, seed: int) -> torch.Tensor | None:

@@ -44,8 +44,10 @@ KID_SUBSETS = 100
 DIVERSITY_CODES = 8  # BicycleGAN: outputs per test input for the diversity measures
 DIVERSITY_INPUTS = 50  # ... of this many test inputs
 # else the digits classifier
-DEMO_FEATURES = {"demo:digit-attributes": "digit_attributes", "demo:digit-canvases": "digit_segmenter"}
-DEMO_SEGMENTERS = {"demo:digit-canvases": "digit_segmenter"}  # label-map data: the mIoU judge
+DEMO_FEATURES = {"demo:digit-attributes": "digit_attributes", "demo:digit-canvases": "digit_segmenter",
+                 "demo:digit-canvases-touching": "digit_segmenter"}
+# label-map data: the mIoU judge
+DEMO_SEGMENTERS = {"demo:digit-canvases": "digit_segmenter", "demo:digit-canvases-touching": "digit_segmenter"}
 
 
 class TranslationModel(Protocol):

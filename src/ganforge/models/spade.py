@@ -38,7 +38,9 @@ PARAM_FREE = ("batch", "instance")
 
 
 def _sn(module: nn.Module, enabled: bool) -> nn.Module:
-    return spectral_norm(module) if enabled else module
+    """Spectral norm, except on the meta device (shapes only, for parameter counts: its power
+    iterations there cost seconds per build and change no parameter)."""
+    return spectral_norm(module) if enabled and not module.weight.is_meta else module
 
 
 class SPADENorm(nn.Module):
@@ -266,6 +268,8 @@ def init_xavier(module: nn.Module, gain: float = 0.02) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            if weight.is_meta:  # shapes only (parameter counts): nothing to draw
+                continue
             nn.init.xavier_normal_(weight, gain=gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

@@ -30,6 +30,7 @@ from ganforge.training.tasks.inversion import InversionData, InversionTask, load
 from ganforge.training.tasks.translation import TranslationTask
 from ganforge.training.validation import validate_config
 from ganforge.translation.data import TranslationData, load_translation_data
+from ganforge.translation.label_instances import resolved
 
 TASKS = ("generation", "translation", "inversion")
 Data = object  # an ImageDataset (generation), TranslationData (translation) or InversionData
@@ -58,6 +59,8 @@ def load_task_data(config: Config, open_generator: GeneratorOpener | None = None
         if data.attributes and hasattr(tc, "attributes") and list(tc.attributes) != list(data.attributes):
             # [] means every attribute of the data: the run's config names them, in label order
             config = replace(config, translation=replace(tc, attributes=list(data.attributes)))
+        # SPADE's instance_edges: auto becomes what the data holds (the saved config is concrete)
+        config = replace(config, translation=resolved(config.translation, data.label_instances, data.source))
         return config, data
     dataset = load_training_data(config.data, config.model.resolution, config.model.img_channels)
     if takes_text(config):

@@ -40,6 +40,7 @@ class TranslationData:
     # label-map data (SPADE's): the test label maps as class ids (N, 1, S, S), and the classes
     test_maps: torch.Tensor | None = None
     label_classes: int = 0
+    label_instances: bool = False  # A is (class ids, instance number high byte, low byte)
 
     @property
     def has_test(self) -> bool:

@@ -9,6 +9,10 @@
 - any other: {train,test|val}/labels/ + {train,test|val}/images/ (or labels/ + images/ with no
   test split), files matched by name.
 
+With `translation.instance_edges` (auto: when the data has them), each label map's instance map
+is read too (`label_instances`: Cityscapes' *_gtFine_instanceIds.png, or an instances/ folder
+beside labels/; ADE20K has none) and domain A carries it after the class ids (three channels).
+
 Label maps are single-channel PNGs of class ids (0..label_nc-1; 255 = "don't care" when
 `translation.contain_dontcare_label`); they are centre-cropped and resized with nearest
 neighbours, the images as every translation image. A SPADE run gets the ids as domain A; other
@@ -26,12 +30,12 @@ from PIL import Image
 from ganforge.config import TranslationConfig
 from ganforge.data.folder import IMAGE_EXTENSIONS, MIN_SIDE, pil_to_model_format
 from ganforge.errors import GanforgeError
-from ganforge.translation import canvases
+from ganforge.translation import canvases, label_instances
 from ganforge.translation.data_types import TranslationData
 from ganforge.translation.images import decode_all, open_image
 from ganforge.translation.label_maps import DONTCARE_ID, colourise, semantic_classes
 
-DEMOS = ("digit-canvases",)
+DEMOS = ("digit-canvases", "digit-canvases-touching")
 
 
 def classes_of(tc: TranslationConfig) -> int:
@@ -55,10 +59,25 @@ def demo_canvases(tc: TranslationConfig, spec: str) -> TranslationData:
                             "translation.contain_dontcare_label=false")
     if tc.channels_b != 3:
         raise GanforgeError("demo:digit-canvases images are RGB: set translation.channels_b=3")
-    train_ids, train_images = canvases.digit_canvases("train", tc.load_size)
-    test_ids, test_images = canvases.digit_canvases("test", tc.crop_size)
-    return TranslationData(_as_input(train_ids, tc), train_images, True, _as_input(test_ids, tc),
-                           test_images, True, spec, test_maps=test_ids, label_classes=canvases.LABEL_NC)
+    want = label_instances.wanted(tc)
+    if spec.partition(":")[2] == "digit-canvases":
+        if want is True:
+            raise GanforgeError("translation.instance_edges=true but demo:digit-canvases has no instance maps; "
+                                "use demo:digit-canvases-touching (touching digits of one class, with "
+                                "instance maps) or translation.instance_edges=false")
+        train_ids, train_images = canvases.digit_canvases("train", tc.load_size)
+        test_ids, test_images = canvases.digit_canvases("test", tc.crop_size)
+        train_a, test_a = train_ids, test_ids
+    else:
+        train_ids, train_inst, train_images = canvases.touching_canvases("train", tc.load_size)
+        test_ids, test_inst, test_images = canvases.touching_canvases("test", tc.crop_size)
+        train_a, test_a = train_ids, test_ids
+        if want:  # instance numbers 1..6: the high byte is 0
+            train_a = torch.cat([train_ids, torch.zeros_like(train_inst), train_inst], 1)
+            test_a = torch.cat([test_ids, torch.zeros_like(test_inst), test_inst], 1)
+    return TranslationData(_as_input(train_a, tc), train_images, True, _as_input(test_a, tc),
+                           test_images, True, spec, test_maps=test_ids, label_classes=canvases.LABEL_NC,
+                           label_instances=train_a.shape[1] > 1)
 
 
 # ---- folders ---------------------------------------------------------------------------------
@@ -115,10 +134,7 @@ def read_label_map(path: Path, size: int, tc: TranslationConfig, flavour: str = 
     width, height = img.size
     if min(width, height) < MIN_SIDE:
         raise GanforgeError(f"{path}: label map too small ({width}x{height})")
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    img = img.resize((size, size), Image.Resampling.NEAREST, box=(left, top, left + side, top + side))
-    ids = np.asarray(img).astype(np.int64)
+    ids = np.asarray(label_instances.nearest_square(img, size)).astype(np.int64)
     if flavour == "ade20k":  # the authors' shift: 0 ("other") is don't care, k -> k - 1
         ids = np.where(ids == 0, DONTCARE_ID, ids - 1)
     label_nc = getattr(tc, "label_nc", canvases.LABEL_NC)
@@ -133,29 +149,54 @@ def read_label_map(path: Path, size: int, tc: TranslationConfig, flavour: str = 
     return ids.astype(np.uint8)[None]
 
 
-def _read(pairs: list[tuple[Path, Path]], size: int, tc: TranslationConfig,
-          flavour: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _read(pairs: list[tuple[Path, Path]], size: int, tc: TranslationConfig, flavour: str,
+          instances: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A, images): A the class ids, followed by the packed instance numbers when `instances`
+    (the split's labels dir) is given."""
     def work(pair: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray]:
         label_path, image_path = pair
         image = open_image(image_path)
         with Image.open(label_path) as probe:
-            if probe.size != image.size:
-                raise GanforgeError(f"{label_path} is {probe.size[0]}x{probe.size[1]} but {image_path} is "
-                                    f"{image.size[0]}x{image.size[1]}; a label map and its image must match")
-        return (read_label_map(label_path, size, tc, flavour),
-                pil_to_model_format(image, size, tc.channels_b, str(image_path)))
+            label_size = probe.size
+        if label_size != image.size:
+            raise GanforgeError(f"{label_path} is {label_size[0]}x{label_size[1]} but {image_path} is "
+                                f"{image.size[0]}x{image.size[1]}; a label map and its image must match")
+        ids = read_label_map(label_path, size, tc, flavour)
+        if instances is not None:
+            where = label_instances.instance_path(label_path, instances, flavour)
+            ids = np.concatenate([ids, label_instances.read_instance_map(where, label_size, size)])
+        return ids, pil_to_model_format(image, size, tc.channels_b, str(image_path))
 
     done = decode_all(pairs, work)
     return (torch.from_numpy(np.stack([a for a, _ in done])), torch.from_numpy(np.stack([b for _, b in done])))
 
 
+def _instances_of(split: tuple[Path, Path, str, str], pairs: list[tuple[Path, Path]], tc: TranslationConfig,
+                  flavour: str) -> Path | None:
+    """The training split's labels dir when its instance maps are to be read, else None."""
+    want = label_instances.wanted(tc)
+    if not want:
+        return None
+    if label_instances.present(split[0], pairs[0][0], flavour):
+        return split[0]
+    if want is True:
+        raise label_instances.missing_error(split[0], flavour)
+    return None
+
+
 def label_folders(root: Path, tc: TranslationConfig, spec: str) -> TranslationData:
-    """`labels:DIR`: the training pairs at load_size and the test pairs (if any) at crop_size."""
+    """`labels:DIR`: the training pairs at load_size and the test pairs (if any) at crop_size;
+    with instance maps (see `label_instances`) when the run asks for them and the training split
+    has them (the test split then must too)."""
     flavour, splits = _layout(root)
-    train_ids, train_images = _read(_pairs(*splits[0]), tc.load_size, tc, flavour)
-    test_ids = test_images = None
+    pairs = _pairs(*splits[0])
+    instances = _instances_of(splits[0], pairs, tc, flavour)
+    train_a, train_images = _read(pairs, tc.load_size, tc, flavour, instances)
+    test_a = test_images = None
     if len(splits) > 1 and splits[1][0].is_dir():
-        test_ids, test_images = _read(_pairs(*splits[1]), tc.crop_size, tc, flavour)
-    return TranslationData(_as_input(train_ids, tc), train_images, True,
-                           None if test_ids is None else _as_input(test_ids, tc), test_images, True,
-                           spec, test_maps=test_ids, label_classes=classes_of(tc))
+        test_instances = splits[1][0] if instances is not None else None
+        test_a, test_images = _read(_pairs(*splits[1]), tc.crop_size, tc, flavour, test_instances)
+    return TranslationData(_as_input(train_a, tc), train_images, True,
+                           None if test_a is None else _as_input(test_a, tc), test_images, True,
+                           spec, test_maps=None if test_a is None else test_a[:, :1],
+                           label_classes=classes_of(tc), label_instances=instances is not None)

@@ -47,3 +47,30 @@ def colourise(ids: torch.Tensor, classes: int) -> torch.Tensor:
     """(N, 1, H, W) ids -> uint8 (N, 3, H, W) palette colours (ids beyond `classes` wrap)."""
     colours = palette(max(classes, 1))
     return colours[ids[:, 0].long() % len(colours)].permute(0, 3, 1, 2).contiguous()
+
+
+# ---- instance maps ---------------------------------------------------------------------------
+# A label map with instances travels as three uint8 channels: the class ids, then each pixel's
+# instance number (its rank among the image's distinct instance ids) high byte, low byte. Only
+# the inequality of neighbouring ids matters to the edge map, which the number keeps exactly.
+INSTANCE_CHANNELS = 2
+MAX_INSTANCES = 256**INSTANCE_CHANNELS
+
+
+def instance_edges(instances: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) instance ids -> bool (N, 1, H, W) edges: a pixel is an edge where its id
+    differs from its left, right, upper or lower neighbour's (both pixels of each unequal
+    neighbouring pair are marked), as SPADE's `get_edges`."""
+    edge = torch.zeros(instances.shape, dtype=torch.bool, device=instances.device)
+    across = instances[..., :, 1:] != instances[..., :, :-1]
+    down = instances[..., 1:, :] != instances[..., :-1, :]
+    edge[..., :, 1:] |= across
+    edge[..., :, :-1] |= across
+    edge[..., 1:, :] |= down
+    edge[..., :-1, :] |= down
+    return edge
+
+
+def unpack_instances(ids: torch.Tensor) -> torch.Tensor:
+    """The instance numbers (N, 1, H, W) of a decoded three-channel map (class, high, low)."""
+    return ids[:, 1:2] * 256 + ids[:, 2:3]

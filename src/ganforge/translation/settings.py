@@ -101,6 +101,9 @@ class SPADEConfig(TranslationConfig):
     label_nc: int = setting(11, bounds="[1, 255]")  # classes in the label maps (ids 0..label_nc-1)
     # one more class for id 255 in the label files (ADE20K's 0 after the shift): "don't care"
     contain_dontcare_label: bool = False
+    # the instance-edge channel (the authors' default unless --no_instance): auto = on when the
+    # data has instance maps (Cityscapes' *_instanceIds.png, instances/ beside labels/)
+    instance_edges: bool | Literal["auto"] = "auto"
     num_upsampling_layers: Literal["normal", "more", "most"] = "normal"  # 5, 6 or 7 x2 stages
     param_free_norm: Literal["batch", "instance"] = "batch"  # SPADE's norm before the modulation
     spectral_g: bool = True  # spectral norm on G's convs (norm_G spectralspade...)

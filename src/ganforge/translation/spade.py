@@ -30,7 +30,15 @@ from ganforge.models.spade import (
     init_xavier,
 )
 from ganforge.translation.inference import run_generator
-from ganforge.translation.label_maps import colourise, decode_ids, one_hot, semantic_classes
+from ganforge.translation.label_instances import edge_channels
+from ganforge.translation.label_maps import (
+    colourise,
+    decode_ids,
+    instance_edges,
+    one_hot,
+    semantic_classes,
+    unpack_instances,
+)
 from ganforge.translation.method import TranslationMethod
 from ganforge.translation.spade_losses import (
     feature_matching,
@@ -44,15 +52,30 @@ from ganforge.translation.spade_losses import (
 
 class SemanticGenerator(SPADEGenerator):
     """SPADE's G as the translation task runs it: it takes the label map as the task carries any
-    image (ids as x = id / 127.5 - 1, one channel) and one-hot encodes it; `synthesize` takes
-    the one-hot map. With the VAE, z defaults to N(0, I) from the global RNG."""
+    image (ids as x = id / 127.5 - 1) and makes the semantic input, the one-hot map and, with
+    instance edges, the edge channel (the authors' `preprocess_input`); `synthesize` takes the
+    semantic input. With the VAE, z defaults to N(0, I) from the global RNG.
+
+    With instance edges, a map of three channels (class, instance number high, low byte) gives
+    the edges of its instances; a map of class ids alone (a painted map, a label file without
+    its instance map) gives the edges of its class regions, which are the instance edges
+    wherever no two instances of one class touch."""
+
+    def __init__(self, classes: int, *args: Any, edges: bool = False, **kwargs: Any) -> None:
+        super().__init__(classes + int(edges), *args, **kwargs)
+        self.classes, self.edges = classes, edges
 
     def forward(self, labels: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
         return self.synthesize(self.semantics(labels), z)
 
-    def semantics(self, labels: torch.Tensor) -> torch.Tensor:
-        dtype = labels.dtype if labels.is_floating_point() else torch.float32
-        return one_hot(decode_ids(labels), self.semantic_nc, dtype)
+    def semantics(self, labels: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        dtype = dtype or (labels.dtype if labels.is_floating_point() else torch.float32)
+        ids = decode_ids(labels)
+        semantics = one_hot(ids[:, :1], self.classes, dtype)
+        if not self.edges:
+            return semantics
+        instances = unpack_instances(ids) if ids.shape[1] == 3 else ids[:, :1]
+        return torch.cat([semantics, instance_edges(instances).to(dtype)], 1)
 
     def synthesize(self, semantics: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         return super().forward(semantics, z)
@@ -61,7 +84,7 @@ class SemanticGenerator(SPADEGenerator):
 def _generator(tc: TranslationConfig) -> SemanticGenerator:
     net = SemanticGenerator(semantic_classes(tc.label_nc, tc.contain_dontcare_label), tc.channels_b,
                             tc.ngf, tc.crop_size, tc.num_upsampling_layers, tc.use_vae, tc.z_dim,
-                            tc.spectral_g, tc.param_free_norm, tc.spade_hidden)
+                            tc.spectral_g, tc.param_free_norm, tc.spade_hidden, edges=bool(edge_channels(tc)))
     init_xavier(net, tc.init_gain)
     return net
 
@@ -110,7 +133,8 @@ class SPADE(TranslationMethod):
     def __init__(self, tc: TranslationConfig, loss: str, pool_seed: int) -> None:
         self.classes = semantic_classes(tc.label_nc, tc.contain_dontcare_label)
         self.G = _generator(tc)
-        self.D = SPADEDiscriminator(self.classes + tc.channels_b, tc.ndf, tc.n_layers_d, tc.num_d)
+        semantic_nc = self.classes + edge_channels(tc)  # D sees the edges too, as the authors'
+        self.D = SPADEDiscriminator(semantic_nc + tc.channels_b, tc.ndf, tc.n_layers_d, tc.num_d)
         init_xavier(self.D, tc.init_gain)
         self.networks: dict[str, nn.Module] = {"G": self.G, "D": self.D}
         self.param_groups = {"g": ("G",), "d": ("D",)}
@@ -146,7 +170,7 @@ class SPADE(TranslationMethod):
         return out
 
     def forward(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        semantics = one_hot(decode_ids(real_a), self.classes, real_b.dtype)
+        semantics = self.G.semantics(real_a, real_b.dtype)
         return {"semantics": semantics, "real": real_b, **self._fake(semantics, real_b)}
 
     def _discriminate(self, semantics: torch.Tensor, fake: torch.Tensor, real: torch.Tensor) -> tuple[Any, Any]:
@@ -210,8 +234,13 @@ class SPADE(TranslationMethod):
     @classmethod
     def grid_rows(cls, tc: TranslationConfig, generator_of: Any, samples: dict[str, torch.Tensor],
                   mode: str, seed: int) -> list[torch.Tensor]:
-        """The label maps in palette colours, the generated images, the real images."""
+        """The label maps in palette colours (instance edges in white), the generated images,
+        the real images."""
         classes = semantic_classes(tc.label_nc, tc.contain_dontcare_label)
-        maps = colourise(samples["a"].long(), classes).float().div(127.5).sub(1.0)
+        ids = samples["a"].long()
+        maps = colourise(ids[:, :1], classes)
+        if ids.shape[1] == 3:
+            maps = torch.where(instance_edges(unpack_instances(ids)), 255, maps).byte()
+        maps = maps.float().div(127.5).sub(1.0)
         output = run_generator(generator_of("AtoB"), samples["a"], mode, seed)
         return [maps, output, samples["b"].float().div(127.5).sub(1.0)]

@@ -18,6 +18,12 @@ from ganforge.data.folder import IMAGE_EXTENSIONS, pil_to_model_format
 from ganforge.errors import GanforgeError
 from ganforge.translation.data import open_image
 from ganforge.translation.label_data import read_label_map
+from ganforge.translation.label_instances import (
+    CITYSCAPES_INSTANCES,
+    CITYSCAPES_LABELS,
+    edge_channels,
+    read_instance_map,
+)
 from ganforge.translation.models import method_class
 
 
@@ -84,3 +90,48 @@ def read_inputs(files: list[Path], size: int, channels: int,
     return torch.from_numpy(
         np.stack([pil_to_model_format(open_image(path), size, channels, str(path)) for path in files])
     )
+
+
+def _instance_file(label: Path, instances: Path, single: bool) -> Path:
+    """The instance map of one input: `instances` itself (a file, one input), else in that
+    folder the file of the input's name, or Cityscapes' *_gtFine_instanceIds.png."""
+    if instances.is_file():
+        if not single:
+            raise GanforgeError(f"--instances {instances} is one file but there are several inputs; give a "
+                                "folder of instance maps named as the inputs")
+        return instances
+    if not instances.is_dir():
+        raise GanforgeError(f"--instances '{instances}' does not exist")
+    names = [f"{label.stem}{ext}" for ext in sorted(IMAGE_EXTENSIONS)]
+    if label.name.endswith(CITYSCAPES_LABELS):
+        names.insert(0, label.name[: -len(CITYSCAPES_LABELS)] + CITYSCAPES_INSTANCES)
+    found = next((instances / n for n in names if (instances / n).is_file()), None)
+    if found is None:
+        cityscapes = f"{names[0]} and " if label.name.endswith(CITYSCAPES_LABELS) else ""
+        raise GanforgeError(f"{instances} holds no instance map for {label.name} (looked for {cityscapes}"
+                            f"{label.stem}.png/.jpg/...)")
+    return found
+
+
+def read_instances(files: list[Path], instances: Path | str | None, size: int,
+                   tc: TranslationConfig) -> tuple[torch.Tensor | None, str]:
+    """SPADE's instance maps for the input label maps: (packed instance numbers (N, 2, size,
+    size) or None, how the run's edge channel is made: "instance maps", "class boundaries"
+    (a run with instance edges and no maps given), or "" (a run without instance edges))."""
+    if tc.mode != "spade":
+        if instances is not None:
+            raise GanforgeError(f"--instances gives SPADE's instance maps; this is a {tc.mode} run")
+        return None, ""
+    if not edge_channels(tc):
+        if instances is not None:
+            raise GanforgeError("--instances gives instance maps, but this SPADE run was trained without "
+                                "instance edges (translation.instance_edges=false); leave --instances out")
+        return None, ""
+    if instances is None:
+        return None, "class boundaries"
+    folder = Path(instances).expanduser()
+    packed = []
+    for label in files:
+        path = _instance_file(label, folder, len(files) == 1)
+        packed.append(read_instance_map(path, open_image(label).size, size))
+    return torch.from_numpy(np.stack(packed)), "instance maps"
