@@ -122,6 +122,15 @@ def test_parameter_counts_equal_the_reference_coco_networks() -> None:
             assert sum(p.numel() for p in LostGANDiscriminator(cfg).parameters()) == d_count
 
 
+def test_label_embedding_init_is_the_reference_orthogonal_unless_normal_is_asked() -> None:
+    torch.manual_seed(0)
+    tiny = dict(resolution=16, ch=2, n_classes=10, dim_z=8, obj_dim=8, embed_dim=64, mask_ch=4, mask_map=16)
+    ortho = LostGANGenerator(LostGANModelConfig(**tiny)).label_embedding.weight.detach()
+    assert torch.allclose(ortho @ ortho.T, torch.eye(10), atol=1e-5)  # orthonormal rows, norm 1
+    normal = LostGANGenerator(LostGANModelConfig(**tiny, embed_init="normal")).label_embedding.weight.detach()
+    assert 6.0 < float(normal.norm(dim=1).mean()) < 10.0  # N(0, 1) rows: norm about sqrt(64) = 8
+
+
 def _images(folder: Path, sizes: list[tuple[int, int]]) -> None:
     for i, (w, h) in enumerate(sizes):
         Image.fromarray(np.full((h, w, 3), 40 * i, dtype=np.uint8)).save(folder / f"im{i}.png")
