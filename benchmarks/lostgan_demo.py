@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from ganforge import api
 from ganforge.data.layout_digits import load_layout_digits
 from ganforge.data.layouts import parse_layouts
+from ganforge.generator import Generator
 from ganforge.metrics.layout import box_iou, object_accuracy
 from ganforge.sampling import make_grid, save_image
 from ganforge.training.run_dir import read_metrics
@@ -37,6 +38,29 @@ def crop(image: torch.Tensor, box: list[float], size: int = 16) -> torch.Tensor:
     x0, y0 = int(round(box[0] * side)), int(round(box[1] * side))
     x1, y1 = int(round((box[0] + box[2]) * side)), int(round((box[1] + box[3]) * side))
     return F.interpolate(image[None, :, y0:y1, x0:x1], size=(size, size), mode="bilinear", align_corners=False)[0]
+
+
+@torch.no_grad()
+def label_vs_style(g: Generator, slots: int, seeds: int = 8) -> dict[str, float]:
+    """How much the label moves G's pixels against the object style code: one object in a fixed
+    box; the spread (mean absolute deviation from the mean, inside the box) over the 10 labels
+    with z fixed, and over 10 z with the label fixed, averaged over `seeds` draws. A label that
+    does not reach G's modulation leaves the first near 0 (the diagnosis in BENCHMARKS.md)."""
+    box = [0.25, 0.25, 0.45, 0.45]
+    layouts = torch.full((10, slots, 5), -1.0)
+    layouts[:, :, 1:] = 0
+    layouts[:, 0, 0] = torch.arange(10).float()
+    layouts[:, 0, 1:] = torch.tensor(box)
+    inside = (slice(None), slice(None), slice(8, 22), slice(8, 22))
+    over_labels, over_z = [], []
+    for seed in range(seeds):
+        z = g.latents(10, None, 100 + seed)
+        by_label = g.generate(z[:1].expand(10, -1), layouts)[inside]
+        by_z = g.generate(z, layouts[seed % 10 : seed % 10 + 1].expand(10, -1, -1))[inside]
+        over_labels.append((by_label - by_label.mean(0)).abs().mean())
+        over_z.append((by_z - by_z.mean(0)).abs().mean())
+    return {"spread_over_labels": float(torch.stack(over_labels).mean()),
+            "spread_over_styles": float(torch.stack(over_z).mean())}
 
 
 @torch.no_grad()
@@ -69,6 +93,7 @@ def main() -> None:
         "generated": {"obj_acc": object_accuracy(fake, layouts, data.class_names), **box_iou(fake, layouts)},
         "real_ceiling": {"obj_acc": object_accuracy(real, layouts, data.class_names), **box_iou(real, layouts)},
     }
+    result["label_vs_style"] = label_vs_style(g, slots)
     # the edit test: the same seed (so each slot's style code) for every edited layout
     names = list(EDITS)
     grid_layouts = parse_layouts([{"objects": EDITS[k]} for k in names], g.class_names, slots, "edits")

@@ -122,6 +122,15 @@ def test_parameter_counts_equal_the_reference_coco_networks() -> None:
             assert sum(p.numel() for p in LostGANDiscriminator(cfg).parameters()) == d_count
 
 
+def test_label_embedding_init_is_the_reference_orthogonal_unless_normal_is_asked() -> None:
+    torch.manual_seed(0)
+    tiny = dict(resolution=16, ch=2, n_classes=10, dim_z=8, obj_dim=8, embed_dim=64, mask_ch=4, mask_map=16)
+    ortho = LostGANGenerator(LostGANModelConfig(**tiny)).label_embedding.weight.detach()
+    assert torch.allclose(ortho @ ortho.T, torch.eye(10), atol=1e-5)  # orthonormal rows, norm 1
+    normal = LostGANGenerator(LostGANModelConfig(**tiny, embed_init="normal")).label_embedding.weight.detach()
+    assert 6.0 < float(normal.norm(dim=1).mean()) < 10.0  # N(0, 1) rows: norm about sqrt(64) = 8
+
+
 def _images(folder: Path, sizes: list[tuple[int, int]]) -> None:
     for i, (w, h) in enumerate(sizes):
         Image.fromarray(np.full((h, w, 3), 40 * i, dtype=np.uint8)).save(folder / f"im{i}.png")
@@ -236,3 +245,56 @@ def test_serve_layout_editor_draws_edited_layouts(runs: tuple[Path, Path]) -> No
     layout["objects"][0]["label"] = "cat"
     bad = client.get("/api/layout", params={"layout": json.dumps(layout)})
     assert bad.status_code == 400 and "unknown label 'cat'" in bad.json()["error"]
+
+
+def test_layout_metrics_are_registered_and_read_real_canvases() -> None:
+    from ganforge.data.layout_digits import load_layout_digits
+    from ganforge.metrics import registry
+    from ganforge.metrics.evaluate import compute_metrics  # noqa: F401 - registers every metric
+    from ganforge.metrics.features import Features
+    from ganforge.metrics.layout import LayoutInputs, box_iou
+
+    data = load_layout_digits(32, 3, n=40)
+    real = data.images.float() / 127.5 - 1
+    feats = Features(np.zeros((40, 2)), None)
+    x = registry.MetricInputs(feats, feats, None, None, None, 10, 0,
+                              layout=LayoutInputs(real, data.layouts, list(data.class_names)))
+    values, missing, _ = registry.compute(["obj_acc", "box_iou"], x)
+    assert missing == {} and values["obj_acc"] == 1.0  # real canvases: the measures' ceiling
+    assert values == {"obj_acc": 1.0, **box_iou(real, data.layouts)} and values["ink_in_boxes"] == 1.0
+    # one object relabelled in every canvas: read as the wrong digit
+    wrong = data.layouts.clone()
+    wrong[:, 0, 0] = (wrong[:, 0, 0] + 1) % 10
+    x.layout = LayoutInputs(real, wrong, list(data.class_names))
+    objects = int((data.layouts[..., 0] >= 0).sum())
+    assert registry.compute(["obj_acc"], x)[0]["obj_acc"] == pytest.approx((objects - 40) / objects, abs=1e-6)
+    x.layout = None  # not a layout generator: missing with the reason
+    _, missing, _ = registry.compute(["obj_acc", "box_iou"], x)
+    assert set(missing) == {"obj_acc", "box_iou"} and "layout-to-image" in missing["obj_acc"]
+
+
+def test_eval_and_sweep_draw_a_layout_run_for_its_data_layouts(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    from ganforge.data.layout_digits import load_layout_digits
+    from ganforge.data.layouts import fit_layouts
+    from ganforge.metrics.layout import object_accuracy
+
+    run = runs[0]
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(run), "--features", "digits", "--n", "12", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert {"obj_acc", "box_iou", "ink_in_boxes"} <= set(result["metrics"])
+    assert {"fid", "kid"} <= set(result["metrics"]) | set(result["missing"])  # the usual FID/KID of canvases
+    assert 0 <= result["metrics"]["obj_acc"] <= 1 and 0 <= result["metrics"]["box_iou"] <= 1
+    assert "layouts of the" in result["protocol"]["subset"] and result["protocol"]["n_generated"] == 12
+    # the same images as drawn by hand: the first 12 layouts, z from the eval seed
+    g = api.load(run)
+    layouts = fit_layouts(load_layout_digits(16, 3), g.config.model.max_objects).layouts[:12]
+    z = g.draw_latents(12, None, torch.Generator().manual_seed(0))
+    images = ((g.generate(z, layouts).clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
+    assert result["metrics"]["obj_acc"] == pytest.approx(object_accuracy(images, layouts, g.class_names))
+    sweep_dir = tmp_path / "sweep"
+    assert main(["sweep", str(run), "--features", "digits", "--n", "8", "--truncation", "0.5,none",
+                 "--out", str(sweep_dir)]) == 0
+    rows = json.loads((sweep_dir / "sweep.json").read_text())["rows"]
+    assert [r["truncation"] for r in rows] == [0.5, "none"] and all("obj_acc" in r and "box_iou" in r for r in rows)
+    assert (sweep_dir / "strip.png").is_file()

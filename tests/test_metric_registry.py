@@ -69,5 +69,6 @@ def test_the_shipped_registry_keeps_its_keys() -> None:
         "caption_acc": ["caption_all_acc", "caption_digit_acc", "caption_colour_acc", "caption_size_acc",
                         "caption_position_acc"],
         "clip_score": ["clip_score"],
+        "obj_acc": ["obj_acc"], "box_iou": ["box_iou", "ink_in_boxes"],  # layout-to-image (metrics/layout.py)
     }
     assert sorted(LOWER_IS_BETTER) == ["fid", "kid_mean"]

@@ -349,7 +349,7 @@ class Generator:
                                 "interpolate --mode text; text metrics are in ganforge.metrics.text")
         if self.takes_layout and y.ndim != 3:
             raise GanforgeError("this generator draws from layouts, not class labels: use sample --layout; "
-                                "its metrics are the in-training eval (metrics/layout.py, benchmarks/lostgan_demo.py)")
+                                "ganforge eval draws it for its data's layouts (metrics obj_acc, box_iou)")
         if y.is_floating_point() and not (self.soft_classes or self.soft_text or self.takes_layout
                                           or self.upsamples):
             raise GanforgeError("this generator takes class ids only; mixing classes needs a "

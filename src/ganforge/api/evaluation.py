@@ -22,6 +22,8 @@ MAX_EVAL_IMAGES = 1_000_000  # eval.n's upper end too: 20x the usual FID sample 
 
 DEFAULT_METRICS = "fid,is,kid,pr,dc,acc"
 TEXT_METRICS = "fid,kid,rprec,caption_acc,clip_score"  # the default for text-to-image generators
+SWEEP_METRICS = "fid,is,pr,acc"
+LAYOUT_METRICS = "fid,kid,obj_acc,box_iou"  # the default (eval and sweep) for layout-to-image generators
 SOURCE_KINDS = {
     "run": "run directory (G_ema, eval mode)",
     "export": "exported generator (eval mode)",
@@ -49,6 +51,9 @@ def evaluate(
     `truncation_convention` (resample | scale | tfhub) and `bn` (running | batch[:B] |
     standing:N[xB]) set how a generator draws; the result's protocol records both.
 
+    A layout-to-image generator (LostGAN) draws for its data's layouts (the default metrics become
+    LAYOUT_METRICS: FID/KID, object accuracy, box IoU and ink in boxes).
+
     A translation generator (run or export) is evaluated on its data's test split instead
     (L1/PSNR/SSIM, FID/KID, cycle error)."""
     check_count("--n", n, MAX_EVAL_IMAGES)
@@ -69,7 +74,7 @@ def evaluate(
 
 def sweep(
     source: Path | str, out: Path | str, truncations: list[float | None],
-    metrics: str = "fid,is,pr,acc", n: int = 5000, seed: int = 0, **options: Any,
+    metrics: str = SWEEP_METRICS, n: int = 5000, seed: int = 0, **options: Any,
 ) -> dict[str, Any]:
     """Evaluate every truncation threshold; write sweep.json, sweep.csv, sweep.png and strip.png
     into `out`. `options`: those of `evaluate` (features, data, n_ref, device, ...)."""
@@ -117,6 +122,8 @@ def prepare(
         resolution = generator.resolution
         if generator.takes_text and metrics == DEFAULT_METRICS:
             metrics = TEXT_METRICS
+        if generator.takes_layout and metrics in (DEFAULT_METRICS, SWEEP_METRICS):
+            metrics = LAYOUT_METRICS
         channels = generator.config.model.img_channels if generator.config is not None else 3
         class_names, description = generator.class_names, SOURCE_KINDS[kind]
     else:

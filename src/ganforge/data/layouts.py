@@ -238,3 +238,29 @@ def parse_layouts(data: Any, class_names: list[str], slots: int, where: str) -> 
                 out[i, j, 0] = entry[0]
                 out[i, j, 1:] = torch.tensor(entry[1])
     return out
+
+
+def fit_layouts(dataset: ImageDataset, slots: int) -> ImageDataset:
+    """The dataset with its layouts padded (objects first) to a model's `slots`; images with more
+    objects are left out (the reference keeps COCO images of at most 8 objects). Training and
+    evaluation of a layout-to-image generator both draw from this."""
+    layouts = getattr(dataset, "layouts", None)
+    if layouts is None:
+        raise GanforgeError(f"a layout-to-image generator draws from layouts and needs data with boxes "
+                            f"(--data digit-layouts | layout:DIR); '{dataset.source}' has none")
+    counts = (layouts[..., 0] >= 0).sum(1)
+    keep = (counts <= slots).nonzero().flatten()
+    if len(keep) == 0:
+        raise GanforgeError(f"{dataset.source}: every image has more than model.max_objects={slots} objects; "
+                            f"raise model.max_objects")
+    if len(keep) < len(dataset):
+        dataset = dataset.select(keep, f"{dataset.source} ({len(keep)} images of at most {slots} objects)")
+        layouts = dataset.layouts
+    order = torch.argsort((layouts[..., 0] < 0).to(torch.int8), dim=1, stable=True)  # objects first
+    layouts = torch.gather(layouts, 1, order[..., None].expand(-1, -1, 5))
+    if layouts.shape[1] < slots:
+        pad = torch.zeros(len(layouts), slots - layouts.shape[1], 5)
+        pad[..., 0] = -1
+        layouts = torch.cat([layouts, pad], 1)
+    dataset.layouts = layouts[:, :slots].contiguous()
+    return dataset

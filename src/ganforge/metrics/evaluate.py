@@ -42,6 +42,7 @@ from ganforge.metrics.features import (
     get_extractor,
     uint8_batches,
 )
+from ganforge.metrics.layout_pool import LayoutPool, layout_pool
 from ganforge.metrics.order import ORDER_PROTOCOL, content_order, seeded_subset
 from ganforge.metrics.registry import LowerIsBetter, MetricInputs, MetricKeys, parse_metrics
 from ganforge.metrics.streamed_reference import read_in_order, streamed_hash, streamed_order
@@ -224,6 +225,7 @@ class EvalSetup:
     resolution: int
     channels: int
     text: TextPool | None = None  # text-to-image generators: the captions they draw for
+    layout: LayoutPool | None = None  # layout-to-image generators: the layouts they draw for
 
 
 def build_setup(
@@ -248,14 +250,17 @@ def build_setup(
         domain = own if own in DOMAIN_EXTRACTORS else default_extractor(data)
         if domain in DOMAIN_EXTRACTORS:
             classifier = extractor if own == domain else get_extractor(domain, device=device)
-    pool = None
+    pool, layouts = None, None
     if generator is not None:
         generator = as_generator(generator, class_names)
         if generator.takes_text:
             config = text_config or (generator.config.text if generator.config is not None else None)
             pool = text_pool(generator.generator.text, config, data, resolution, channels, clip, device)
+        if generator.takes_layout:
+            slots = int(generator.generator.cfg.max_objects)
+            layouts = layout_pool(data, resolution, channels, slots, class_names)
     return EvalSetup(names, extractor, reference, classifier, generator, image_set, class_names,
-                     source, kind, resolution, channels, pool)
+                     source, kind, resolution, channels, pool, layouts)
 
 
 def run_eval(setup: EvalSetup, n: int = 10000, truncation: float | None = None, seed: int = 0) -> dict[str, Any]:
@@ -264,11 +269,15 @@ def run_eval(setup: EvalSetup, n: int = 10000, truncation: float | None = None, 
         raise GanforgeError(f"--n must be a positive integer, got {n}")
     start = time.perf_counter()
     g = setup.generator
-    text = None
+    text, layout = None, None
     if g is not None and setup.text is not None:
         images, text = setup.text.generate(g, n, truncation, seed, BATCH_SIZE, quantise)
         labels = None
         subset = f"{len(images)} generated images (seed {seed}) for {setup.text.describe}"
+    elif g is not None and setup.layout is not None:
+        images, layout = setup.layout.generate(g, n, truncation, seed, BATCH_SIZE, quantise)
+        labels = None
+        subset = f"{len(images)} generated images (seed {seed}) for {setup.layout.describe}"
     elif g is not None:
         images, labels = generated_images(g, n, len(setup.class_names), truncation, seed)
         order = content_order(images, labels)
@@ -284,7 +293,7 @@ def run_eval(setup: EvalSetup, n: int = 10000, truncation: float | None = None, 
     if setup.classifier is not None and setup.classifier is not setup.extractor:
         class_logits = extract(setup.classifier, uint8_batches(images, BATCH_SIZE)).logits
     inputs = MetricInputs(gen, setup.reference.features, labels, setup.classifier, class_logits,
-                          len(setup.class_names), seed, text=text)
+                          len(setup.class_names), seed, text=text, layout=layout)
     values, missing, warnings = registry.compute(setup.metrics, inputs)
     ex = setup.extractor
     return {

@@ -9,23 +9,22 @@
   tight bounding box, and that box's IoU with the layout's; no ink: IoU 0.
 - `ink_in_boxes`: the fraction of all ink pixels that lie inside some box (0: everything drawn
   outside the layout, 1: nothing outside).
+
+`ganforge eval`, `sweep` and the evaluation during training reach them as the registered metrics
+`obj_acc` and `box_iou` (with ink_in_boxes), through `MetricInputs.layout` (`metrics.layout_pool`
+draws the images for the data's layouts); FID/KID of a layout run are the usual ones.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from ganforge.errors import GanforgeError
-from ganforge.metrics import (
-    builtin,  # noqa: F401 - registers fid and kid
-    registry,
-)
 from ganforge.metrics.classifiers import load_classifier
-from ganforge.metrics.evaluate import quantise
-from ganforge.metrics.features import extract, get_extractor, uint8_batches
+from ganforge.metrics.registry import MetricInputs, Unavailable, register
 
 INK = 0.3
 CROP = 32
@@ -112,31 +111,39 @@ def box_iou(images: torch.Tensor, layouts: torch.Tensor) -> dict[str, float]:
     return {"box_iou": sum(ious) / len(ious), "ink_in_boxes": inside / total if total else 0.0}
 
 
-def layout_metrics(images: torch.Tensor, layouts: torch.Tensor, dataset: Any, metrics: list[str],
-                   features: str, seed: int) -> tuple[dict[str, float], dict[str, str]]:
-    """(values, missing reasons): box_iou and ink_in_boxes always; obj_acc for digit classes;
-    fid/kid (when asked) of the images against the dataset's images with `features`
-    (auto: inception)."""
-    values: dict[str, float] = dict(box_iou(images, layouts))
-    missing: dict[str, str] = {}
+@dataclass
+class LayoutInputs:
+    """What the layout metrics see: the generated images (float [-1, 1], as quantised to uint8),
+    the layouts (N, O, 5) they were drawn for, and the class names."""
+
+    images: torch.Tensor
+    layouts: torch.Tensor
+    class_names: list[str]
+
+
+def _layout(x: MetricInputs) -> LayoutInputs:
+    if x.layout is None:
+        raise Unavailable("needs a layout-to-image generator (recipe lostgan): images drawn for layouts of boxes")
+    return x.layout
+
+
+@register("obj_acc", keys=["obj_acc"], protocol={
+    "obj_acc": "each object's box cropped (brightest channel, max-normalised, 32x32), read by the shipped "
+               "digits classifier; fraction read as the box's label"})
+def obj_acc(x: MetricInputs) -> dict[str, float]:
+    t = _layout(x)
     try:
-        values["obj_acc"] = object_accuracy(images, layouts, list(dataset.class_names))
+        return {"obj_acc": object_accuracy(t.images, t.layouts, t.class_names)}
     except GanforgeError as exc:
-        missing["obj_acc"] = str(exc)
-    wanted = [m for m in metrics if m in ("fid", "kid")]
-    if wanted:
-        try:
-            extractor = get_extractor("inception" if features in ("auto", None) else features)
-            gen = extract(extractor, uint8_batches(quantise(images), 100))
-            ref = extract(extractor, uint8_batches(dataset.images.cpu(), 100))
-            inputs = registry.MetricInputs(gen, ref, None, None, None, dataset.n_classes, seed)
-            got, why, _ = registry.compute(wanted, inputs)
-            for key, value in got.items():
-                if isinstance(value, dict):
-                    values.update({f"{key}_{k}": float(v) for k, v in value.items() if isinstance(v, (int, float))})
-                else:
-                    values[key] = float(value)
-            missing.update(why)
-        except GanforgeError as exc:
-            missing.update({m: str(exc) for m in wanted})
-    return values, missing
+        raise Unavailable(str(exc)) from None
+
+
+@register("box_iou", keys=["box_iou", "ink_in_boxes"], protocol={
+    "box_iou": f"ink (brightest channel > {INK}) in each box grown by {GROW} per side, other boxes removed: "
+               "IoU of its bounding box with the layout's; ink_in_boxes: share of ink inside any box"})
+def box_iou_metric(x: MetricInputs) -> dict[str, float]:
+    t = _layout(x)
+    try:
+        return box_iou(t.images, t.layouts)
+    except GanforgeError as exc:
+        raise Unavailable(str(exc)) from None

@@ -43,6 +43,7 @@ class MetricInputs:
     seed: int
     warnings: list[str] = field(default_factory=list)
     text: Any = None  # text-to-image runs: metrics.text_metrics.TextInputs (captions, encoder, CLIP)
+    layout: Any = None  # layout-to-image runs: metrics.layout.LayoutInputs (images, layouts)
     protocol: dict[str, Any] = field(default_factory=dict)  # choices made for these inputs
     _shared: dict[str, Any] = field(default_factory=dict)
 

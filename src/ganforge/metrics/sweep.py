@@ -78,13 +78,16 @@ def sweep(
         writer.writeheader()
         writer.writerows(rows)
     plot_sweep(rows, out_dir / "sweep.png", setup.extractor.name)
-    write_strip(setup.generator, truncations, seed, out_dir / "strip.png")
+    layouts = setup.layout.take(STRIP_COLUMNS) if setup.layout is not None else None
+    write_strip(setup.generator, truncations, seed, out_dir / "strip.png", layouts)
     return {"dir": str(out_dir), "rows": rows}
 
 
-def write_strip(g: Generator, truncations: list[float | None], seed: int, path: Path) -> None:
-    """One row per threshold: the same 10 classes and z seeds, truncated at that row's level."""
-    labels = torch.arange(STRIP_COLUMNS) % max(len(g.class_names), 1)
+def write_strip(g: Generator, truncations: list[float | None], seed: int, path: Path,
+                layouts: torch.Tensor | None = None) -> None:
+    """One row per threshold: the same 10 classes (layout generators: the same 10 layouts) and z
+    seeds, truncated at that row's level."""
+    labels = torch.arange(STRIP_COLUMNS) % max(len(g.class_names), 1) if layouts is None else layouts
     rows = [g.generate(g.latents(STRIP_COLUMNS, t, seed), labels, t) for t in truncations]
     save_image(make_grid(torch.cat(rows), STRIP_COLUMNS), path)
 
@@ -100,7 +103,8 @@ def plot_sweep(rows: list[dict[str, Any]], path: Path, extractor: str) -> None:
     finite = [x for x in xs if not np.isnan(x)]
     untruncated_x = (max(finite) * 1.15) if finite else 1.0
     xs = [untruncated_x if np.isnan(x) else x for x in xs]
-    panels = [k for k in ("fid", "is_mean", "kid_mean", "class_accuracy", "density", "coverage")
+    panels = [k for k in ("fid", "is_mean", "kid_mean", "class_accuracy", "density", "coverage", "obj_acc",
+                          "box_iou")
               if any(k in r for r in rows)]
     has_pr = any("precision" in r for r in rows)
     n_axes = max(len(panels) + int(has_pr), 1)

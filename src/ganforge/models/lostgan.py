@@ -21,7 +21,7 @@ orthogonal init and zero biases follow the reference code, so parameter counts e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +54,9 @@ class LostGANModelConfig(ModelConfig):
     mask_size: int = setting(16, bounds="[4, 64]")  # the regressed mask before it is placed in its box
     mask_map: int = setting(64, bounds="[4, 512]")  # the grid masks are placed on (reference: 64)
     mask_ch: int = setting(128, bounds=AT_LEAST_1)  # mask regression width (reference: 128)
+    # G's label embedding at init: ortho (the reference's: orthonormal rows, norm 1) or normal
+    # (torch's N(0, 1), norm sqrt(embed_dim)); the demo recipe's choice is explained there
+    embed_init: Literal["ortho", "normal"] = "ortho"
 
     def check(self, config: Any = None) -> None:
         if self.resolution not in G_WIDTHS:
@@ -208,7 +211,7 @@ class LostGANGenerator(nn.Module):
         num_w = cfg.obj_dim + cfg.embed_dim
         convs, linears = _factories()
         self.label_embedding = nn.Embedding(cfg.n_classes, cfg.embed_dim)
-        if not self.label_embedding.weight.is_meta:
+        if not self.label_embedding.weight.is_meta and cfg.embed_init == "ortho":
             nn.init.orthogonal_(self.label_embedding.weight)
         self.fc = linears.linear(cfg.dim_z, 4 * 4 * widths[0] * ch)
         self.blocks = nn.ModuleList(GBlock(a * ch, b * ch, num_w) for a, b in zip(widths, widths[1:], strict=False))

@@ -18,8 +18,8 @@ import torch
 
 from ganforge.config import register, setting
 from ganforge.config.sections import AT_LEAST_0
+from ganforge.data.layouts import fit_layouts
 from ganforge.errors import GanforgeError
-from ganforge.metrics.layout import layout_metrics
 from ganforge.training.methods.adversarial import Adversarial, AdversarialMethodConfig, DLoss
 from ganforge.training.methods.registry import method
 
@@ -40,31 +40,6 @@ class LostGANMethodConfig(AdversarialMethodConfig):
         if config is not None and config.augment.kind != "none":
             raise GanforgeError("method.name=lostgan: augmentation would move pixels away from their boxes; "
                                 "set augment.kind=none")
-
-
-def fit_layouts(dataset: Any, slots: int) -> Any:
-    """The dataset with its layouts padded to the model's `slots`; images with more objects are
-    left out (the reference keeps COCO images of at most 8 objects)."""
-    layouts = getattr(dataset, "layouts", None)
-    if layouts is None:
-        raise GanforgeError(f"method.name=lostgan draws from layouts and needs data with boxes "
-                            f"(--data digit-layouts | layout:DIR); '{dataset.source}' has none")
-    counts = (layouts[..., 0] >= 0).sum(1)
-    keep = (counts <= slots).nonzero().flatten()
-    if len(keep) == 0:
-        raise GanforgeError(f"{dataset.source}: every image has more than model.max_objects={slots} objects; "
-                            f"raise model.max_objects")
-    if len(keep) < len(dataset):
-        dataset = dataset.select(keep, f"{dataset.source} ({len(keep)} images of at most {slots} objects)")
-        layouts = dataset.layouts
-    order = torch.argsort((layouts[..., 0] < 0).to(torch.int8), dim=1, stable=True)  # objects first
-    layouts = torch.gather(layouts, 1, order[..., None].expand(-1, -1, 5))
-    if layouts.shape[1] < slots:
-        pad = torch.zeros(len(layouts), slots - layouts.shape[1], 5)
-        pad[..., 0] = -1
-        layouts = torch.cat([layouts, pad], 1)
-    dataset.layouts = layouts[:, :slots].contiguous()
-    return dataset
 
 
 @method("lostgan")
@@ -104,16 +79,3 @@ class LostGAN(Adversarial):
         loss_obj = self.ctx.objective.g_loss(out.heads["objects"].float())
         loss = self.cfg.lambda_obj * loss_obj + self.cfg.lambda_img * loss_img
         return loss, {"loss_g_img": loss_img.detach(), "loss_g_obj": loss_obj.detach()}
-
-    @torch.no_grad()
-    def evaluate(self, G: torch.nn.Module, ec: Any) -> dict[str, float]:
-        """The layout metrics of G (eval mode) on the first `eval.n` training layouts with seeded z,
-        and FID/KID (when in eval.metrics) against the training images with `eval.features`;
-        what cannot be computed is left out (see `layout_metrics`)."""
-        layouts = self.dataset.layouts[: min(ec.n, len(self.dataset))]
-        gen = torch.Generator().manual_seed(ec.seed)
-        z = torch.randn(len(layouts), G.dim_z, generator=gen)
-        images = torch.cat([G(z[i : i + 100].to(self.ctx.device), layouts[i : i + 100].to(self.ctx.device)).cpu()
-                            for i in range(0, len(layouts), 100)])
-        values, _ = layout_metrics(images, layouts, self.dataset, list(ec.metrics), ec.features, ec.seed)
-        return values

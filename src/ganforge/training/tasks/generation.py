@@ -387,11 +387,9 @@ class GenerationTask(Task):
         return bool(every) and (step % every == 0 or step == total)
 
     def evaluate(self, step: int) -> dict[str, float]:
-        """G_ema with the configured metrics (`eval.*`)."""
+        """G_ema with the configured metrics (`eval.*`), through `ganforge eval`'s path (text and
+        layout generators draw for their data's captions or layouts there)."""
         ec, mc = self.config.eval, self.config.model
-        if hasattr(self.method, "evaluate"):  # a method with its own condition (LostGAN's layouts)
-            self.G_ema.eval()
-            return self.method.evaluate(self.G_ema, ec)
         if self._eval_setup is None:
             self._eval_setup = build_setup(
                 ec.metrics, self.run_root, "training G_ema", self.config.data.source,
