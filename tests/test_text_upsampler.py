@@ -72,6 +72,25 @@ def test_shapes_bicubic_start_and_text_conditioned_d(tmp_path: Path) -> None:
     assert torch.equal(downsample(real, 8), downsample(real, 8)) and downsample(real, 8).shape == (3, 3, 8, 8)
 
 
+def test_the_residual_learns_what_bicubic_misses(tmp_path: Path) -> None:
+    """A few reconstruction steps on one batch beat bicubic: the residual path is trainable (at
+    their default initialisation the attention blocks drowned the image features and G stayed at
+    bicubic; their branches start at zero now)."""
+    config, data = load_task_data(api.make_config("gigagan-upsampler", SMALL))
+    G = make_loop(config, data, RunDir(tmp_path)).task.G
+    real = data.images[:8].float().div(127.5).sub(1.0)
+    y = pack(torch.full((8, config.text.max_len), 2), downsample(real, 8))
+    z = torch.zeros(8, G.dim_z)
+    bicubic = (G(z, y) - real).pow(2).mean().item()
+    opt = torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr=1e-3, betas=(0.0, 0.99))
+    for _ in range(60):
+        loss = (G(z, y) - real).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert (G(z, y) - real).pow(2).mean().item() < 0.85 * bicubic  # 0.77 here; 0.91 without the zeros
+
+
 def test_two_steps_resume_exactly_and_chain_after_a_base_run(tmp_path: Path) -> None:
     def args(out: Path, steps: int) -> list[str]:
         return ["train", "--recipe", "gigagan-upsampler", "--out", str(out), "--steps", str(steps),

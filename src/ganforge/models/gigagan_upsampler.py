@@ -10,7 +10,10 @@ cross-attention at `attn_resolutions`, the encoder's skip added where the sizes 
 output per scale. Each RGB output is a residual on the low-resolution image resized (bicubic) to
 its scale, and every RGB layer starts at zero, so an untrained G *is* bicubic upsampling, exactly,
 and training only learns what bicubic misses (ganforge's choice, as residual super-resolution
-networks do; the paper does not say). D is the base model's multi-scale input / output,
+networks do; the paper does not say). The attention blocks' residual branches (self-attention,
+cross-attention and feed-forward outputs) start at zero too: at their default initialisation they
+swamped the U-Net's image features, and a G trained on L1 alone stayed at bicubic (+0.00 dB after
+100 steps at 8 -> 32 px, against +1.06 dB with these zeros, +0.65 dB with no attention at all). D is the base model's multi-scale input / output,
 text-conditioned D on the high-resolution pyramid.
 
 The network's condition y packs the caption's token ids and the low-resolution pixels in one
@@ -101,6 +104,10 @@ class GigaGANUpsampler(nn.Module):
         )
         for block in self.blocks:  # residual starts at 0: step 0 is bicubic upsampling
             nn.init.zeros_(block.to_rgb.bank)
+            for attention in block.attention:  # each attention branch starts as the identity
+                for out in (attention.self_attn.to_out, attention.cross_attn.to_out, attention.ff[-1]):
+                    nn.init.zeros_(out.weight)
+                    nn.init.zeros_(out.bias)
 
     @property
     def text(self) -> FrozenText:
