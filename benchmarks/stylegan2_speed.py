@@ -11,11 +11,13 @@ multiple of 16 iterations, so the lazy regularisers are amortised as in training
 measure ganforge's fused (grouped-convolution) modulated convolution in training.
 
 With `--iterations N` (for networks too slow for 16-iteration windows) each side times N
-iterations chosen by kind instead, cycling through an iteration with every phase (Dreg and
-Greg: batch index 0 mod 16), one with only the main phases (1 mod 4) and one with Greg (4 mod
-16); the cost of a training iteration is then the amortised mean over 16 iterations of
+iterations chosen by kind instead, cycling through one with only the main phases (batch index
+1 mod 4), one with every phase (Dreg and Greg: 0 mod 16) and one with Greg (4 mod 16); the cost of a training iteration is then the amortised mean over 16 iterations of
 training, (1 x all-phases + 3 x Greg + 12 x main-only) / 16, of each kind's mean. Wall and
-process CPU seconds are recorded per timed iteration (the machine may be shared).
+process CPU seconds are recorded per timed iteration (the machine may be shared), and the result
+is written after every round, marked partial until each kind has been timed on each side.
+`--warmup ganforge` skips the official side's warm-up iteration (minutes on CPU at the cifar
+preset, where one-off costs are small beside an iteration; said so in the JSON).
 
     python benchmarks/stylegan2_speed.py --official /tmp/stylegan2-ada-pytorch --preset cifar \
         --batch 8 --out benchmarks/results/stylegan2_speed.json
@@ -54,7 +56,7 @@ LOSS = {  # train.py's loss settings per preset
 }
 # --iterations: the kinds of iteration (a batch index of that kind) and how many of each make up
 # 16 iterations of training with R1 every 16 and path length every 4
-KINDS = {"Gmain+Greg+Dmain+Dreg": (16, 1), "Gmain+Dmain": (1, 12), "Gmain+Greg+Dmain": (4, 3)}
+KINDS = {"Gmain+Dmain": (1, 12), "Gmain+Greg+Dmain+Dreg": (16, 1), "Gmain+Greg+Dmain": (4, 3)}
 LR = {"cifar": 0.0025, "cifar-cond": 0.0025, "paper256": 0.0025, "stylegan2": 0.002, "digits": 0.0025}
 EMA_KIMG = {"cifar": 500, "cifar-cond": 500, "paper256": 20, "stylegan2": 10, "digits": 10}
 
@@ -159,6 +161,8 @@ def main() -> None:
                         help="instead of windows: N timed iterations per side, by kind (see above; N >= 3)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {list(VARIANTS)}")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", choices=("all", "ganforge", "none"), default="all",
+                        help="which sides run a warm-up iteration first (default: all)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     names = args.variants.split(",")
@@ -179,43 +183,69 @@ def main() -> None:
         for name, over in VARIANTS.items() if name in names}
     warmup: dict[str, dict[str, float]] = {}
     for name, (step, _) in runs.items():  # warm-up: one iteration with every phase (batch index 0)
+        if args.warmup == "none" or (args.warmup == "ganforge" and name == "official"):
+            continue
         wall, cpu = timed(step, 0 if args.iterations else None)
         warmup[name] = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
+        print(json.dumps({f"warm-up {name}": warmup[name]}), flush=True)
     schedule = ([(kind, KINDS[kind][0]) for kind in list(KINDS) * args.iterations][:args.iterations]
                 if args.iterations else [(None, None)] * (args.windows * 16))
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
-    for kind, batch_idx in schedule:  # alternating, so that the machine's load affects all alike
+    for i, (kind, batch_idx) in enumerate(schedule):  # alternating: the machine's load affects all alike
         for name, (step, _) in runs.items():
             wall, cpu = timed(step, batch_idx)
             rows[name].append({"kind": kind, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3)})
             print(json.dumps({name: rows[name][-1]}), flush=True)
-    if args.iterations:  # amortised over the 16-iteration cycle of lazy regularisation
-        per_iteration = {name: amortised(r, "wall_s") for name, r in rows.items()}
-        cpu_per_iteration = {name: amortised(r, "cpu_s") for name, r in rows.items()}
-        method = ("per kind of iteration (phases run), the mean over its timed iterations; seconds per "
-                  "iteration = (1 x Gmain+Greg+Dmain+Dreg + 3 x Gmain+Greg+Dmain + 12 x Gmain+Dmain) / 16, "
-                  "as in 16 iterations of training with R1 every 16 and path length every 4; images/s = "
-                  "batch / that")
-    else:  # consecutive iterations 1..16k: k R1 and 4k path-length phases
-        per_iteration = {name: float(np.mean([x["wall_s"] for x in r])) for name, r in rows.items()}
-        cpu_per_iteration = {name: float(np.mean([x["cpu_s"] for x in r])) for name, r in rows.items()}
-        method = "consecutive iterations after the warm-up, a multiple of 16; images/s = batch / mean seconds"
-    result = {
+        if args.iterations:
+            write_result(summary(args, runs, rows, warmup, complete=i + 1 >= len(KINDS)), args.out, echo=False)
+    write_result(summary(args, runs, rows, warmup, complete=True), args.out)
+
+
+def summary(args: argparse.Namespace, runs: dict[str, Any], rows: dict[str, list[dict[str, Any]]],
+            warmup: dict[str, dict[str, float]], complete: bool) -> dict[str, Any]:
+    """The result so far; `complete` once every kind has been timed on every side."""
+    result: dict[str, Any] = {
         "benchmark": "stylegan2_speed", "preset": args.preset, "batch": args.batch,
-        "iterations_timed": len(schedule), "threads": args.threads, "method": method,
+        "iterations_timed": len(rows["official"]), "threads": args.threads,
+        "warmup_iterations": {name: int(name in warmup) for name in runs},
         "parameters": {name: counts for name, (_, counts) in runs.items()},
-        "images_per_s": {name: round(args.batch / t, 3) for name, t in per_iteration.items()},
-        "images_per_cpu_s": {name: round(args.batch / t, 3) for name, t in cpu_per_iteration.items()},
-        "seconds_per_iteration": {name: round(t, 4) for name, t in per_iteration.items()},
-        "cpu_seconds_per_iteration": {name: round(t, 4) for name, t in cpu_per_iteration.items()},
-        "ganforge_over_official": round(per_iteration["official"] / per_iteration["ganforge"], 3)
-        if "ganforge" in per_iteration else None,
-        "ganforge_over_official_cpu": round(cpu_per_iteration["official"] / cpu_per_iteration["ganforge"], 3)
-        if "ganforge" in cpu_per_iteration else None,
-        "warmup": warmup, "timed": rows,
-        "provenance": provenance(),
     }
-    write_result(result, args.out)
+    if args.iterations:
+        kinds = [k for k in KINDS if all(any(r["kind"] == k for r in rows[n]) for n in runs)]
+        result["per_kind"] = {k: {n: {key: round(float(np.mean([r[key] for r in rows[n] if r["kind"] == k])), 3)
+                                      for key in ("wall_s", "cpu_s")} for n in runs} for k in kinds}
+        if "ganforge" in runs:
+            result["per_kind_ganforge_over_official"] = {
+                k: {key: round(v["official"][key] / v["ganforge"][key], 3) for key in ("wall_s", "cpu_s")}
+                for k, v in result["per_kind"].items()}
+    if args.iterations and not complete:
+        result.update(partial=True, note="not every kind of iteration timed yet: no amortised figure")
+    else:
+        if args.iterations:  # amortised over the 16-iteration cycle of lazy regularisation
+            per_iteration = {name: amortised(r, "wall_s") for name, r in rows.items()}
+            cpu_per_iteration = {name: amortised(r, "cpu_s") for name, r in rows.items()}
+            result["method"] = (
+                "per kind of iteration (phases run), the mean over its timed iterations; seconds per "
+                "iteration = (12 x Gmain+Dmain + 1 x Gmain+Greg+Dmain+Dreg + 3 x Gmain+Greg+Dmain) / 16, "
+                "as in 16 iterations of training with R1 every 16 and path length every 4; images/s = "
+                "batch / that")
+        else:  # consecutive iterations 1..16k: k R1 and 4k path-length phases
+            per_iteration = {name: float(np.mean([x["wall_s"] for x in r])) for name, r in rows.items()}
+            cpu_per_iteration = {name: float(np.mean([x["cpu_s"] for x in r])) for name, r in rows.items()}
+            result["method"] = ("consecutive iterations after the warm-up, a multiple of 16; images/s = "
+                                "batch / mean seconds")
+        result.update({
+            "images_per_s": {name: round(args.batch / t, 3) for name, t in per_iteration.items()},
+            "images_per_cpu_s": {name: round(args.batch / t, 3) for name, t in cpu_per_iteration.items()},
+            "seconds_per_iteration": {name: round(t, 4) for name, t in per_iteration.items()},
+            "cpu_seconds_per_iteration": {name: round(t, 4) for name, t in cpu_per_iteration.items()},
+            "ganforge_over_official": round(per_iteration["official"] / per_iteration["ganforge"], 3)
+            if "ganforge" in per_iteration else None,
+            "ganforge_over_official_cpu": round(cpu_per_iteration["official"] / cpu_per_iteration["ganforge"], 3)
+            if "ganforge" in cpu_per_iteration else None,
+        })
+    result.update(warmup=warmup, timed=rows, provenance=provenance())
+    return result
 
 
 if __name__ == "__main__":
