@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 import ganforge
@@ -24,10 +25,11 @@ from ganforge import api
 from ganforge.api import make_config
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.generators.safe_pickle import read_network_pickle
+from ganforge.generators.safe_pickle import module_tensors, read_network_pickle
 from ganforge.generators.sources import source_kind
 from ganforge.models import build_models
 from ganforge.models.stylegan.resample import fir_filter
+from ganforge.training.checkpoint import load_latest_checkpoint
 
 TINY = ["model.resolution=8", "model.img_channels=3", "model.channel_base=64", "model.channel_max=16", "model.dim_z=8",
         "model.w_dim=16", "model.mapping_layers=2", "model.conditional=true", "model.n_classes=3",
@@ -95,6 +97,7 @@ def records(module: nn.Module, names: dict[str, Any], source: str, class_name: s
 def write_snapshot(path: Path, names: dict[str, Any], marker: Path, **changes: Any) -> nn.Module:
     """A snapshot of a tiny conditional StyleGAN2 (G, D, G_ema, augment_pipe, dataset kwargs);
     returns the ganforge G whose weights it holds."""
+    d_kwargs, drop = changes.pop("d_kwargs", None), changes.pop("drop", ())
     torch.manual_seed(0)
     G, D = build_models(make_config("stylegan2-digits", TINY).model)
     with torch.no_grad():  # nonzero noise strengths and w_avg: every tensor matters
@@ -121,12 +124,14 @@ def write_snapshot(path: Path, names: dict[str, Any], marker: Path, **changes: A
     snapshot = {
         "training_set_kwargs": dict(ed(class_name="training.dataset.ImageFolderDataset", path="digits.zip")),
         "G": records(G, names, source, "Generator", kwargs),
-        "D": records(D, names, source, "Discriminator", dict(c_dim=3, img_resolution=8, img_channels=3,
-                                                               architecture="resnet", channel_base=64)),
+        "D": records(D, names, source, "Discriminator", d_kwargs or dict(
+            c_dim=3, img_resolution=8, img_channels=3, architecture="resnet", channel_base=64)),
         "G_ema": g_ema,
         "augment_pipe": Record(names["reconstruct"], "AugmentPipe", {
             "_parameters": {}, "_buffers": {"p": torch.tensor(0.25)}, "_modules": {}}, source),
     }
+    for key in drop:
+        del snapshot[key]
     with path.open("wb") as f:
         pickle.dump(snapshot, f)
     return G.eval()
@@ -232,3 +237,57 @@ def test_cli_converts_and_refuses_in_one_line(tmp_path: Path, official_names: di
     assert err.startswith("error: ") and "\n" not in err and f"asks for {os.system.__module__}.system" in err
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "ran.txt").exists()
     assert not (tmp_path / "out2").exists()
+
+
+# D as train.py builds it beside TINY's G: the settings ganforge's D shares with G, and its own
+D_KWARGS = dict(c_dim=3, img_resolution=8, img_channels=3, architecture="resnet", channel_base=64, channel_max=16,
+                conv_clamp=256, num_fp16_res=4, mapping_kwargs=dict(num_layers=2),
+                epilogue_kwargs=dict(mbstd_group_size=4))
+
+
+def _three_class_folder(root: Path) -> str:
+    for c in range(3):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8, 3), 40 * c + 10 * i, np.uint8)).save(root / f"c{c}" / f"{i}.png")
+    return f"folder:{root}"
+
+
+def test_snapshot_as_run_resumes(tmp_path: Path, official_names: dict, capsys: pytest.CaptureFixture) -> None:
+    """--run: G, D, G_ema and ADA p from the snapshot, step from its kimg, fresh Adam; it trains on."""
+    pkl = tmp_path / "network-snapshot-000040.pkl"
+    G = write_snapshot(pkl, official_names, tmp_path / "ran.txt", d_kwargs=D_KWARGS)
+    data = _three_class_folder(tmp_path / "data")
+    assert main(["convert", "stylegan2-ada", str(pkl), "train.batch_size=8", "eval.every=0",
+                 "train.sample_every=100000", "monitor.plot=false", "--out", str(tmp_path / "run"), "--run",
+                 "--data", data]) == 0
+    assert "at step 5,000" in capsys.readouterr().out  # 40 kimg / batch 8
+    assert not (tmp_path / "ran.txt").exists()
+    _, state, _ = load_latest_checkpoint(tmp_path / "run" / "checkpoints")
+    assert state["step"] == 5000 and state["augment"]["p"] == 0.25 and state["augment"]["ada"]["p"] == 0.25
+    assert state["opt_g"]["state"] == {} and state["opt_d"]["state"] == {}  # a snapshot has no Adam moments
+    for key, value in G.state_dict().items():
+        assert torch.equal(state["G"][key], value) and torch.equal(state["G_ema"][key], value), key
+    theirs = module_tensors(read_network_pickle(pkl)["D"], "D")
+    assert set(state["D"]) == {k for k in theirs if not k.endswith("resample_filter")}
+    assert all(torch.equal(state["D"][k], theirs[k]) for k in state["D"])
+    api.resume(tmp_path / "run", steps=5002, progress=False)
+    _, resumed, _ = load_latest_checkpoint(tmp_path / "run" / "checkpoints")
+    assert resumed["step"] == 5002 and resumed["opt_g"]["state"] and resumed["opt_d"]["state"]
+    assert not torch.equal(resumed["G"]["synthesis.b8.conv1.weight"], state["G"]["synthesis.b8.conv1.weight"])
+    assert not torch.equal(resumed["D"]["b8.conv1.weight"], state["D"]["b8.conv1.weight"])
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"drop": ["D"]}, "lacks D: --run needs a training snapshot's G, D and G_ema"),
+    ({"d_kwargs": {**D_KWARGS, "channel_max": 32}}, "D's channel_max=32 differs from G's synthesis_kwargs.channel_max=16"),
+    ({"d_kwargs": {**D_KWARGS, "architecture": "skip"}}, "D's architecture='skip' is not supported"),
+])
+def test_snapshot_as_run_refuses_in_one_line(tmp_path: Path, official_names: dict, change: dict,
+                                             message: str) -> None:
+    pkl = tmp_path / "network-snapshot-000040.pkl"
+    write_snapshot(pkl, official_names, tmp_path / "ran.txt", **{"d_kwargs": D_KWARGS, **change})
+    with pytest.raises(GanforgeError) as info:
+        api.convert("stylegan2-ada", pkl, tmp_path / "run", run=True, data=_three_class_folder(tmp_path / "d"))
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()

@@ -61,7 +61,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "state_dict.pth); --run writes a run directory that `ganforge train --resume` continues. "
         "tfhub-biggan: an unpacked TF-Hub module biggan-128/256/512 (variables/variables.index), "
         "read without TensorFlow. stylegan2-ada: a stylegan2-ada-pytorch network pickle (DIR is the "
-        ".pkl), read without running the code embedded in it; its G_ema becomes the export.",
+        ".pkl), read without running the code embedded in it; its G_ema becomes the export, or with --run "
+        "a training snapshot becomes a run directory (G, D, G_ema, ADA p, step; fresh optimizers).",
     )
     convert.add_argument("kind", metavar="KIND", help=" | ".join(api.CONVERT_KINDS))
     convert.add_argument("directory", type=Path, metavar="DIR", help="the checkpoint folder (stylegan2-ada: the .pkl file)")
@@ -72,8 +73,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                          help="class names file (one per line, or imagenet_class_index.json)")
     bgp = convert.add_argument_group("biggan-pytorch")
     bgp.add_argument("--run", action="store_true",
-                     help="write a run directory (G, D, G_ema, optimizers, step) instead of an export")
-    bgp.add_argument("--data", help="the data the converted run trains on (default: the recipe's)")
+                     help="write a run directory (G, D, G_ema, optimizers, step) instead of an export "
+                     "(stylegan2-ada too: a snapshot's G, D, G_ema, ADA p, step; fresh optimizers)")
+    bgp.add_argument("--data", help="the data the converted run trains on (default: the recipe's; "
+                     "stylegan2-ada: the folder the snapshot records)")
     bgp.add_argument("--preset", help="a launch script's settings: " + ", ".join(api.BIGGAN_PYTORCH_PRESETS))
     bgp.add_argument("--resolution", type=int, help="checked against the weights")
     bgp.add_argument("--ch", type=int, help="G_ch and D_ch; checked against the weights")
@@ -156,6 +159,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             "D_attn": args.attention, "SN_eps": args.sn_eps, "BN_eps": args.bn_eps}}
     elif args.kind == "tfhub-biggan":
         options = {"ema": not args.raw}
+    elif args.kind == "stylegan2-ada" and (args.run or args.data):
+        options = {"run": args.run, "data": args.data}
     if args.overrides:
         options["overrides"] = args.overrides
     result = api.convert(args.kind, args.directory, args.out, args.class_names, **options)

@@ -19,6 +19,7 @@ from ganforge.generators.biggan_pytorch import convert_biggan_pytorch
 from ganforge.generators.convert import convert_biggan_deep
 from ganforge.generators.export import export_generator
 from ganforge.generators.stylegan2_ada import convert_stylegan2_ada
+from ganforge.generators.stylegan2_ada_run import write_stylegan2_ada_run
 from ganforge.generators.tfhub_biggan import convert_tfhub_biggan
 from ganforge.models.common import set_codes
 from ganforge.sampling import DEFAULT_CONVENTION, draw_latents, make_grid, save_image, to_uint8
@@ -197,11 +198,16 @@ def convert(kind: str, directory: Path | str, out: Path | str,
     `preset` (a launch script) are checked against the weights or fill what they lack; `data`
     is what a converted run trains on. tfhub-biggan: an unpacked TF-Hub module biggan-128/256/
     512, EMA weights unless `ema` is false. stylegan2-ada: a stylegan2-ada-pytorch network
-    pickle (`directory` is the .pkl file), read without running its embedded code.
+    pickle (`directory` is the .pkl file), read without running its embedded code; with `run`,
+    a training snapshot as a run directory (G, D, G_ema, ADA p, step; fresh optimizers).
     `overrides`: dotted config settings."""
     if kind not in CONVERT_KINDS:
         raise GanforgeError(f"unknown checkpoint kind '{kind}'; available: {', '.join(CONVERT_KINDS)}")
     if kind == "stylegan2-ada":
+        if run:
+            return write_stylegan2_ada_run(directory, out, overrides, data)
+        if data is not None:
+            raise GanforgeError("--data is for --run (the data a converted run continues on)")
         return convert_stylegan2_ada(directory, out, class_names, overrides)
     if not Path(directory).is_dir():
         raise GanforgeError(f"'{directory}' is not a folder (a {kind} checkpoint folder)")
