@@ -48,9 +48,17 @@ def load_task_data(config: Config) -> tuple[Config, Data]:
     if config.task == "translation":
         data = load_translation_data(config.data.source, config.translation, config.data.workers)
         tc = config.translation
-        if data.attributes and hasattr(tc, "attributes") and list(tc.attributes) != list(data.attributes):
-            # [] means every attribute of the data: the run's config names them, in label order
-            config = replace(config, translation=replace(tc, attributes=list(data.attributes)))
+        if data.attributes and hasattr(tc, "attributes"):
+            # [] means every attribute of the data: the run's config names them, in label order,
+            # and how many each dataset labels (several datasets: `--data A+B`)
+            sets = list(data.attribute_sets)
+            if tc.attribute_sets and list(tc.attribute_sets) != sets:
+                raise GanforgeError(f"translation.attribute_sets={list(tc.attribute_sets)} does not match "
+                                    f"{config.data.source} ({sets or 'one dataset'}); leave it [] (the "
+                                    "data fills it in), or resume with the run's own --data")
+            if list(tc.attributes) != list(data.attributes) or list(tc.attribute_sets) != sets:
+                config = replace(config, translation=replace(tc, attributes=list(data.attributes),
+                                                             attribute_sets=sets))
         return config, data
     dataset = load_training_data(config.data, config.model.resolution, config.model.img_channels)
     if takes_text(config):
