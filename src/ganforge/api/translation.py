@@ -98,7 +98,7 @@ def _condition_of(g: Generator, to: str | None, n: int | None, seed: int) -> tor
         if to is None:
             raise GanforgeError(f"this StarGAN run needs --to ATTR[,ATTR...] (the attributes to turn "
                                 f"on, the rest off); its attributes: {', '.join(tc.attributes)}")
-        return target_label(tc.attributes, to)[None]
+        return target_label(tc.attributes, to, getattr(tc, "attribute_sets", ()))[None]
     if g.condition == "latent":
         return latent_codes(1 if n is None else n, tc.nz, seed)
     return None

@@ -29,10 +29,13 @@ from ganforge.metrics.translation_conditional import (
     attribute_scores,
     attribute_translations,
     latent_translations,
+    masked_attribute_translations,
     mean_pairwise_distance,
 )
 from ganforge.metrics.translation_instances import instance_metrics
 from ganforge.models.instagan import sequential
+from ganforge.translation import demos
+from ganforge.translation.attribute_sets import mask_width, split_spec
 from ganforge.translation.conditions import latent_codes
 from ganforge.translation.data import TranslationData
 from ganforge.translation.inference import run_generator
@@ -61,6 +64,8 @@ def feature_extractor_name(config: Config) -> str:
     name = config.translation.features
     if name == "auto":
         source = config.data.source.strip()
+        if all(p.startswith("demo:") and p[5:] in demos.ATTRIBUTE_DEMOS for p in split_spec(source)):
+            return "digit_attributes"  # the digit attribute demos, one or several joined
         return DEMO_FEATURES.get(source, "digits" if source.startswith("demo:") else "inception")
     return name
 
@@ -209,23 +214,28 @@ class Evaluator:
         """StarGAN: each test image with each attribute flipped; FID/KID against the real test
         images, attribute accuracy by a multi-label classifier of the run's attributes, and the
         reconstruction error of translating back to the image's own label."""
-        images, labels = self.test["A"], self.test_attrs
-        outputs, targets, flipped = attribute_translations(g, images, labels, self.mode, self.seed)
+        images, labels, sets = self.test["A"], self.test_attrs, self.data.attribute_sets
+        known_attrs = None
+        sources = torch.arange(len(images)).repeat(len(self.config.translation.attributes))
+        if mask_width(sets):  # several datasets: flips and scores of each image's own attributes
+            outputs, targets, flipped, known_attrs, sources = masked_attribute_translations(
+                g, images, labels, sets, self.mode, self.seed)
+        else:
+            outputs, targets, flipped = attribute_translations(g, images, labels, self.mode, self.seed)
         fake = self._fid_kid(outputs, "A", "AtoB", record)
         names = list(self.config.translation.attributes)
         judge = self.extractor
         known = list(getattr(judge, "class_names", [])) if getattr(judge, "multi_label", False) else []
         if fake is not None and fake.logits is not None and set(names) <= set(known):
             columns = [known.index(name) for name in names]
-            scores = attribute_scores(fake.logits[:, columns], targets, flipped)
+            scores = attribute_scores(fake.logits[:, columns], targets, flipped, known_attrs)
             record.update({f"{k}_AtoB": v for k, v in scores.items()})
         else:
             self.missing["attribute_accuracy"] = (
                 f"no attribute classifier of {', '.join(names)} (ganforge ships one for "
                 "demo:digit-attributes: translation.features=digit_attributes)")
-        back = labels.float().repeat(labels.shape[1], 1)
-        rec = run_generator(g, outputs, self.mode, self.seed, back)
-        record["reconstruction_l1_AtoB"] = float(l1_error(rec, images.repeat(labels.shape[1], 1, 1, 1)).mean())
+        rec = run_generator(g, outputs, self.mode, self.seed, labels.float()[sources])
+        record["reconstruction_l1_AtoB"] = float(l1_error(rec, images[sources]).mean())
         record["eval_n"] = int(len(images))
         return record
 

@@ -56,9 +56,17 @@ def load_task_data(config: Config, open_generator: GeneratorOpener | None = None
     if config.task == "translation":
         data = load_translation_data(config.data.source, config.translation, config.data.workers)
         tc = config.translation
-        if data.attributes and hasattr(tc, "attributes") and list(tc.attributes) != list(data.attributes):
-            # [] means every attribute of the data: the run's config names them, in label order
-            config = replace(config, translation=replace(tc, attributes=list(data.attributes)))
+        if data.attributes and hasattr(tc, "attributes"):
+            # [] means every attribute of the data: the run's config names them, in label order,
+            # and how many each dataset labels (several datasets: `--data A+B`)
+            sets = list(data.attribute_sets)
+            if tc.attribute_sets and list(tc.attribute_sets) != sets:
+                raise GanforgeError(f"translation.attribute_sets={list(tc.attribute_sets)} does not match "
+                                    f"{config.data.source} ({sets or 'one dataset'}); leave it [] (the "
+                                    "data fills it in), or resume with the run's own --data")
+            if list(tc.attributes) != list(data.attributes) or list(tc.attribute_sets) != sets:
+                config = replace(config, translation=replace(tc, attributes=list(data.attributes),
+                                                             attribute_sets=sets))
         # SPADE's instance_edges: auto becomes what the data holds (the saved config is concrete)
         config = replace(config, translation=resolved(config.translation, data.label_instances, data.source))
         return config, data

@@ -1,7 +1,9 @@
 """StarGAN's data: one domain of images, each with binary attributes (its domain label).
 
 Three sources:
-- `demo:digit-attributes`: the built-in digits, each drawn thick/inverted/red at random;
+- `demo:digit-attributes`: the built-in digits, each drawn thick/inverted/red at random
+  (`demo:digit-strokes` / `demo:digit-colours`: half the digits each, labelled only with
+  thick, inverted / red: StarGAN's multi-dataset demo, joined with `+`);
 - `celeba:DIR`: CelebA's `list_attr_celeba.txt` (values 1/-1) in DIR, the aligned images in
   DIR/img_align_celeba, DIR/images or DIR itself; the authors' split: the attribute lines
   shuffled by Python's `random` seeded 1234, the first 1,999 for test, the rest for training;
@@ -54,13 +56,15 @@ def select_attributes(wanted: list[str], available: list[str], where: str) -> li
 
 
 def demo_attributes(name: str, tc: TranslationConfig, spec: str) -> TranslationData:
-    names = list(demos.ATTRIBUTE_DEMOS[name])
-    columns = select_attributes(list(tc.attributes), names, f"the {name} demo")
-    train_idx, test_idx = demos.split()
+    own, which = demos.ATTRIBUTE_DEMOS[name]
+    names = list(own)
+    chosen = [names[c] for c in select_attributes(list(tc.attributes), names, f"the {name} demo")]
+    columns = [demos.ATTRIBUTES.index(n) for n in chosen]
+    train_idx, test_idx = (demos.half(idx, which) for idx in demos.split())
     train, test = demos.attribute_digits(tc.load_size), demos.attribute_digits(tc.crop_size)
     return _data(train["images"][train_idx], train["attributes"][train_idx][:, columns],
                  test["images"][test_idx], test["attributes"][test_idx][:, columns],
-                 tuple(names[c] for c in columns), spec, test["labels"][test_idx])
+                 tuple(chosen), spec, test["labels"][test_idx])
 
 
 def _data(train: torch.Tensor, train_attrs: torch.Tensor, test: torch.Tensor | None,

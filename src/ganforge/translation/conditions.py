@@ -8,17 +8,22 @@ from collections.abc import Sequence
 import torch
 
 from ganforge.errors import GanforgeError
+from ganforge.translation import attribute_sets
+from ganforge.translation.attribute_sets import mask_width
 
 MAX_CODES = 1000
 
 
-def target_label(attributes: Sequence[str], to: str) -> torch.Tensor:
-    """(K,) 0/1 label from `--to A,B`: the named attributes on, every other one off."""
+def target_label(attributes: Sequence[str], to: str, sets: Sequence[int] = ()) -> torch.Tensor:
+    """(K,) 0/1 label from `--to A,B`: the named attributes on, every other one off. With several
+    datasets (`sets`), (K + m,): the named attributes' dataset's part and its mask."""
     names = [name.strip() for name in to.split(",") if name.strip()]
     unknown = [name for name in names if name not in attributes]
     if unknown:
         raise GanforgeError(f"--to: unknown attribute '{unknown[0]}'; this run's attributes: "
                             f"{', '.join(attributes)}")
+    if mask_width(sets):
+        return attribute_sets.target_label(attributes, sets, names)
     return torch.tensor([1.0 if name in names else 0.0 for name in attributes])
 
 

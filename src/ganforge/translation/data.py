@@ -12,6 +12,7 @@ half of an AB image) is centre-cropped to a square first.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +21,14 @@ import torch
 from ganforge.config import TranslationConfig
 from ganforge.data.folder import IMAGE_EXTENSIONS, pil_to_model_format
 from ganforge.errors import GanforgeError
-from ganforge.translation import attribute_data, demos, instance_data, label_data
+from ganforge.translation import attribute_data, attribute_sets, demos, instance_data, label_data
 from ganforge.translation.data_types import TranslationData
 from ganforge.translation.images import decode_all, open_image
 
 __all__ = ["TranslationData", "load_translation_data", "open_image"]
 DEMO_NAMES = (*demos.DEMOS, *demos.ATTRIBUTE_DEMOS, *instance_data.INSTANCE_DEMOS, *label_data.DEMOS)
 SPEC_FORMS = (f"paired:DIR, unpaired:DIR, prepared:DIR, instances:DIR, labels:DIR, celeba:DIR, "
-              f"attributes:FILE.csv, "
+              f"attributes:FILE.csv, SPEC+SPEC (StarGAN: several attribute datasets), "
               f"demo:{{{','.join(DEMO_NAMES)}}}")
 
 
@@ -37,6 +38,10 @@ def load_translation_data(spec: str, tc: TranslationConfig, workers: int = 2) ->
     `prepared:DIR` (made by `ganforge prepare paired:... / unpaired:...`) stays on disk, read
     by `workers` threads as batches are drawn; everything else is loaded into memory."""
     spec = spec.strip()
+    if len(attribute_sets.split_spec(spec)) > 1:
+        every = replace(tc, attributes=[]) if hasattr(tc, "attributes") else tc
+        return attribute_sets.load_sets(spec, list(getattr(tc, "attributes", [])),
+                                        lambda part: load_translation_data(part, every, workers))
     kind, sep, rest = spec.partition(":")
     if kind == "demo":
         return _demo(rest, tc, spec)

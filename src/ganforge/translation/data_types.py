@@ -31,6 +31,9 @@ class TranslationData:
     attributes: tuple[str, ...] = ()
     train_attrs: torch.Tensor | None = None
     test_attrs: torch.Tensor | None = None
+    # several datasets (`--data A+B`): attributes each labels, in label order; the labels above
+    # then end with the one-hot mask of the image's dataset (`translation.attribute_sets`)
+    attribute_sets: tuple[int, ...] = ()
     # prepared paired data: each pair as one image of A's channels then B's (one read a pair)
     train_pairs: StreamedDataset | None = None
     # InstaGAN's data: each image is followed by this many instance-mask channels (0/255), and

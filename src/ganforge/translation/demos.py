@@ -2,7 +2,7 @@
 (edges -> digits, pix2pix's edges2shoes in miniature), two unpaired ones between visually
 different renderings of the digits (normal -> thick strokes, normal -> inverted), and StarGAN's
 one domain of digits with three binary attributes (thick, inverted, red), drawn at random per
-digit (`attribute_digits`).
+digit (`attribute_digits`), also as two half-size datasets each labelled with some of them.
 
 The 1,797 digits are split once by a fixed permutation: 300 for test, the rest for training.
 In the unpaired tasks, domain A takes the first half of the training digits and domain B the
@@ -93,7 +93,20 @@ ATTRIBUTES = ("thick", "inverted", "red")
 ATTRIBUTE_SEED = 1
 RED_INK = (1.0, 0.25, 0.1)  # on black paper
 RED_INK_ON_WHITE = (0.8, 0.1, 0.05)  # inverted: dark red ink on white paper
-ATTRIBUTE_DEMOS = {"digit-attributes": ATTRIBUTES}  # name -> its attributes
+# name -> (its attributes, which digits: all, or the first / second half of each split). The
+# halves are StarGAN's multi-dataset demo (`--data demo:digit-strokes+demo:digit-colours`): two
+# datasets of different digits drawn alike, each labelled only with its own attributes.
+ATTRIBUTE_DEMOS: dict[str, tuple[tuple[str, ...], str]] = {
+    "digit-attributes": (ATTRIBUTES, "all"),
+    "digit-strokes": (("thick", "inverted"), "first"),
+    "digit-colours": (("red",), "second"),
+}
+
+
+def half(indices: torch.Tensor, which: str) -> torch.Tensor:
+    """All the indices, or their first or second half."""
+    middle = len(indices) // 2
+    return {"all": indices, "first": indices[:middle], "second": indices[middle:]}[which]
 
 
 def random_attributes(n: int, seed: int = ATTRIBUTE_SEED) -> torch.Tensor:

@@ -43,6 +43,9 @@ class StarGANConfig(TranslationConfig):
     mode: str = "stargan"
     # the domain attributes, in label order; []: every attribute the data has
     attributes: list[str] = field(default_factory=list)
+    # several datasets (`--data A+B`, the paper's mask vector): how many of `attributes` each
+    # labels, in order; filled in from the data ([]: one dataset, no mask)
+    attribute_sets: list[int] = setting(factory=list, each=AT_LEAST_1)
     lambda_cls: float = setting(1.0, bounds=AT_LEAST_0)  # domain classification loss weight
     lambda_rec: float = setting(10.0, bounds=AT_LEAST_0)  # cycle reconstruction L1 weight
     lambda_gp: float = setting(10.0, bounds=AT_LEAST_0)  # WGAN-GP gradient penalty weight

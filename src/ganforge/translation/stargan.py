@@ -4,6 +4,8 @@ attributes, a D with a WGAN-GP critic head and a domain classifier head.
 A step is one D iteration, as in the authors' code: the batch's target labels are a shuffle of
 its own labels; D steps every iteration, G every `n_critic`-th (its loss uses the same fakes:
 G has not changed since they were made). The task (`training/tasks/translation.py`) runs it.
+Several datasets with different label sets train one model with the mask vector (section 3.2;
+`translation.attribute_sets`, `attribute_sets.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from ganforge.config import Config, TranslationConfig
 from ganforge.errors import GanforgeError
 from ganforge.models.stargan import StarGANDiscriminator, StarGANGenerator
 from ganforge.objectives import gradient_penalty
+from ganforge.translation import attribute_sets
+from ganforge.translation.attribute_sets import mask_width
 from ganforge.translation.conditions import flipped_targets
 from ganforge.translation.inference import run_generator
 from ganforge.translation.method import TranslationMethod
@@ -26,9 +30,17 @@ from ganforge.translation.stargan_losses import stargan_d_loss, stargan_g_loss
 SAMPLINGS = 2  # G's stride-2 stages
 
 
+def _sets(tc: TranslationConfig) -> tuple[int, ...]:
+    """The datasets' label sizes when there are several (the label ends with a mask), else ()."""
+    sets = tuple(getattr(tc, "attribute_sets", ()) or ())
+    return sets if mask_width(sets) else ()
+
+
 def _generator(tc: TranslationConfig) -> StarGANGenerator:
+    """G takes the label with the mask: len(attributes) + one value per dataset (several)."""
     _, blocks = generator_kind(tc.generator)
-    return StarGANGenerator(tc.channels_a, tc.channels_a, len(tc.attributes), tc.ngf, blocks)
+    c_dim = len(tc.attributes) + mask_width(_sets(tc))
+    return StarGANGenerator(tc.channels_a, tc.channels_a, c_dim, tc.ngf, blocks)
 
 
 class StarGAN(TranslationMethod):
@@ -51,10 +63,18 @@ class StarGAN(TranslationMethod):
         self.param_groups = {"g": ("G",), "d": ("D",)}
         self.pools = {}
         self.n_critic = tc.n_critic
+        self.sets, self.n_attributes = _sets(tc), len(tc.attributes)
         self.lambda_cls, self.lambda_rec, self.lambda_gp = tc.lambda_cls, tc.lambda_rec, tc.lambda_gp
 
     def phases(self, step: int) -> tuple[str, ...]:
-        return ("d", "g") if step % self.n_critic == 0 else ("d",)
+        """D every step, G every n_critic-th iteration; with m datasets an iteration is m steps
+        (one batch of each dataset, the authors' `train_multi`), G stepping on each of them."""
+        iteration = (step - 1) // max(1, len(self.sets)) + 1
+        return ("d", "g") if iteration % self.n_critic == 0 else ("d",)
+
+    def _known(self, labels: torch.Tensor) -> torch.Tensor | None:
+        """Which attributes each label's dataset knows (several datasets), else None (all)."""
+        return attribute_sets.known_attributes(labels, self.sets) if self.sets else None
 
     @property
     def directions(self) -> tuple[str, ...]:
@@ -74,13 +94,14 @@ class StarGAN(TranslationMethod):
             src_real, cls_real = D(real)
             src_fake, _ = D(fake.detach())
             penalty = gradient_penalty(lambda x: D(x)[0], real, fake)
-            parts = stargan_d_loss(src_real, cls_real, src_fake, penalty, out["org"],
-                                   self.lambda_cls, self.lambda_gp)
+            k = self.n_attributes  # the mask (several datasets) is G's input, not a D class
+            parts = stargan_d_loss(src_real, cls_real, src_fake, penalty, out["org"][:, :k],
+                                   self.lambda_cls, self.lambda_gp, self._known(out["org"]))
             return parts.pop("loss_d"), parts
         src_fake, cls_fake = D(fake)
         reconstruction = self.fwd["G"](fake, out["org"])
-        parts = stargan_g_loss(src_fake, cls_fake, out["trg"], reconstruction, real,
-                               self.lambda_cls, self.lambda_rec)
+        parts = stargan_g_loss(src_fake, cls_fake, out["trg"][:, :self.n_attributes], reconstruction, real,
+                               self.lambda_cls, self.lambda_rec, self._known(out["trg"]))
         return parts.pop("loss_g"), parts
 
     # ---- class facts ----------------------------------------------------------------------------
@@ -100,6 +121,11 @@ class StarGAN(TranslationMethod):
         if tc.channels_a != tc.channels_b:
             raise GanforgeError("StarGAN translates within one domain: set translation.channels_b "
                                 f"= translation.channels_a ({tc.channels_a})")
+        sets = list(getattr(tc, "attribute_sets", []))
+        if sets and tc.attributes and (sum(sets) != len(tc.attributes) or min(sets) < 1):
+            raise GanforgeError(f"translation.attribute_sets={sets} must give each dataset at least one "
+                                f"of the {len(tc.attributes)} translation.attributes, summing to "
+                                f"{len(tc.attributes)}; leave it [] (the data fills it in)")
         multiple = max(2**SAMPLINGS, 2**tc.n_layers_d)
         if tc.crop_size % multiple:
             raise GanforgeError(
@@ -123,8 +149,9 @@ class StarGAN(TranslationMethod):
     def grid_rows(cls, tc: TranslationConfig, generator_of: Any, samples: dict[str, torch.Tensor],
                   mode: str, seed: int) -> list[torch.Tensor]:
         """The inputs, then one row per attribute: each input with that attribute flipped."""
-        g, x = generator_of("AtoB"), samples["a"]
+        g, x, labels, sets = generator_of("AtoB"), samples["a"], samples["attrs"], _sets(tc)
         rows = [x.float().div(127.5).sub(1.0)]
-        for target in flipped_targets(samples["attrs"]):
+        targets = attribute_sets.flipped_targets(labels, sets) if sets else flipped_targets(labels)
+        for target in targets:
             rows.append(run_generator(g, x, mode, seed, target))
         return rows

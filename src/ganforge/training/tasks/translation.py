@@ -36,6 +36,7 @@ from ganforge.training.optimization import StepFinisher, make_optimizer, resolve
 from ganforge.training.precision import Precision
 from ganforge.training.run_dir import MetricsLog
 from ganforge.training.tasks.base import Task
+from ganforge.translation.attribute_sets import MultiAttributeStream, attribute_stream
 from ganforge.translation.data import TranslationData
 from ganforge.translation.data_types import first_images
 from ganforge.translation.instance_data import without_masks
@@ -142,10 +143,10 @@ class TranslationTask(Task):
             for phase, names in self.model.param_groups.items()
         }
         shard = (self.dist.rank, self.dist.world)
-        self.stream: TranslationStream | AttributeStream
-        if self.model.data_kind == "attributes":
-            self.stream = AttributeStream(data.train_a, data.train_attrs, train.batch_size,
-                                          tc.crop_size, config.data.hflip, train.seed, shard)
+        self.stream: TranslationStream | AttributeStream | MultiAttributeStream
+        if self.model.data_kind == "attributes":  # one dataset, or several in turn
+            self.stream = attribute_stream(data, train.batch_size, tc.crop_size, config.data.hflip,
+                                           train.seed, shard, train.accumulate)
         else:  # CycleGAN draws even paired data unpaired
             paired = data.paired and self.model.data_kind == "paired"
             self.stream = TranslationStream(
