@@ -4,7 +4,6 @@ two demo steps that resume exactly, and `ganforge translate --to` with its one-l
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from closed_forms import bce
 from ganforge import api
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
@@ -60,11 +60,6 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _bce(logit: float, target: float) -> float:
-    p = 1 / (1 + math.exp(-logit))
-    return -(target * math.log(p) + (1 - target) * math.log(1 - p))
-
-
 # ---- networks and losses ---------------------------------------------------------------------
 def test_label_replication_and_conditioning() -> None:
     c = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
@@ -94,7 +89,7 @@ def test_discriminator_heads_and_official_sizes() -> None:
 def test_domain_classification_loss_is_summed_bce_over_the_batch() -> None:
     logits = torch.tensor([[0.0, 2.0], [-1.0, 0.5]])
     target = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    expected = (_bce(0, 1) + _bce(2, 0) + _bce(-1, 0) + _bce(0.5, 1)) / 2
+    expected = (bce(0, 1) + bce(2, 0) + bce(-1, 0) + bce(0.5, 1)) / 2
     assert float(domain_classification_loss(logits, target)) == pytest.approx(expected, rel=1e-6)
 
 
@@ -104,7 +99,7 @@ def test_d_and_g_losses_composed_exactly() -> None:
     cls_real, org = torch.tensor([[2.0], [-2.0]]), torch.tensor([[1.0], [0.0]])
     penalty = torch.tensor(0.3)
     parts = stargan_d_loss(src_real, cls_real, src_fake, penalty, org, 1.5, 10.0)
-    cls = (_bce(2, 1) + _bce(-2, 0)) / 2
+    cls = (bce(2, 1) + bce(-2, 0)) / 2
     assert float(parts["loss_d_adv"]) == pytest.approx(0.25 - 2.0)
     assert float(parts["loss_d_cls"]) == pytest.approx(cls, rel=1e-6)
     assert float(parts["loss_d"]) == pytest.approx(-1.75 + 1.5 * cls + 10 * 0.3, rel=1e-6)
@@ -113,7 +108,7 @@ def test_d_and_g_losses_composed_exactly() -> None:
     rec = torch.full((2, 1, 2, 2), 0.2)
     trg = torch.tensor([[0.0], [1.0]])
     parts = stargan_g_loss(src_fake, cls_real, trg, rec, real, 2.0, 10.0)
-    cls_g = (_bce(2, 0) + _bce(-2, 1)) / 2
+    cls_g = (bce(2, 0) + bce(-2, 1)) / 2
     assert float(parts["loss_g_adv"]) == pytest.approx(-0.25)
     assert float(parts["loss_g_rec"]) == pytest.approx(0.2)
     assert float(parts["loss_g"]) == pytest.approx(-0.25 + 2 * cls_g + 10 * 0.2, rel=1e-6)

@@ -5,7 +5,6 @@ tensors), batches alternating between datasets, the combined readers, 2 steps + 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from closed_forms import bce
 from ganforge import api
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
@@ -49,11 +49,6 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _bce(logit: float, target: float) -> float:
-    p = 1 / (1 + math.exp(-logit))
-    return -(target * math.log(p) + (1 - target) * math.log(1 - p))
-
-
 # ---- label + mask ------------------------------------------------------------------------------
 def test_label_and_mask_layout() -> None:
     sets = (2, 3)  # e.g. CelebA's [Black_Hair, Male] and a second set [happy, sad, angry]
@@ -82,12 +77,12 @@ def test_classification_loss_ignores_the_other_datasets_attributes() -> None:
     target = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     known = known_attributes(torch.cat([with_mask(target[:1, :2], 0, (2, 1)),
                                         with_mask(target[1:, 2:], 1, (2, 1))]), (2, 1))
-    expected = (_bce(2.0, 1) + _bce(-1.0, 0) + _bce(-4.0, 1)) / 2  # the 5.0, 0.5, 3.0 logits do not count
+    expected = (bce(2.0, 1) + bce(-1.0, 0) + bce(-4.0, 1)) / 2  # the 5.0, 0.5, 3.0 logits do not count
     assert float(domain_classification_loss(logits, target, known)) == pytest.approx(expected, rel=1e-6)
     moved = logits.clone()
     moved[0, 2], moved[1, :2] = -9.0, torch.tensor([7.0, 7.0])  # the unknown logits change nothing
     assert float(domain_classification_loss(moved, target, known)) == pytest.approx(expected, rel=1e-6)
-    full = (_bce(2.0, 1) + _bce(-1.0, 0) + _bce(5.0, 0) + _bce(0.5, 0) + _bce(3.0, 0) + _bce(-4.0, 1)) / 2
+    full = (bce(2.0, 1) + bce(-1.0, 0) + bce(5.0, 0) + bce(0.5, 0) + bce(3.0, 0) + bce(-4.0, 1)) / 2
     assert float(domain_classification_loss(logits, target)) == pytest.approx(full, rel=1e-6)
     src = torch.zeros(2, 1, 1, 1)
     parts = stargan_d_loss(src, logits, src, torch.tensor(0.0), target, 1.0, 10.0, known)

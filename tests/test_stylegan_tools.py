@@ -151,6 +151,26 @@ def test_serve_a_stylegan_run(run: Path, biggan_export: Path) -> None:
     assert big.get("/api/info").json()["style_based"] is False
 
 
+def test_serve_cutoff_truncates_the_coarse_styles_only(run: Path, biggan_export: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("fastapi", reason="the serve extra is not installed")
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    from ganforge.serve import create_app  # noqa: PLC0415
+    from ganforge.serve.render import png  # noqa: PLC0415
+
+    params = {"class": "3", "n": 2, "seed": 5, "truncation": 0.5}
+    cut = api.load(run).use_cutoff(2)  # what `ganforge serve RUN --cutoff 2` serves
+    shown = TestClient(create_app(cut)).get("/api/sample", params=params).content
+    assert shown == png(cut.sample([3], 2, 0.5, seed=5), columns=2)
+    assert shown != TestClient(create_app(api.load(run))).get("/api/sample", params=params).content
+    # the CLI refuses a bad cutoff in one line, before serving anything
+    assert main(["serve", str(run), "--cutoff", "999", "--port", "0"]) != 0
+    assert "--cutoff must be between 1 and" in capsys.readouterr().err
+    assert main(["serve", str(biggan_export), "--cutoff", "2", "--port", "0"]) != 0
+    assert "this generator has none" in capsys.readouterr().err
+
+
 def test_eval_a_stylegan_run_with_psi_and_cutoff(run: Path) -> None:
     result = api.evaluate(run, "fid,kid,pr,acc", n=20, features="digits", n_ref=60, truncation=0.7,
                           cutoff=2, seed=0)

@@ -140,6 +140,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--directions", help="directions file (ganforge directions): sliders on /edit")
+    serve.add_argument("--cutoff", type=int, default=None,
+                       help="StyleGAN: the page's truncation (psi) applies to the first N styles only")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -196,7 +198,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    run_server(args.source, host=args.host, port=args.port, directions=args.directions)
+    run_server(args.source, host=args.host, port=args.port, directions=args.directions, cutoff=args.cutoff)
     return 0
 
 

@@ -16,13 +16,14 @@ if TYPE_CHECKING:
 
 def run_server(
     source: str, host: str = "127.0.0.1", port: int = 7860, device: str = "cpu",
-    directions: str | None = None, **limits: Any
+    directions: str | None = None, cutoff: int | None = None, **limits: Any
 ) -> None:
     """Load `source` (run dir, exported folder, BigGAN-deep folder or Hub id) and serve it until
-    Ctrl-C. `limits` are `Limits` fields (max_n, max_steps, max_request_bytes, ...)."""
+    Ctrl-C. `cutoff`: StyleGAN's psi truncation on the first `cutoff` styles only. `limits` are
+    `Limits` fields (max_n, max_steps, max_request_bytes, ...)."""
     checked = Limits.from_options(**limits)  # before the slow load, so a typo fails at once
     _require_serve_extra()
-    g = load(source, device=device)
+    g = load(source, device=device).use_cutoff(cutoff)
     if g.is_translator and g.config.translation.mode != "spade":  # SPADE: the label-map page
         raise GanforgeError(f"'{source}' is an image-to-image translation generator; the page draws "
                             f"from latents; translate images with: ganforge translate {source} INPUT")
