@@ -28,7 +28,6 @@ from ganforge.generators.export import parameter_count, save_generator_folder
 from ganforge.generators.networks import for_loading, gan_generator
 from ganforge.models import build_models
 from ganforge.training import launch
-from ganforge.training.run_dir import RunDir
 
 RECIPES = {32: "biggan-32", 64: "biggan-64", 128: "biggan-128", 256: "biggan-256", 512: "biggan-512"}
 # BGP's launch scripts as BGP settings; each is its ganforge recipe plus these differences.
@@ -265,12 +264,7 @@ def write_run(
     recipe, settings = resolve_settings(found, flags or {}, preset_name)
     config = build_config(recipe, settings, found, data, overrides or [])
     nets = _convert_nets(found, config, with_d=True)
-    launch.check_settings(config)
-    completed, dataset = launch.load_task_data(config)
-    if completed.model.n_classes != config.model.n_classes:
-        raise GanforgeError(f"--data {config.data.source} has {completed.model.n_classes} classes; the "
-                            f"converted model has {config.model.n_classes} (fine-tuning needs the same classes)")
-    loop = launch.make_loop(config, dataset, RunDir(out))
+    loop, dataset = launch.loop_for_converted(config, out, "converted model")
     task = loop.task
     task.G.load_state_dict(nets["G"])
     task.D.load_state_dict(nets["D"])

@@ -26,7 +26,6 @@ from ganforge.generators.export import parameter_count
 from ganforge.generators.safe_pickle import PersistentRecord, module_tensors, read_network_pickle
 from ganforge.generators.stylegan2_ada import copy_weights, model_settings, snapshot_config
 from ganforge.training import launch
-from ganforge.training.run_dir import RunDir
 
 SNAPSHOT_NAME = re.compile(r"network-snapshot-(\d+)\.pkl$")
 # official Discriminator defaults of the settings ganforge's D shares with G
@@ -93,12 +92,7 @@ def write_stylegan2_ada_run(path: Path | str, out: Path | str, overrides: list[s
     if data_source is None and isinstance(recorded, str) and recorded:
         data_source = f"folder:{recorded}"
     config = snapshot_config(settings, overrides, data_source)
-    launch.check_settings(config)
-    completed, dataset = launch.load_task_data(config)
-    if completed.model.n_classes != config.model.n_classes:
-        raise GanforgeError(f"--data {config.data.source} has {completed.model.n_classes} classes; the "
-                            f"snapshot's model has {config.model.n_classes} (continuing needs the same classes)")
-    loop = launch.make_loop(config, dataset, RunDir(out))
+    loop, dataset = launch.loop_for_converted(config, out, "snapshot's model")
     task = loop.task
     for key, net in (("G", task.G), ("D", task.D), ("G_ema", task.G_ema)):
         where = f"{path.name}: {key}"

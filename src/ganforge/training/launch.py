@@ -100,6 +100,17 @@ def with_vocabulary(config: Config, dataset: ImageDataset) -> Config:
     return replace(config, text=text, model=replace(config.model, n_classes=dataset.n_classes))
 
 
+def loop_for_converted(config: Config, out: Path | str, origin: str) -> tuple[Loop, Data]:
+    """A new run's loop (and its data) that converted weights (`origin`: "snapshot's model", "converted
+    model") are loaded into before its first checkpoint: the data must have the model's classes."""
+    check_settings(config)
+    completed, dataset = load_task_data(config)
+    if completed.model.n_classes != config.model.n_classes:
+        raise GanforgeError(f"--data {config.data.source} has {completed.model.n_classes} classes; the "
+                            f"{origin} has {config.model.n_classes} (continuing needs the same classes)")
+    return make_loop(config, dataset, RunDir(out)), dataset
+
+
 def make_loop(config: Config, data: Data, run: RunDir) -> Loop:
     """The task for `config.task` on the one loop (builds networks; touches no files)."""
     check_settings(config)
