@@ -19,7 +19,7 @@ from ganforge.errors import GanforgeError
 
 def test_shipped_recipes() -> None:
     names = list_recipes()
-    for expected in ("biggan-digits", "biggan-32", "biggan-64", "biggan-128", "biggan-256", "biggan-512", "lostgan",
+    for expected in ("biggan-digits", "biggan-32", "biggan-64", "biggan-128", "biggan-256", "biggan-512", "lostgan", "lostgan-v2",
                      "encoder", "hyperstyle"):
         assert expected in names
 

@@ -34,9 +34,10 @@ from ganforge.errors import GanforgeError
 
 def test_every_builtin_component_is_registered_by_importing_ganforge() -> None:
     assert sorted(COMPONENTS["model"]) == ["began", "biggan", "dcgan", "gancls", "gigagan",
-                                           "gigagan-upsampler", "lapgan", "lostgan", "mlp", "stylegan2"]
+                                           "gigagan-upsampler", "lapgan", "lostgan", "lostgan-v2", "mlp",
+                                           "stylegan2"]
     assert sorted(COMPONENTS["method"]) == ["acgan", "adversarial", "began", "gan-cls", "gigagan",
-                                            "gigagan-upsampler", "infogan", "lapgan", "lostgan", "ragan",
+                                            "gigagan-upsampler", "infogan", "lapgan", "lostgan", "lostgan-v2", "ragan",
                                             "sgan", "stylegan2"]
     assert sorted(COMPONENTS["translation"]) == ["bicyclegan", "cyclegan", "instagan", "pix2pix", "spade",
                                                  "stargan"]
@@ -47,7 +48,7 @@ def test_importing_only_the_config_module_sees_every_component() -> None:
             "print(len(r['model']), len(r['method']), len(r['translation']), "
             "type(c.load_recipe('cgan').model).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["10", "12", "6", "MLPModelConfig"]
+    assert out.stdout.split() == ["11", "13", "6", "MLPModelConfig"]
 
 
 def test_an_empty_registry_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,6 +52,8 @@ TINY_ARCH = {  # narrow nets (tests/test_family.py's SMALL), and BigGAN at 32 px
                           "text.pretrain_batch=8"],
     "lostgan": ["model.ch=2", "model.resolution=16", "model.dim_z=8", "model.obj_dim=8", "model.embed_dim=8",
                 "model.mask_ch=4", "model.mask_size=8", "model.mask_map=16"],
+    "lostgan-v2": ["model.ch=2", "model.resolution=16", "model.dim_z=8", "model.obj_dim=8", "model.embed_dim=8",
+                   "model.mask_ch=4", "model.mask_size=8", "model.mask_map=16", "model.mask_head_ch=4"],
 }
 TEXT_DATA = "captioned-digits"  # text-to-image recipes need captions
 TINY_TRANSLATION = ["translation.ngf=4", "translation.ndf=4", "translation.epochs=1",
@@ -79,7 +81,7 @@ def base(recipe: str) -> list[str]:
         return TINY_TRANSLATION + COMMON[:-1]
     dcgan64 = ["model.resolution=32"] if config.model.arch == "dcgan" else []
     data = TEXT_DATA if config.model.arch in ("gancls", "gigagan", "gigagan-upsampler") else "digits"
-    data = "digit-layouts" if config.model.arch == "lostgan" else data  # layouts, not labels
+    data = "digit-layouts" if config.model.arch in ("lostgan", "lostgan-v2") else data  # layouts, not labels
     return ["--data", data] + TINY_ARCH[config.model.arch] + dcgan64 + COMMON
 
 

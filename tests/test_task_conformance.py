@@ -41,6 +41,8 @@ SHRINK = {  # per architecture or mode: the narrowest nets each recipe's setting
                   "model.mapping_layers=1", "model.d_mapping_layers=1"],
     "lostgan": ["model.ch=2", "model.resolution=16", "model.dim_z=8", "model.obj_dim=8", "model.embed_dim=8",
                 "model.mask_ch=4", "model.mask_size=8", "model.mask_map=16"],
+    "lostgan-v2": ["model.ch=2", "model.resolution=16", "model.dim_z=8", "model.obj_dim=8", "model.embed_dim=8",
+                   "model.mask_ch=4", "model.mask_size=8", "model.mask_map=16", "model.mask_head_ch=4"],
     "pix2pix": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4"],
     "cyclegan": ["translation.ngf=4", "translation.ndf=4", "translation.eval_n=4",
                  "translation.generator=resnet_1blocks"],

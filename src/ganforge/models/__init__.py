@@ -16,6 +16,7 @@ from ganforge.models.gigagan_discriminator import GigaGANDiscriminator
 from ganforge.models.gigagan_upsampler import GigaGANUpsampler, GigaGANUpsamplerDiscriminator
 from ganforge.models.lapgan import LapGANDiscriminator, LapGANGenerator
 from ganforge.models.lostgan import LostGANDiscriminator, LostGANGenerator
+from ganforge.models.lostgan_v2 import LostGANV2Discriminator, LostGANV2Generator
 from ganforge.models.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
@@ -30,6 +31,7 @@ ARCHITECTURES = {
     "gancls": (GANCLSGenerator, GANCLSDiscriminator),
     "gigagan": (GigaGANGenerator, GigaGANDiscriminator),
     "lostgan": (LostGANGenerator, LostGANDiscriminator),
+    "lostgan-v2": (LostGANV2Generator, LostGANV2Discriminator),
     "gigagan-upsampler": (GigaGANUpsampler, GigaGANUpsamplerDiscriminator),
 }
 __all__ = ["ARCHITECTURES", "build_models", "count_parameters", "latent_dim"]
