@@ -17,8 +17,8 @@ from PIL import Image
 from ganforge import api
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.models.lostgan import LostGANDiscriminator
 from ganforge.models.lostgan_v2 import (
+    LostGANV2Discriminator,
     LostGANV2Generator,
     LostGANV2ModelConfig,
     MaskRegressionV2,
@@ -41,11 +41,13 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def test_parameter_counts_equal_the_reference_128px_coco_generator() -> None:
-    with torch.device("meta"):  # model/resnet_generator_v2.py ResnetGenerator128(num_classes=184)
-        cfg = LostGANV2ModelConfig(n_classes=184, max_objects=8)
-        assert sum(p.numel() for p in LostGANV2Generator(cfg).parameters()) == 40_471_888
-        assert sum(p.numel() for p in LostGANDiscriminator(cfg).parameters()) == 57_881_538  # v1's D128
+def test_parameter_counts_equal_the_reference_coco_networks() -> None:
+    # model/resnet_generator_v2.py ResnetGenerator128/256 and CombineDiscriminator128/256, 184 classes
+    with torch.device("meta"):
+        for res, g_count, d_count in ((128, 40_471_888, 57_881_538), (256, 46_154_960, 66_665_154)):
+            cfg = LostGANV2ModelConfig(resolution=res, n_classes=184, max_objects=8)
+            assert sum(p.numel() for p in LostGANV2Generator(cfg).parameters()) == g_count
+            assert sum(p.numel() for p in LostGANV2Discriminator(cfg).parameters()) == d_count
 
 
 def test_box_masks_are_the_closed_boxes_on_the_grid() -> None:
