@@ -155,7 +155,8 @@ def test_sample_serve_eval_and_export_draw_layouts(runs: tuple[Path, Path], tmp_
     client = TestClient(create_app(api.load(run)))
     image = client.get("/api/layout", params={"layout": json.dumps(layout[0]), "n": 2, "seed": 3})
     assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).size[0] >= 2 * 16
-    assert main(["eval", str(run), "--features", "digits", "--n", "8", "--out", str(tmp_path / "eval.json")]) == 0
+    assert main(["eval", str(run), "--metrics", "obj_acc,box_iou", "--features", "digits",
+                 "--n", "8", "--out", str(tmp_path / "eval.json")]) == 0
     metrics = json.loads((tmp_path / "eval.json").read_text())["metrics"]
     assert 0 <= metrics["obj_acc"] <= 1 and 0 <= metrics["box_iou"] <= 1 and "ink_in_boxes" in metrics
     assert main(["export", str(run), str(tmp_path / "export")]) == 0
