@@ -11,6 +11,7 @@ from ganforge.metrics.strokes import (
     ATTRIBUTES,
     STYLE,
     attribute_changes,
+    correlations,
     preservation_ratios,
     stroke_attributes,
 )
@@ -83,3 +84,10 @@ def test_batch_is_per_image_and_ratios():
     ratios = preservation_ratios(edit, unrelated)
     assert ratios["thickness"] == 0.25 and math.isnan(ratios["mass"])
     assert ratios["style"] == 0.25 and "mass" not in STYLE
+
+
+def test_correlations_exact():
+    a = {"x": torch.tensor([1.0, 2.0, 3.0, math.nan]), "flat": torch.ones(4, dtype=torch.float64)}
+    b = {"x": torch.tensor([5.0, 3.0, 1.0, 0.0]), "flat": torch.arange(4.0)}
+    r = correlations(a, b)
+    assert r["x"] == pytest.approx(-1.0) and math.isnan(r["flat"])

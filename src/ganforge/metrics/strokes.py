@@ -25,9 +25,10 @@ import math
 import torch
 
 ATTRIBUTES = ("mass", "centroid_x", "centroid_y", "slant", "thickness", "width", "height", "intensity")
-# what a digit's class decides (a "1" is narrow and light on ink) versus its writer's style
-CLASS_BOUND = ("mass", "width")
-STYLE = ("thickness", "slant", "intensity", "centroid_x", "centroid_y", "height")
+# what a digit's class decides (a "1" is narrow and light on ink; the box is whole pixels, and
+# the digits' height barely varies) versus its writer's style, which a class edit should keep
+CLASS_BOUND = ("mass", "width", "height")
+STYLE = ("thickness", "slant", "intensity", "centroid_x", "centroid_y")
 LUMA = (0.299, 0.587, 0.114)
 
 
@@ -83,6 +84,18 @@ def attribute_changes(a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tenso
     """|attribute(a) - attribute(b)| per image pair: {name: (N,)}."""
     sa, sb = stroke_attributes(a), stroke_attributes(b)
     return {k: (sa[k] - sb[k]).abs() for k in ATTRIBUTES}
+
+
+def correlations(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Pearson correlation per attribute across images (NaN-free pairs): does a thick start image
+    give a thick edit? An unrelated image's correlation with the start is about 0."""
+    out = {}
+    for k in a:
+        ok = ~(torch.isnan(a[k]) | torch.isnan(b[k]))
+        x, y = a[k][ok] - a[k][ok].mean(), b[k][ok] - b[k][ok].mean()
+        denom = (x.square().sum() * y.square().sum()).sqrt()
+        out[k] = float((x * y).sum() / denom) if denom > 0 else math.nan
+    return out
 
 
 def preservation_ratios(edit_change: dict[str, float], unrelated_change: dict[str, float]) -> dict[str, float]:
