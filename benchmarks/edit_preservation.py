@@ -48,6 +48,7 @@ from ganforge.editing.project import ProjectSettings, project
 from ganforge.metrics.classifiers import load_classifier
 from ganforge.metrics.strokes import (
     ATTRIBUTES,
+    STYLE,
     attribute_changes,
     correlations,
     preservation_ratios,
@@ -99,14 +100,18 @@ def summarise(starts, edits, unrelated, targets, judge, perceptual, floor_change
         "edit_change": e, "unrelated_change": u, "floor_change": floor_changes,
         "class_mean_shift": shift,
         "ratio": preservation_ratios(e, u),
-        "correlation_edit_start": correlations(attrs["edit"], attrs["start"]),
-        "correlation_unrelated_start": correlations(attrs["unrelated"], attrs["start"]),
+        **{f"correlation_{name}_start": with_style_mean(correlations(attrs[name], attrs["start"]))
+           for name in ("edit", "unrelated")},
         "ratio_on_hits": preservation_ratios({k: mean(v[hit]) for k, v in edit_change.items()},
                                              {k: mean(v[hit]) for k, v in unrelated_change.items()}),
         "mean_abs_pixel_change": float((edits - starts).abs().mean()),
         "perceptual": {"edit": float(d_edit.mean()), "unrelated": float(d_unrelated.mean()),
                        "floor": floor_distance, "ratio": float(d_edit.mean() / d_unrelated.mean())},
     }
+
+
+def with_style_mean(values: dict[str, float]) -> dict[str, float]:
+    return values | {"style": sum(values[k] for k in STYLE) / len(STYLE)}
 
 
 def class_means(s: Set) -> dict[str, torch.Tensor]:
@@ -189,7 +194,8 @@ def biggan_rows(g, sets, judge, perceptual, scales, keep):
 
 def brief(row) -> dict:
     return {k: row[k] for k in ("generator", "images", "direction", "strength", "pairs", "to_target")} | {
-        "style_ratio": round(row["ratio"]["style"], 3), "perceptual_ratio": round(row["perceptual"]["ratio"], 3)}
+        "style_ratio": round(row["ratio"]["style"], 3),
+        "style_correlation": round(row["correlation_edit_start"]["style"], 3), "perceptual_ratio": round(row["perceptual"]["ratio"], 3)}
 
 
 def sample_pool(g, judge, per_class: int, seed: int = 2):
