@@ -3,7 +3,8 @@ changes the classifier's prediction to the target while the reconstruction of ev
 stays close").
 
 For every edit kind of `class_edits.py` (StyleGAN2 W: SVM one-vs-rest normal, class-mean
-difference one-vs-rest and pairwise; BigGAN: class swap / extrapolated class vector), on fresh
+difference one-vs-rest and pairwise; BigGAN: class swap / extrapolated class vector; and, on
+StyleGAN2 samples, the class swap of z: the mapping's class input changed), on fresh
 samples and on MNIST test digits projected into the generator, each start image S is moved to every
 class t the digits classifier does not read in it, giving E. Reported per (set, edit, strength):
   - to_target: how often the digits classifier reads t in E (as class_edits.py);
@@ -161,11 +162,12 @@ def stylegan_rows(g, sets, judge, perceptual, strengths, n_latents, keep):
                 print(brief(row), flush=True)
                 rows.append(row)
                 if kind.startswith("mean pairwise") and strength == 1.0:
-                    keep[f"stylegan2 {s.name}"] = (torch.cat(starts), torch.cat(edits), torch.cat(unrelated))
+                    keep[f"stylegan2 {s.name}, pairwise mean 1"] = (torch.cat(starts), torch.cat(edits), torch.cat(unrelated))
     return rows
 
 
-def biggan_rows(g, sets, judge, perceptual, scales, keep):
+def class_vector_rows(g, generator, sets, judge, perceptual, scales, keep):
+    """z kept, class vector moved from the code's own towards t (s = 1: the class swap)."""
     rows = []
     for s in sets:
         current = predict(judge, s.images)
@@ -181,14 +183,14 @@ def biggan_rows(g, sets, judge, perceptual, scales, keep):
                 starts.append(s.images[idx])
                 unrelated.append(unrelated_for(s, idx, t))
                 targets.append(torch.full((len(idx),), t))
-            row = {"generator": "biggan", "images": s.name, "direction": "class vector own + s (onehot(t) - own)",
+            row = {"generator": generator, "images": s.name, "direction": "class vector own + s (onehot(t) - own)",
                    "strength": scale, **summarise(torch.cat(starts), torch.cat(edits), torch.cat(unrelated),
                                                   torch.cat(targets), judge, perceptual, floor_changes, floor_distance,
                                                   class_means(s), torch.cat(owns))}
             print(brief(row), flush=True)
             rows.append(row)
             if scale == 1.0:
-                keep[f"biggan {s.name}"] = (torch.cat(starts), torch.cat(edits), torch.cat(unrelated))
+                keep[f"{generator} {s.name}, class swap"] = (torch.cat(starts), torch.cat(edits), torch.cat(unrelated))
     return rows
 
 
@@ -267,6 +269,9 @@ def main() -> None:
     if args.project:
         sets.append(projected_set(sg, "mnist projected (W)", real, labels, "w", judge, perceptual, args.steps))
     rows = stylegan_rows(sg, sets, judge, perceptual, {"svm": [6.0], "mean": [1.0, 1.5]}, args.latents, keep)
+    z_code = samples(sg, args.samples)  # the same samples as z codes: the mapping's class input swapped
+    rows += class_vector_rows(sg, "stylegan2", [Set("samples", z_code, sets[0].images, sets[0].floor, sets[0].pool)],
+                              judge, perceptual, [1.0], keep)
     if args.biggan:
         bg = load(args.biggan)
         code = samples(bg, args.samples)
@@ -274,12 +279,12 @@ def main() -> None:
         if args.project:
             sets.append(projected_set(bg, "mnist projected (z, class fixed)", real, labels, "z", judge, perceptual,
                                       args.steps))
-        rows += biggan_rows(bg, sets, judge, perceptual, [1.0, 1.5, 2.0], keep)
+        rows += class_vector_rows(bg, "biggan", sets, judge, perceptual, [1.0, 1.5, 2.0], keep)
     if args.figure:
         figure(keep, args.figure)
     write_result({"benchmark": "edit_preservation", **provenance(), "stylegan": str(args.stylegan),
                   "biggan": str(args.biggan), "attributes": list(ATTRIBUTES), "perceptual": perceptual.name,
-                  "figure_rows": [f"{k}: start / edit (pairwise mean 1 or class swap) / unrelated target" for k in keep],
+                  "figure_rows": [f"{k}: start / edit / unrelated target" for k in keep],
                   "rows": rows}, args.out)
 
 

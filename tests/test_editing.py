@@ -218,6 +218,11 @@ def test_python_api_round_trip_with_a_stylegan_export(tmp_path: Path) -> None:
                    directions_file=tmp_path / "d.safetensors", direction="pc1", strength="-2:2:5")
     assert (out["rows"], out["columns"]) == (1, 5)
     assert Image.open(tmp_path / "e.png").size == (5 * 16 + 6 * 2, 16 + 4)
+    kept = api.edit(export, tmp_path / "proj" / "latent.safetensors", tmp_path / "e.png",
+                    directions_file=tmp_path / "d.safetensors", direction="pc1", strength="0,3", strokes=True)
+    unchanged, moved = kept["stroke_changes"]
+    assert all(v == pytest.approx(0, abs=1e-4) for v in unchanged.values())  # float round-off only
+    assert moved["mass"] > 1e-3 and moved["slant"] > 1e-2
 
 
 def test_a_latent_from_another_generator_is_refused(tmp_path: Path) -> None:
@@ -326,8 +331,9 @@ def test_cli_biggan_project_class_transfer_and_one_line_errors(tmp_path: Path, c
     assert code == 0, err
     assert "perceptual classifier:digits" in out
     code, out, err = _cli(capsys, "edit", str(export), str(tmp_path / "p" / "latent.safetensors"),
-                          "--to-class", "1", "--to-class", "2", "--out", str(tmp_path / "swap.png"))
+                          "--to-class", "1", "--to-class", "2", "--out", str(tmp_path / "swap.png"), "--strokes")
     assert code == 0, err
+    assert "column 1: mean |change| mass" in out and "slant" in out
     assert Image.open(tmp_path / "swap.png").size == (2 * 32 + 3 * 2, 32 + 4)
     bad = tmp_path / "wide.png"
     Image.fromarray(np.zeros((32, 40), np.uint8)).save(bad)
