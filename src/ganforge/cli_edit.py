@@ -75,7 +75,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     edit.add_argument("--directions", type=Path, help="directions file (ganforge directions)")
     edit.add_argument("--direction", help="direction name (or index)")
     edit.add_argument("--strength", default="-3:3:7", help="START:STOP:COUNT or a comma list (default -3:3:7)")
-    edit.add_argument("--layers", metavar="START:END", help="StyleGAN2: edit only these styles")
+    edit.add_argument("--layers", metavar="START:END", help="StyleGAN2: edit only these styles; with "
+                      "--to-class, swap the class only in these StyleGAN2 styles / BigGAN G blocks "
+                      "(0 = coarsest; e.g. 0:4 changes the shape and keeps the finer styles' stroke)")
     edit.add_argument("--to-class", dest="to_classes", action="append", metavar="ID_OR_NAME",
                       help="class transfer: render the latent with this class (repeatable)")
     edit.add_argument("--out", type=Path, default=Path("edits.png"))

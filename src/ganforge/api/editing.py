@@ -177,14 +177,15 @@ def edit(source: Path | str | Generator, latent: Path | str, out: Path | str, *,
          strength: str = "-3:3:7", layers: str | None = None, to_classes: list[int | str] | None = None,
          device: str = "cpu", strokes: bool = False) -> dict[str, Any]:
     """A strip per latent: the direction at each strength (one row per latent), or the latent's
-    z with each of `to_classes` (class transfer). Writes OUT (PNG). `strokes`: also each column's
+    z with each of `to_classes` (class transfer; with `layers` only in those StyleGAN2 styles or
+    BigGAN G blocks, the code's own class kept in the rest). Writes OUT (PNG). `strokes`: also each column's
     mean |change| of the stroke attributes (`metrics.strokes`: thickness, slant, centroid, ...)
     against the unedited image, to see what a class edit keeps of a digit's style."""
     g = _generator(source, device)
     code, _ = load_code(latent, g)
     if to_classes:
         ids = g.class_ids(to_classes)
-        images = class_transfer(g, code, ids)
+        images = class_transfer(g, code, ids, layers)
         columns, what = len(ids), {"classes": [g.class_names[i] for i in ids]}
     else:
         if directions_file is None or direction is None:
