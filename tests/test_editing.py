@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from ganforge import api
 from ganforge.editing import directions as find
 from ganforge.editing.codes import LatentCode, class_vectors, decode, to_styles
-from ganforge.editing.edit import parse_strengths, shift
+from ganforge.editing.edit import class_transfer, parse_strengths, render, shift
 from ganforge.editing.images import read_target
 from ganforge.editing.noise import noise_regularization, normalize_noise
 from ganforge.editing.perceptual import load_vgg, lpips_distance
@@ -204,6 +204,48 @@ def test_edit_strengths_are_applied_exactly() -> None:
         parse_strengths("1:2")
 
 
+def test_class_swap_in_some_biggan_blocks_is_applied_exactly() -> None:
+    g = tiny_biggan()
+    blocks = g.generator.blocks
+    code = LatentCode("z", torch.randn(2, 24, generator=torch.Generator().manual_seed(2)),
+                      class_vectors(g, torch.tensor([3, 3])))
+    conds: list[torch.Tensor] = []
+    hooks = [b.register_forward_hook(lambda m, a, o: conds.append(a[1])) for b in blocks]
+    own, target = render(g, code), class_transfer(g, code, [7])
+    mixed = class_transfer(g, code, [7], layers="1:2")
+    for h in hooks:
+        h.remove()
+    # block 0 conditioned as the start (class 3), block 1 as the swap (class 7), both with the start's z
+    assert torch.equal(conds[4], conds[0]) and torch.equal(conds[5], conds[3]) and not torch.equal(conds[0], conds[2])
+    assert not torch.equal(mixed, own) and not torch.equal(mixed, target)
+    assert torch.equal(class_transfer(g, code, [7], layers="0:2"), target)  # every block: the plain swap
+    assert torch.equal(class_transfer(g, code, [3], layers="0:1"), own)  # the own class: nothing changes
+    for bad, match in (("2:5", "selects no G block .*has 2"), ("0-1", "START:END .G block")):
+        with pytest.raises(GanforgeError, match=match):
+            class_transfer(g, code, [7], layers=bad)
+
+
+def test_class_swap_in_some_stylegan_styles_is_applied_exactly() -> None:
+    g = tiny_stylegan()
+    net = g.generator
+    code = LatentCode("z", torch.randn(2, 16, generator=torch.Generator().manual_seed(2)),
+                      class_vectors(g, torch.tensor([1, 4])))
+    seen: list[torch.Tensor] = []
+    hook = net.synthesis.register_forward_hook(lambda m, a, o: seen.append(a[0]))
+    mixed = class_transfer(g, code, [6], layers="0:3")
+    hook.remove()
+    with torch.no_grad():
+        own = to_styles(g, code)
+        swapped = to_styles(g, LatentCode("z", code.latent, class_vectors(g, torch.tensor([6, 6]))))
+    assert torch.equal(seen[0][:, :3], swapped[:, :3]) and torch.equal(seen[0][:, 3:], own[:, 3:])
+    assert not torch.equal(mixed, class_transfer(g, code, [6]))
+    assert torch.equal(class_transfer(g, code, [6], layers=f"0:{net.num_ws}"), class_transfer(g, code, [6]))
+    alone = code.select(0)
+    assert torch.equal(class_transfer(g, alone, [1], layers="2:5"), render(g, alone))
+    with pytest.raises(GanforgeError, match="selects no style layer"):
+        class_transfer(g, code, [6], layers="3:3")
+
+
 def test_python_api_round_trip_with_a_stylegan_export(tmp_path: Path) -> None:
     g = tiny_stylegan()
     export = PretrainedGenerator.of(g).save_pretrained(tmp_path / "gen")
@@ -218,6 +260,11 @@ def test_python_api_round_trip_with_a_stylegan_export(tmp_path: Path) -> None:
                    directions_file=tmp_path / "d.safetensors", direction="pc1", strength="-2:2:5")
     assert (out["rows"], out["columns"]) == (1, 5)
     assert Image.open(tmp_path / "e.png").size == (5 * 16 + 6 * 2, 16 + 4)
+    kept = api.edit(export, tmp_path / "proj" / "latent.safetensors", tmp_path / "e.png",
+                    directions_file=tmp_path / "d.safetensors", direction="pc1", strength="0,3", strokes=True)
+    unchanged, moved = kept["stroke_changes"]
+    assert all(v == pytest.approx(0, abs=1e-4) for v in unchanged.values())  # float round-off only
+    assert moved["mass"] > 1e-3 and moved["slant"] > 1e-2
 
 
 def test_a_latent_from_another_generator_is_refused(tmp_path: Path) -> None:
@@ -326,15 +373,21 @@ def test_cli_biggan_project_class_transfer_and_one_line_errors(tmp_path: Path, c
     assert code == 0, err
     assert "perceptual classifier:digits" in out
     code, out, err = _cli(capsys, "edit", str(export), str(tmp_path / "p" / "latent.safetensors"),
-                          "--to-class", "1", "--to-class", "2", "--out", str(tmp_path / "swap.png"))
+                          "--to-class", "1", "--to-class", "2", "--out", str(tmp_path / "swap.png"), "--strokes")
     assert code == 0, err
+    assert "column 1: mean |change| mass" in out and "slant" in out
     assert Image.open(tmp_path / "swap.png").size == (2 * 32 + 3 * 2, 32 + 4)
+    code, out, err = _cli(capsys, "edit", str(export), str(tmp_path / "p" / "latent.safetensors"),
+                          "--to-class", "1", "--layers", "0:1", "--out", str(tmp_path / "coarse.png"))
+    assert code == 0, err
     bad = tmp_path / "wide.png"
     Image.fromarray(np.zeros((32, 40), np.uint8)).save(bad)
     for argv in (("project", str(export), str(bad)),
                  ("project", str(export), str(digit), "--space", "w"),
                  ("project", str(export), str(digit), "--steps", "0"),
                  ("edit", str(export), str(tmp_path / "missing.safetensors"), "--to-class", "1"),
+                 ("edit", str(export), str(tmp_path / "p" / "latent.safetensors"), "--to-class", "1",
+                  "--layers", "7:9"),
                  ("directions", str(export), "--method", "sefa", "--k", "0")):
         code, out, err = _cli(capsys, *argv)
         assert code == 2, (argv, err)

@@ -75,10 +75,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     edit.add_argument("--directions", type=Path, help="directions file (ganforge directions)")
     edit.add_argument("--direction", help="direction name (or index)")
     edit.add_argument("--strength", default="-3:3:7", help="START:STOP:COUNT or a comma list (default -3:3:7)")
-    edit.add_argument("--layers", metavar="START:END", help="StyleGAN2: edit only these styles")
+    edit.add_argument("--layers", metavar="START:END", help="StyleGAN2: edit only these styles; with "
+                      "--to-class, swap the class only in these StyleGAN2 styles / BigGAN G blocks "
+                      "(0 = coarsest; e.g. 0:4 changes the shape and keeps the finer styles' stroke)")
     edit.add_argument("--to-class", dest="to_classes", action="append", metavar="ID_OR_NAME",
                       help="class transfer: render the latent with this class (repeatable)")
     edit.add_argument("--out", type=Path, default=Path("edits.png"))
+    edit.add_argument("--strokes", action="store_true", help="print each column's mean stroke-attribute change "
+                      "(thickness, slant, centroid, ...) against the unedited image: what a digit edit keeps")
     edit.add_argument("--device", default="cpu")
 
 
@@ -114,8 +118,11 @@ def _cmd_directions(args: argparse.Namespace) -> int:
 def _cmd_edit(args: argparse.Namespace) -> int:
     result = editing.edit(
         args.source, args.latent, args.out, directions_file=args.directions, direction=args.direction,
-        strength=args.strength, layers=args.layers, to_classes=args.to_classes, device=args.device)
+        strength=args.strength, layers=args.layers, to_classes=args.to_classes, device=args.device,
+        strokes=args.strokes)
     print(f"wrote {result['file']} ({result['rows']} x {result['columns']})")
+    for j, changes in enumerate(result.get("stroke_changes", [])):
+        print(f"column {j}: mean |change| " + ", ".join(f"{k} {v:.3g}" for k, v in changes.items()))
     return 0
 
 

@@ -33,6 +33,7 @@ from ganforge.generator import Generator
 from ganforge.generators import load
 from ganforge.latents import save_gif
 from ganforge.metrics.features import default_extractor
+from ganforge.metrics.strokes import attribute_changes
 from ganforge.sampling import make_grid
 
 
@@ -174,14 +175,17 @@ def _edit_space_latents(g: Generator, code: LatentCode) -> torch.Tensor:
 def edit(source: Path | str | Generator, latent: Path | str, out: Path | str, *,
          directions_file: Path | str | None = None, direction: str | None = None,
          strength: str = "-3:3:7", layers: str | None = None, to_classes: list[int | str] | None = None,
-         device: str = "cpu") -> dict[str, Any]:
+         device: str = "cpu", strokes: bool = False) -> dict[str, Any]:
     """A strip per latent: the direction at each strength (one row per latent), or the latent's
-    z with each of `to_classes` (class transfer). Writes OUT (PNG)."""
+    z with each of `to_classes` (class transfer; with `layers` only in those StyleGAN2 styles or
+    BigGAN G blocks, the code's own class kept in the rest). Writes OUT (PNG). `strokes`: also each column's
+    mean |change| of the stroke attributes (`metrics.strokes`: thickness, slant, centroid, ...)
+    against the unedited image, to see what a class edit keeps of a digit's style."""
     g = _generator(source, device)
     code, _ = load_code(latent, g)
     if to_classes:
         ids = g.class_ids(to_classes)
-        images = class_transfer(g, code, ids)
+        images = class_transfer(g, code, ids, layers)
         columns, what = len(ids), {"classes": [g.class_names[i] for i in ids]}
     else:
         if directions_file is None or direction is None:
@@ -192,6 +196,11 @@ def edit(source: Path | str | Generator, latent: Path | str, out: Path | str, *,
         images, _ = edit_code(g, code, vectors[index], space, strengths, layers)
         columns, what = len(strengths), {"direction": names[index], "strengths": strengths}
     path = write_png(images, Path(out), columns)
+    if strokes:
+        start = render(g, code).repeat_interleave(columns, 0)
+        changes = attribute_changes(images, start)
+        what["stroke_changes"] = [{k: float(v.view(len(code), columns)[:, j].mean()) for k, v in changes.items()}
+                                  for j in range(columns)]
     return {"file": str(path), "rows": len(code), "columns": columns, **what}
 
 

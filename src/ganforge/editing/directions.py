@@ -110,16 +110,17 @@ def _first_input(g: Generator, z: torch.Tensor) -> torch.Tensor:
     return z[:, :chunk] if chunk else z
 
 
-def parse_layers(layers: str | None, count: int) -> slice:
+def parse_layers(layers: str | None, count: int, unit: str = "style layer") -> slice:
+    """'all' / None, or START:END (Python slice of `count` units: styles, or BigGAN's G blocks)."""
     if layers in (None, "", "all"):
         return slice(0, count)
     try:
         a, b = (int(x) if x else None for x in layers.split(":"))
     except ValueError:
-        raise GanforgeError(f"--layers must be 'all' or START:END (style indices), got '{layers}'") from None
+        raise GanforgeError(f"--layers must be 'all' or START:END ({unit} indices), got '{layers}'") from None
     picked = slice(a, b)
     if not range(count)[picked]:
-        raise GanforgeError(f"--layers {layers} selects no style layer (this generator has {count})")
+        raise GanforgeError(f"--layers {layers} selects no {unit} (this generator has {count})")
     return picked
 
 

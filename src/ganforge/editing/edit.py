@@ -12,6 +12,7 @@ from ganforge.editing.codes import LatentCode, class_vectors, decode, to_styles
 from ganforge.editing.directions import parse_layers
 from ganforge.errors import GanforgeError
 from ganforge.generator import Generator
+from ganforge.models.biggan import Generator as BigGANGenerator
 
 MAX_STRENGTHS = 1_000
 
@@ -94,9 +95,12 @@ def edit(g: Generator, code: LatentCode, direction: torch.Tensor, space: str,
     return render(g, edited), edited
 
 
-def class_transfer(g: Generator, code: LatentCode, targets: Sequence[int]) -> torch.Tensor:
+def class_transfer(g: Generator, code: LatentCode, targets: Sequence[int], layers: str | None = None) -> torch.Tensor:
     """Each code's z with each target class (code-major): BigGAN's class swap of an inverted
-    image. StyleGAN2 z codes work the same way (the class enters the mapping)."""
+    image. StyleGAN2 z codes work the same way (the class enters the mapping). `layers` swaps the
+    class only where it enters some layers and keeps the code's own class elsewhere: StyleGAN2's
+    styles (w+ of (z, own class) with the styles START:END taken from (z, target)), BigGAN's G
+    blocks (the class vector of blocks START:END replaced; block 0 is the coarsest, 4x4 -> 8x8)."""
     if g.n_classes == 0:
         raise GanforgeError("this generator is unconditional: it has no class to change")
     if code.space != "z":
@@ -105,4 +109,29 @@ def class_transfer(g: Generator, code: LatentCode, targets: Sequence[int]) -> to
     ids = torch.tensor(list(targets)).repeat(len(code))
     latent = code.latent.cpu().repeat_interleave(len(targets), 0)
     noise = {k: (v.repeat_interleave(len(targets), 0) if v.ndim == 4 else v) for k, v in code.noise.items()}
-    return render(g, LatentCode("z", latent, class_vectors(g, ids), noise))
+    target = class_vectors(g, ids)
+    if layers in (None, "", "all"):
+        return render(g, LatentCode("z", latent, target, noise))
+    if code.classes is None:
+        raise GanforgeError("a class swap in some --layers keeps the code's own class elsewhere; this code has none")
+    own = code.classes.cpu().float().repeat_interleave(len(targets), 0)
+    if g.style_based:
+        return render(g, LatentCode("w+", _styles_swapped(g, latent, own, target, layers), None, noise))
+    if not isinstance(g.generator, BigGANGenerator):
+        raise GanforgeError(f"--layers with --to-class picks StyleGAN2 styles or BigGAN G blocks; this "
+                            f"{type(g.generator).__name__} generator takes one class for all layers")
+    blocks = len(g.generator.blocks)
+    picked = parse_layers(layers, blocks, "G block")
+    per_block = own[:, None, :].repeat(1, blocks, 1)
+    per_block[:, picked] = target[:, None, :]
+    return render(g, LatentCode("z", latent, per_block, noise))
+
+
+@torch.no_grad()
+def _styles_swapped(g: Generator, z: torch.Tensor, own: torch.Tensor, target: torch.Tensor,
+                    layers: str) -> torch.Tensor:
+    """w+ of (z, own) with the styles of `layers` from (z, target)."""
+    picked = parse_layers(layers, g.generator.num_ws)
+    styles = to_styles(g, LatentCode("z", z.to(g.device), own.to(g.device))).cpu()
+    styles[:, picked] = to_styles(g, LatentCode("z", z.to(g.device), target.to(g.device))).cpu()[:, picked]
+    return styles

@@ -205,16 +205,25 @@ class Generator(nn.Module):
         self.out_conv = layers.conv(widths[-1], cfg.img_channels, 3)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """y: class ids (N,), or float class vectors (N, n_classes) such as a mix of two classes."""
+        """y: class ids (N,), float class vectors (N, n_classes) such as a mix of two classes, or
+        one class vector per G block (N, n_blocks, n_classes): the class enters each block's
+        conditional BNs only, so a block-wise class swap edits coarse or fine blocks alone."""
+        if y.ndim == 3:
+            if y.shape[1] != len(self.blocks):
+                raise GanforgeError(f"per-block class vectors need one per G block ({len(self.blocks)}), "
+                                    f"got {y.shape[1]}")
+            ys = list(y.unbind(1))
+        else:
+            ys = [y]
+        classes = [embed_classes(self.shared, v) if self.shared is not None else v for v in ys]
+        classes = classes * (len(self.blocks) // len(classes))
         if self.cfg.hierarchical_z:
             zs = torch.split(z, self.chunk, dim=1)
             z0 = zs[0]
-            emb = embed_classes(self.shared, y)
-            conds = [torch.cat([emb, zc], dim=1) for zc in zs[1:]]
+            conds = [torch.cat([c, zc], dim=1) for c, zc in zip(classes, zs[1:], strict=True)]
         else:
             z0 = z
-            cond = embed_classes(self.shared, y) if self.shared is not None else y
-            conds = [cond] * len(self.blocks)
+            conds = classes
         h = self.linear(z0).view(z.shape[0], self.start_width, 4, 4)
         for i, block in enumerate(self.blocks):
             h = block(h, conds[i])
