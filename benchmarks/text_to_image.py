@@ -3,8 +3,8 @@
 Trains one run per variant (GAN-CLS's ablation: GAN, GAN-CLS = matching-aware D, GAN-INT =
 interpolated embeddings, GAN-INT-CLS = both; and the `gigagan` recipe, as shipped and narrower),
 one after another in one process, for `--steps` G steps or, with `--cpu-seconds`, until the
-process has spent that much CPU time on the run (trained and resumed exactly in chunks, as
-benchmarks/stylegan2_budget.py does; set OMP_NUM_THREADS=1), then judges each run's generator on
+process has spent that much CPU time on the run (a CPU-time timer stops the loop gracefully;
+set OMP_NUM_THREADS=1), then judges each run's generator on
 captions of training compositions and of held-out compositions (a colour never drawn with that
 digit in training):
 - caption accuracy: digit (shipped digits classifier on the ink), colour, size, position read
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -44,25 +45,28 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {  # name: (recipe, overrides)
 }
 
 
-def train_for(config_of, run: Path, budget: float, first: int) -> dict:
-    """Train until `budget` process CPU seconds are spent: `first` G steps, an exact resume for
-    `2 * first` more (the difference of the two chunks' CPU times is `first` steps' worth, which
-    gives the CPU time per step without the start-up), then resumes sized to fill the budget.
-    Every start-up (data, and the built-in encoder's pre-training, which a resume repeats before
-    loading the checkpoint over it) counts against the budget."""
+def train_for(config_of, run: Path, budget: float) -> dict:
+    """Train until the process has spent `budget` CPU seconds on the run, start-up included:
+    a CPU-time timer (ITIMER_PROF) sends SIGINT, which the loop takes as a graceful stop (it saves
+    a checkpoint at the step it finished). One start-up, no resumes. The start-up's own CPU time
+    (data, the built-in encoder's pre-training, building the networks) is measured by a 1-step
+    run beforehand, outside the budget, so that the CPU time per step can be given."""
+    cpu0 = time.process_time()
+    api.train(config_of(1), run, overwrite=True, progress=False)
+    startup = time.process_time() - cpu0  # includes one step: negligible beside the start-up
+    previous = signal.signal(signal.SIGPROF, lambda *_: signal.raise_signal(signal.SIGINT))
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    api.train(config_of(first), run, overwrite=True, progress=False)
-    cost_a = time.process_time() - cpu0
-    api.resume(run, steps=3 * first, progress=False)
-    per_step = max(1e-6, (time.process_time() - cpu0 - 2 * cost_a) / first)
-    startup = max(0.0, cost_a - first * per_step)
-    steps = 3 * first
-    while budget - (time.process_time() - cpu0) > startup + per_step:
-        steps += max(1, int((budget - (time.process_time() - cpu0) - startup) / per_step))
-        api.resume(run, steps=steps, progress=False)
-    return {"steps": steps, "cpu_seconds": round(time.process_time() - cpu0, 1),
-            "wall_s": round(time.perf_counter() - wall0, 1), "cpu_seconds_startup": round(startup, 1),
-            "cpu_seconds_per_step": round(per_step, 4)}
+    signal.setitimer(signal.ITIMER_PROF, budget)
+    try:
+        api.train(config_of(10**7), run, overwrite=True, progress=False)
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+    cpu = time.process_time() - cpu0
+    steps = int(api.load(run).card.get("steps", 0))
+    return {"steps": steps, "cpu_seconds": round(cpu, 1), "wall_s": round(time.perf_counter() - wall0, 1),
+            "cpu_seconds_startup": round(startup, 1),
+            "cpu_seconds_per_step": round((cpu - startup) / steps, 4) if steps else None}
 
 
 def judge(g: api.load, captions: list[str], seed: int, rprec: bool) -> dict:
@@ -77,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--cpu-seconds", type=float, default=0.0, help="train each run for this much "
-                        "process CPU time instead of --steps (--steps: the first chunk, which measures the speed)")
+                        "process CPU time (start-up included) instead of --steps")
     parser.add_argument("--eval-n", type=int, default=0, help="also `ganforge eval` each run with N images")
     parser.add_argument("--variants", default="gan-int-cls,gan-int", help=f"comma list of {list(VARIANTS)}")
     parser.add_argument("--runs", type=Path, default=Path("runs/text-to-image"))
@@ -105,7 +109,7 @@ def main() -> None:
 
         run = args.runs / name
         if args.cpu_seconds:
-            spent = train_for(config_of, run, args.cpu_seconds, args.steps)
+            spent = train_for(config_of, run, args.cpu_seconds)
         else:
             start = time.perf_counter()
             api.train(config_of(args.steps), run, overwrite=True, progress=False)
@@ -114,8 +118,9 @@ def main() -> None:
         if "r_precision" not in result["ceiling_real_images"]:
             ids = g.text_ids(seen)
             result["ceiling_real_images"]["r_precision"] = r_precision(g.generator.text, real, ids, seen)
-        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-        last = [r for r in rows if r["kind"] == "train"][-1]
+        log = run / "metrics.jsonl"
+        rows = [json.loads(x) for x in log.read_text().splitlines()] if log.is_file() else []
+        last = ([r for r in rows if r["kind"] == "train"] or [{}])[-1]
         evaluation = None
         if args.eval_n:
             start = time.process_time()
