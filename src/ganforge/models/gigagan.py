@@ -16,8 +16,10 @@ Widths: `ch` in every block, or `channels` (one width per synthesis block, 8 px 
 64 px base configuration (recipe gigagan-64); `attn_depth` attention blocks at each of
 `attn_resolutions`.
 
-Simplifications: word tokens of the built-in encoder have no end-of-text token, so t_global is a
-masked mean (for CLIP too); the pyramid starts at 8 px (the paper's goes down to 4 px: ganforge has
+t_global (`text.global_pool`): the paper's end-of-text token of T's output (eot; with CLIP the
+EOT position also leaves t_local, as the paper's t_local = t without EOT; the built-in encoder
+has no EOT token, so its last word is read and stays in t_local), or the masked mean of T's
+outputs (mean, what configs without the key ran with). Simplifications: the pyramid starts at 8 px (the paper's goes down to 4 px: ganforge has
 no 4x4 synthesis layer, G starts from the learned 4x4 constant).
 """
 
@@ -86,6 +88,9 @@ class GigaGANModelConfig(ModelConfig):
                                     f"by model.heads={self.heads}")
 
 
+GLOBAL_POOLS = ("mean", "eot")  # text.global_pool
+
+
 class TextLayers(nn.Module):
     """Learned layers on a frozen encoder: token features -> (t_local, mask, t_global)."""
 
@@ -97,16 +102,25 @@ class TextLayers(nn.Module):
         block = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True, norm_first=True)
         self.layers = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.to_global = nn.Linear(width, out_dim)
-        self.width = width
+        self.width, self.pool = width, text.global_pool
 
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if ids.is_floating_point() or ids.ndim != 2:
             raise ValueError(f"GigaGAN takes caption token ids (N, L), got {ids.dtype} {tuple(ids.shape)}")
         feats = self.text(ids)
         local = self.layers(feats.tokens, src_key_padding_mask=~feats.mask)
-        weights = feats.mask.unsqueeze(-1).to(local.dtype)
-        pooled = (local * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-        return local, feats.mask, self.to_global(pooled)
+        mask = feats.mask
+        if self.pool == "eot":
+            eot = self.text.eot_index(ids, mask)
+            rows = torch.arange(len(ids), device=ids.device)
+            pooled = local[rows, eot]
+            if self.text.eot_is_token:  # t_local = T's output without the EOT token
+                mask = mask.clone()
+                mask[rows, eot] = False
+        else:
+            weights = mask.unsqueeze(-1).to(local.dtype)
+            pooled = (local * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        return local, mask, self.to_global(pooled)
 
 
 class AttentionBlock(nn.Module):
