@@ -42,6 +42,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {  # name: (recipe, overrides)
     "gan": ("gan-cls", ["method.matching_aware=false", "method.gan_int=false"]),
     "gigagan": ("gigagan", []),
     "gigagan-ch32": ("gigagan", ["model.ch=32"]),
+    "gigagan-lr1e-3": ("gigagan", ["train.lr_g=1e-3", "train.lr_d=1e-3"]),  # the upsampler recipe's rate
 }
 
 
