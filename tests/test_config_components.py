@@ -110,6 +110,7 @@ CHOICES = [
     ("translation.inference", "INFERENCE_MODES", S.InferenceMode),
     ("training.optimization", "OPTIMIZERS", S.Optimizer),
     ("training.launch", "TASKS", S.Task),
+    ("models.gigagan", "GLOBAL_POOLS", S.GlobalPool),
 ]
 
 

@@ -100,3 +100,43 @@ def test_recipe_trains_two_steps_resumes_exactly_and_samples_from_text(tmp_path:
 def test_clip_loss_without_clip_weights_is_refused() -> None:
     with pytest.raises(GanforgeError, match="clip_weight=0.2 needs a CLIP image tower: train with text.encoder=clip:DIR"):
         api.validate_config(api.make_config("gigagan", [*TINY, "method.clip_weight=0.2"]))
+
+
+def test_pyramid_from_4px_adds_a_4px_output_and_a_4px_input_level_judged_at_4px(tmp_path: Path) -> None:
+    from ganforge.models.gigagan import GigaGANGenerator
+
+    config = api.make_config("gigagan", [*TINY, "model.pyramid_4px=true", "model.attn_resolutions=[4, 8]"])
+    config.text.vocab = ["a", "blue", "four", "red", "small", "two"]
+    torch.manual_seed(0)
+    G, D = GigaGANGenerator(config.model, config.text), GigaGANDiscriminator(config.model, config.text)
+    y = torch.tensor([[1, 5, 2, 3], [4, 6, 0, 0]])
+    images = G(torch.randn(2, G.dim_z), y, pyramid=True)
+    assert [x.shape[-1] for x in images] == [4, 8, 16, 32] and len(G.blocks[0].attention) == 1
+    out = D(images, y, per_scale=True)
+    assert D.pairs == [(32, 16), (32, 8), (32, 4), (16, 8), (16, 4), (8, 4), (4, 4)] and out.shape == (2, 7)
+    # the 4 px level by hand: its stem, the 4 px features' attention (none here), the last psi + skip
+    _, _, t = D.encoder(y)
+    h = D.attention[-1](D.stem_4px(images[0]))
+    psi = D.predictors[-1]
+    x = h
+    for conv in psi.hidden:
+        x = torch.nn.functional.leaky_relu(conv(x, t), 0.2)
+    assert torch.allclose(out[:, 6], (psi.out(x, t) + psi.skip(h)).mean((1, 2, 3)), atol=1e-5)
+    changed = ~torch.isclose(out, D([images[0] + 1, *images[1:]], y, per_scale=True), atol=1e-6).all(0)
+    assert changed.tolist() == [False] * 6 + [True]
+    changed = ~torch.isclose(out, D([*images[:3], images[3] + 1], y, per_scale=True), atol=1e-6).all(0)
+    assert changed.tolist() == [True] * 3 + [False] * 4
+    # a real image is pooled down to 4 px; a pyramid of the wrong depth is refused
+    assert D(images[-1], y, per_scale=True).shape == (2, 7)
+    with pytest.raises(ValueError, match="pyramid of 4 images"):
+        D(images[1:], y)
+    # off (what configs without the key get): the 8 px pyramid and no 4 px stem
+    plain = api.make_config("gigagan", TINY)
+    assert not plain.model.pyramid_4px
+    with pytest.raises(GanforgeError, match="model.pyramid_4px"):  # the upsampler's pyramid starts at 8 px
+        api.check_config("gigagan-upsampler", ["model.pyramid_4px=true"])
+    # it trains: one step of the recipe with the 4 px level
+    cfg, data = load_task_data(api.make_config("gigagan", [*TINY, "model.pyramid_4px=true"]))
+    task = make_loop(cfg, data, RunDir(tmp_path)).task
+    stats = task.train_step(1)
+    assert {"loss_d", "loss_g", "r1"} <= set(stats) and all(map(lambda v: v == v, stats.values()))

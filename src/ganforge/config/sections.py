@@ -38,6 +38,7 @@ InferenceMode = Literal["batch_stats", "running_stats"]
 Task = Literal["generation", "translation", "inversion"]
 InversionMode = Literal["encoder", "hyperstyle"]
 EmaBuffers = Literal["average", "copy"]
+GlobalPool = Literal["mean", "eot"]
 
 POSITIVE = "(0, inf)"
 AT_LEAST_1 = "[1, inf)"
@@ -271,6 +272,10 @@ class TextConfig:
     pretrain_steps: int = setting(300, bounds="[0, 1000000]")  # builtin: joint-embedding steps first
     pretrain_batch: int = setting(64, bounds="[2, 65536]")
     pretrain_lr: float = setting(1e-3, bounds=POSITIVE)
+    # GigaGAN's global text code from its learned layers T: the masked mean of T's outputs (mean;
+    # what configs without the key ran with) or the end-of-text token's feature (eot, the paper's:
+    # CLIP's EOT, taken out of t_local as well; builtin: the last word, which stays in t_local)
+    global_pool: GlobalPool = "mean"
 
 
 @dataclass

@@ -16,9 +16,16 @@ Widths: `ch` in every block, or `channels` (one width per synthesis block, 8 px 
 64 px base configuration (recipe gigagan-64); `attn_depth` attention blocks at each of
 `attn_resolutions`.
 
-Simplifications: word tokens of the built-in encoder have no end-of-text token, so t_global is a
-masked mean (for CLIP too); the pyramid starts at 8 px (the paper's goes down to 4 px: ganforge has
-no 4x4 synthesis layer, G starts from the learned 4x4 constant).
+t_global (`text.global_pool`): the paper's end-of-text token of T's output (eot; with CLIP the
+EOT position also leaves t_local, as the paper's t_local = t without EOT; the built-in encoder
+has no EOT token, so its last word is read and stays in t_local), or the masked mean of T's
+outputs (mean, what configs without the key ran with).
+
+The pyramid: with `pyramid_4px` (the paper's: G outputs every scale from 4 px up) a synthesis
+block without up-sampling and with one convolution (StyleGAN2's 4x4 layer) works on the learned
+4x4 constant (the 8 px block's width) and gives the 4 px RGB output, and D takes a 4 px input level (a 1x1 stem joining the trunk where its
+features are 4x4, judged there); without it (configs written before the key) the pyramid starts
+at 8 px.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ class GigaGANModelConfig(ModelConfig):
     d_attn_resolutions: list[int] = setting(factory=list, each="[4, 4096]")  # D: L2 self-attn on block outputs
     d_text_layers: int = setting(1, bounds="[1, 32]")  # D's own learned text layers
     d_predictor_layers: int = setting(4, bounds="[1, 16]")  # psi: 1x1 convs modulated by D's text code
+    pyramid_4px: bool = False  # G's outputs and D's input levels go down to 4 px (the paper's), else 8 px
 
     def g_widths(self) -> list[int]:
         """One width per synthesis block (8 px, 16 px, ..., resolution)."""
@@ -78,12 +86,16 @@ class GigaGANModelConfig(ModelConfig):
             raise GanforgeError(f"model.d_channels has {len(self.d_channels)} widths; resolution {self.resolution} "
                                 f"needs {stages + 1} (one per D level, largest first, then 4 px), or []")
         attn_widths = [w for i, w in enumerate(self.g_widths()) if 8 * 2**i in self.attn_resolutions]
+        attn_widths += self.g_widths()[:1] if self.pyramid_4px and 4 in self.attn_resolutions else []
         attn_widths += [w for i, w in enumerate(self.d_widths()[1:])
                         if self.resolution // 2 ** (i + 1) in self.d_attn_resolutions]
         for width in [self.ch, *attn_widths]:
             if width % self.heads:
                 raise GanforgeError(f"attention width {width} (model.ch/channels/d_channels) must be divisible "
                                     f"by model.heads={self.heads}")
+
+
+GLOBAL_POOLS = ("mean", "eot")  # text.global_pool
 
 
 class TextLayers(nn.Module):
@@ -97,16 +109,25 @@ class TextLayers(nn.Module):
         block = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True, norm_first=True)
         self.layers = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.to_global = nn.Linear(width, out_dim)
-        self.width = width
+        self.width, self.pool = width, text.global_pool
 
     def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if ids.is_floating_point() or ids.ndim != 2:
             raise ValueError(f"GigaGAN takes caption token ids (N, L), got {ids.dtype} {tuple(ids.shape)}")
         feats = self.text(ids)
         local = self.layers(feats.tokens, src_key_padding_mask=~feats.mask)
-        weights = feats.mask.unsqueeze(-1).to(local.dtype)
-        pooled = (local * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-        return local, feats.mask, self.to_global(pooled)
+        mask = feats.mask
+        if self.pool == "eot":
+            eot = self.text.eot_index(ids, mask)
+            rows = torch.arange(len(ids), device=ids.device)
+            pooled = local[rows, eot]
+            if self.text.eot_is_token:  # t_local = T's output without the EOT token
+                mask = mask.clone()
+                mask[rows, eot] = False
+        else:
+            weights = mask.unsqueeze(-1).to(local.dtype)
+            pooled = (local * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        return local, mask, self.to_global(pooled)
 
 
 class AttentionBlock(nn.Module):
@@ -130,11 +151,12 @@ class AttentionBlock(nn.Module):
 
 class SynthesisBlock(nn.Module):
     def __init__(self, cfg: GigaGANModelConfig, text_width: int, attention: bool, in_ch: int | None = None,
-                 out_ch: int | None = None) -> None:
+                 out_ch: int | None = None, upsample: bool = True) -> None:
         super().__init__()
         in_ch, out_ch = in_ch or cfg.ch, out_ch or cfg.ch
+        self.upsample = upsample  # False: the 4 px block, one convolution on the constant (StyleGAN2's 4x4 layer)
         self.conv1 = AdaptiveKernelConv(in_ch, out_ch, cfg.style_dim, cfg.n_kernels)
-        self.conv2 = AdaptiveKernelConv(out_ch, out_ch, cfg.style_dim, cfg.n_kernels)
+        self.conv2 = AdaptiveKernelConv(out_ch, out_ch, cfg.style_dim, cfg.n_kernels) if upsample else None
         self.attention = nn.ModuleList(
             AttentionBlock(out_ch, text_width, cfg.heads, cfg.ff_mult) for _ in range(cfg.attn_depth if attention else 0)
         )
@@ -142,9 +164,11 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, h: torch.Tensor, w: torch.Tensor, tokens: torch.Tensor,
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+        if self.upsample:
+            h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
         h = F.leaky_relu(self.conv1(h, w), 0.2)
-        h = F.leaky_relu(self.conv2(h, w), 0.2)
+        if self.conv2 is not None:
+            h = F.leaky_relu(self.conv2(h, w), 0.2)
         for attention in self.attention:
             h = attention(h, tokens, mask)
         return h, self.to_rgb(h, w)
@@ -166,11 +190,13 @@ class GigaGANGenerator(nn.Module):
         self.mapping = nn.Sequential(*layers)
         widths = cfg.g_widths()
         self.const = nn.Parameter(torch.randn(1, widths[0], 4, 4))
-        self.blocks = nn.ModuleList(
+        base = [SynthesisBlock(cfg, self.encoder.width, 4 in cfg.attn_resolutions, widths[0], widths[0],
+                               upsample=False)] if cfg.pyramid_4px else []
+        self.blocks = nn.ModuleList(base + [
             SynthesisBlock(cfg, self.encoder.width, 4 * 2 ** (i + 1) in cfg.attn_resolutions,
                            widths[max(i - 1, 0)], widths[i])
             for i in range(stages)
-        )
+        ])
 
     @property
     def text(self) -> FrozenText:

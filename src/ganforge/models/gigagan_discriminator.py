@@ -14,6 +14,10 @@ one batch, the new level's stream joining at its depth). The losses (training/me
 take the GAN and matching-aware terms over every pair, averaged (the paper's V_MS-I/O sums them:
 a constant factor), and R1 on the sum of the pairs' logits.
 
+With `model.pyramid_4px` the pyramid has a 4 px level too: its 1x1 stem joins the trunk after
+the last down-sampling block (where the other streams are 4x4), before that level's attention,
+and the last predictor judges it with them: one more pair, (4, 4).
+
 The trunk's blocks are StyleGAN2's residual D blocks (conv3-conv3-avgpool, 1x1 skip, summed and
 scaled by 1/sqrt 2), with L2 self-attention on a block's output where its resolution is in
 `d_attn_resolutions`.
@@ -103,19 +107,24 @@ class GigaGANDiscriminator(nn.Module):
         self.predictors = nn.ModuleList(
             ScalePredictor(widths[k + 1], cfg.style_dim, cfg.d_predictor_layers) for k in range(levels)
         )
+        # the 4 px input level: a stem into the features after the last block (no block of its own)
+        self.stem_4px = nn.Conv2d(cfg.img_channels, widths[levels], 1) if cfg.pyramid_4px else None
         # column order of per_scale logits: (input resolution, resolution judged at), by input level
         self.pairs = [(self.resolutions[i], self.resolutions[j] // 2) for i in range(levels) for j in range(i, levels)]
+        if cfg.pyramid_4px:
+            self.pairs.append((4, 4))
 
     @property
     def text(self) -> FrozenText:
         return self.encoder.text
 
     def pyramid(self, x: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
-        """Images from the largest scale down to 8 px: G's outputs reversed, or x average-pooled."""
+        """Images from the largest scale down to 8 px (4 px with `pyramid_4px`): G's outputs
+        reversed, or x average-pooled."""
         if isinstance(x, (list, tuple)):
             return list(reversed(x))
         out = [x]
-        for _ in range(len(self.stems) - 1):
+        for _ in range(len(self.stems) - 1 + (self.stem_4px is not None)):
             out.append(F.avg_pool2d(out[-1], 2))
         return out
 
@@ -123,16 +132,23 @@ class GigaGANDiscriminator(nn.Module):
         """Logits (N, len(pairs)) with `per_scale`, else their mean (N,)."""
         _, _, t = self.encoder(y)
         scales = self.pyramid(x)
-        n = scales[0].shape[0]
+        if len(scales) != len(self.stems) + (self.stem_4px is not None):
+            raise ValueError(f"D takes a pyramid of {len(self.stems) + (self.stem_4px is not None)} images "
+                             f"(model.pyramid_4px={self.stem_4px is not None}), got {len(scales)}")
+        n, last = scales[0].shape[0], len(self.stems) - 1
         h: torch.Tensor | None = None
         judged: list[torch.Tensor] = []  # level j: (streams i <= j, N)
         for k, (stem, down, attention, predictor, image) in enumerate(
-                zip(self.stems, self.down, self.attention, self.predictors, scales, strict=True)):
+                zip(self.stems, self.down, self.attention, self.predictors, scales[: last + 1], strict=True)):
             new = stem(image)
             h = new if h is None else torch.cat([h, new.to(h.dtype)], 0)
-            h = attention(down(h))
-            judged.append(predictor(h, t.to(h.dtype).repeat(k + 1, 1)).view(k + 1, n))
-        out = torch.stack([judged[j][i] for i in range(len(judged)) for j in range(i, len(judged))], 1)
+            h = down(h)
+            if k == last and self.stem_4px is not None:  # the 4 px level joins the 4x4 features
+                h = torch.cat([h, self.stem_4px(scales[-1]).to(h.dtype)], 0)
+            h = attention(h)
+            judged.append(predictor(h, t.to(h.dtype).repeat(len(h) // n, 1)).view(len(h) // n, n))
+        streams = len(judged[-1])  # input levels
+        out = torch.stack([judged[j][i] for i in range(streams) for j in range(min(i, last), len(judged))], 1)
         return out if per_scale else out.mean(1)
 
 

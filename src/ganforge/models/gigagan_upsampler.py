@@ -53,6 +53,9 @@ class GigaGANUpsamplerModelConfig(GigaGANModelConfig):
         if self.channels:
             raise GanforgeError("model.channels (per-block widths) is for the base model; the upsampler's "
                                 "U-Net uses model.ch in every block: set model.channels=[]")
+        if self.pyramid_4px:
+            raise GanforgeError("model.pyramid_4px (a 4 px level in G's outputs and D's inputs) is for the base "
+                                "model; the upsampler's pyramid starts at 8 px: set model.pyramid_4px=false")
         if not self.low_resolution < self.resolution:
             raise GanforgeError(f"model.low_resolution={self.low_resolution} must be below "
                                 f"model.resolution={self.resolution}")

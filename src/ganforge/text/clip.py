@@ -75,6 +75,8 @@ class ClipTokenizer:
 class ClipText(nn.Module):
     """CLIPTextModel as an encoder: last hidden states, mask, pooled (end-of-text) feature."""
 
+    eot_is_token = True
+
     def __init__(self, path: Path) -> None:
         super().__init__()
         config = check_clip_folder(path)
@@ -95,6 +97,12 @@ class ClipText(nn.Module):
         mask = ids != CLIP_PAD
         out = self.model(input_ids=ids.clamp_min(0), attention_mask=mask.long())
         return TextFeatures(out.last_hidden_state, mask, out.pooler_output)
+
+    @staticmethod
+    def eot_index(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The end-of-text token as CLIP pools it: the highest id (<|endoftext|> is the last of
+        CLIP's vocabulary; padding is CLIP_PAD = -1, so it never wins), the first if repeated."""
+        return ids.argmax(1)
 
 
 # CLIP's image normalisation (OpenAI's preprocessing; transformers' CLIPImageProcessor defaults)

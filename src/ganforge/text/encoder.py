@@ -30,8 +30,19 @@ class TextFeatures:
     sentence: torch.Tensor
 
 
+def last_real_token(mask: torch.Tensor) -> torch.Tensor:
+    """(B, L) mask -> (B,) index of each row's last True (0 for a row without any)."""
+    last = mask.shape[1] - 1 - mask.flip(1).to(torch.uint8).argmax(1)
+    return torch.where(mask.any(1), last, torch.zeros_like(last))
+
+
 class TextEncoder(nn.Module):
-    """Word ids (B, L) -> TextFeatures; padding (id 0) is masked out of attention and pooling."""
+    """Word ids (B, L) -> TextFeatures; padding (id 0) is masked out of attention and pooling.
+
+    It has no end-of-text token: `eot_index` is the last word (what a causal or EOT-pooled
+    encoder's summary position would be), and `eot_is_token = False` keeps it a word of t_local."""
+
+    eot_is_token = False
 
     def __init__(self, vocab_size: int, max_len: int, width: int = 128, layers: int = 2,
                  heads: int = 4, embed_dim: int = 128) -> None:
@@ -52,6 +63,9 @@ class TextEncoder(nn.Module):
         weights = mask.unsqueeze(-1).to(h.dtype)
         pooled = (h * weights).sum(1) / weights.sum(1).clamp_min(1.0)
         return TextFeatures(h, mask, self.project(pooled))
+
+    def eot_index(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return last_real_token(mask)
 
 
 class ImageEncoder(nn.Module):
@@ -103,6 +117,15 @@ class FrozenText(nn.Module):
     def forward(self, ids: torch.Tensor) -> TextFeatures:
         with torch.no_grad():
             return self.text(ids)
+
+    @property
+    def eot_is_token(self) -> bool:
+        """Whether `eot_index` points at a special end-of-text token (CLIP) or at a word."""
+        return bool(self.text.eot_is_token)
+
+    def eot_index(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B,) position of each caption's end-of-text token (GigaGAN's t_global reads it)."""
+        return self.text.eot_index(ids, mask)
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] -> joint-embedding vectors (R-precision); needs the image tower."""

@@ -104,6 +104,14 @@ class TranslationTask(Task):
 
     def __init__(self, config: Config, data: TranslationData, guard: Guard, run_root: str = "") -> None:
         check_data(config, data)
+        # a config mistake: refused before the networks are built (building may print notes)
+        if config.eval.best_metric and not BEST_METRIC.fullmatch(config.eval.best_metric):
+            raise GanforgeError(
+                f"eval.best_metric '{config.eval.best_metric}' is not a translation metric; use one "
+                "of l1_, psnr_, ssim_, fid_, kid_, digit_accuracy_, attribute_accuracy_, "
+                "attribute_flip_accuracy_, reconstruction_l1_, diversity_l1_, diversity_features_, miou_ "
+                "+ AtoB/BtoA, or cycle_l1_A/B"
+            )
         evaluated = data  # an image-only mode on instance data is still judged with the masks
         if data.instances and self.model_kind(config) != "instances":
             data = without_masks(data)  # e.g. CycleGAN on InstaGAN's data: the images alone
@@ -166,13 +174,6 @@ class TranslationTask(Task):
             name: make_scheduler(opt, tc.epochs, tc.epochs_decay) for name, opt in self.optimizers.items()
         }
         self.evaluator = Evaluator(config, evaluated, self.device)
-        if config.eval.best_metric and not BEST_METRIC.fullmatch(config.eval.best_metric):
-            raise GanforgeError(
-                f"eval.best_metric '{config.eval.best_metric}' is not a translation metric; use one "
-                "of l1_, psnr_, ssim_, fid_, kid_, digit_accuracy_, attribute_accuracy_, "
-                "attribute_flip_accuracy_, reconstruction_l1_, diversity_l1_, diversity_features_, miou_ "
-                "+ AtoB/BtoA, or cycle_l1_A/B"
-            )
         if self.dist.rank > 0:  # dropout and crops of the networks differ between ranks
             torch.manual_seed(train.seed + RANK_SEED_STRIDE * self.dist.rank)
         self.step = 0
