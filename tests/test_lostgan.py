@@ -216,18 +216,22 @@ def test_wrong_labels_change_every_object_and_keep_boxes_and_empty_slots() -> No
     assert set(w[:, 0, 0].long().tolist()) == set(range(10)) - {3}  # every other class is drawn
 
 
-def test_mismatch_term_enters_d_loss_with_its_weight(tmp_path: Path) -> None:
-    """method.lambda_mismatch (off in the paper's setting): D's logged loss is lambda_obj L_obj +
-    lambda_img L_img + lambda_mismatch L_mismatch, and 0 leaves the term out."""
+def test_mismatch_and_style_terms_enter_the_losses_with_their_weights(tmp_path: Path) -> None:
+    """method.lambda_mismatch and method.lambda_style (ganforge options, 0 in the paper's setting):
+    the logged losses are L_D = lambda_obj L_obj + lambda_img L_img + lambda_mismatch L_mismatch and
+    L_G = lambda_obj L_obj + lambda_img L_img - lambda_style style_change; 0 leaves a term out."""
     for lam in (0.0, 2.0):
         out = tmp_path / f"m{lam}"
         assert main([*_train(out, 1), "method.lambda_obj=0.7", "method.lambda_img=0.3",
-                     f"method.lambda_mismatch={lam}"]) == 0
+                     f"method.lambda_mismatch={lam}", f"method.lambda_style={lam / 4}"]) == 0
         row = next(json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
                    if json.loads(line)["kind"] == "train")
-        assert ("loss_d_mismatch" in row) == (lam > 0)
+        assert ("loss_d_mismatch" in row) == ("style_change" in row) == (lam > 0)
         expected = 0.7 * row["loss_d_obj"] + 0.3 * row["loss_d_img"] + lam * row.get("loss_d_mismatch", 0.0)
         assert row["loss_d"] == pytest.approx(expected, rel=1e-5)
+        expected = 0.7 * row["loss_g_obj"] + 0.3 * row["loss_g_img"] - lam / 4 * row.get("style_change", 0.0)
+        assert row["loss_g"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert row["style_change"] > 0
 
 
 def test_sample_layout_cli_keeps_object_styles(runs: tuple[Path, Path], tmp_path: Path) -> None:

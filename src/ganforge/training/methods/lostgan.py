@@ -8,7 +8,9 @@ train.py. Hinge losses on the image and the object logits, weighted as in the pa
 (the objective's terms, so train.loss changes both). `method.lambda_mismatch` > 0 (a ganforge
 option, off by default) adds  lambda_mismatch L_D(o_r, o_w)  to D's loss, o_w the object logits of
 the real images with every label replaced by a random other one: D's label projection is then
-trained from the first step on, instead of only once G's objects look real. The reference repository's train.py also adds
+trained from the first step on, instead of only once G's objects look real. `method.lambda_style`
+> 0 (also off by default) subtracts  lambda_style mean|G(z) - G(z')| / mean|z_obj - z_obj'|  from
+G's loss, z' = z with the object style codes redrawn: G is paid for using them. The reference repository's train.py also adds
 an L1 and a VGG feature loss to G (the v2 code); the v1 paper has neither, and neither is here.
 """
 
@@ -38,6 +40,10 @@ class LostGANMethodConfig(AdversarialMethodConfig):
     # ganforge option, not in LostGAN (0 = the paper): D's object path also sees real crops with a
     # wrong label as fakes (the matching-aware D of Reed et al. 2016's GAN-CLS), weighted so
     lambda_mismatch: float = setting(0.0, bounds=AT_LEAST_0)
+    # ganforge option, not in LostGAN (0 = the paper): G also maximises how much its images change
+    # per change of the object style codes, |G(z_im, z_obj) - G(z_im, z_obj')| / |z_obj - z_obj'|
+    # (the diversity-sensitive term of Yang et al. 2019 / mode seeking of Mao et al. 2019)
+    lambda_style: float = setting(0.0, bounds=AT_LEAST_0)
 
     def check(self, config: Any = None) -> None:
         if config is not None and config.data.hflip:
@@ -96,8 +102,17 @@ class LostGAN(Adversarial):
         _, y = self.ctx.real_batch()
         y = y[:n]
         z, _ = self.latent(y.shape[0])
-        out = self.ctx.discriminate(self.ctx.generate(z, y), y)
+        fake = self.ctx.generate(z, y)
+        out = self.ctx.discriminate(fake, y)
         loss_img = self.ctx.objective.g_loss(out.logits)
         loss_obj = self.ctx.objective.g_loss(out.heads["objects"].float())
         loss = self.cfg.lambda_obj * loss_obj + self.cfg.lambda_img * loss_img
-        return loss, {"loss_g_img": loss_img.detach(), "loss_g_obj": loss_obj.detach()}
+        extra = {"loss_g_img": loss_img.detach(), "loss_g_obj": loss_obj.detach()}
+        if self.cfg.lambda_style > 0:
+            z2 = z.clone()
+            start = self.ctx.config.model.dim_z
+            z2[:, start:] = self.latent(y.shape[0])[0][:, start:]
+            change = (fake - self.ctx.generate(z2, y)).abs().mean().float() / (z - z2)[:, start:].abs().mean().float()
+            loss = loss - self.cfg.lambda_style * change
+            extra["style_change"] = change.detach()
+        return loss, extra
