@@ -10,8 +10,10 @@ option, off by default) adds  lambda_mismatch L_D(o_r, o_w)  to D's loss, o_w th
 the real images with every label replaced by a random other one: D's label projection is then
 trained from the first step on, instead of only once G's objects look real. `method.lambda_style`
 > 0 (also off by default) subtracts  lambda_style mean|G(z) - G(z')| / mean|z_obj - z_obj'|  from
-G's loss, z' = z with the object style codes redrawn: G is paid for using them. The reference repository's train.py also adds
-an L1 and a VGG feature loss to G (the v2 code); the v1 paper has neither, and neither is here.
+G's loss, z' = z with the object style codes redrawn: G is paid for using them (its second
+forward also updates G's batch-norm statistics a second time). The reference repository's
+train.py also adds an L1 and a VGG feature loss to G (the v2 code); the v1 paper has neither, and
+neither is here.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class LostGANMethodConfig(AdversarialMethodConfig):
 def wrong_labels(y: torch.Tensor, n_classes: int) -> torch.Tensor:
     """The layouts y (B, O, 5) with each non-empty slot's label replaced by a uniformly drawn
     other class (empty slots, label -1, stay empty)."""
+    if n_classes < 2:
+        raise GanforgeError("method.lambda_mismatch needs at least 2 object classes; set method.lambda_mismatch=0")
     labels = y[..., 0].round().long()
     shift = torch.randint(1, n_classes, labels.shape, device=y.device)
     out = y.clone()
