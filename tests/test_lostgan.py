@@ -216,6 +216,16 @@ def test_wrong_labels_change_every_object_and_keep_boxes_and_empty_slots() -> No
     assert set(w[:, 0, 0].long().tolist()) == set(range(10)) - {3}  # every other class is drawn
 
 
+def test_box_mask_marks_pixel_centres_inside_non_empty_boxes() -> None:
+    from ganforge.training.methods.lostgan import box_mask
+
+    y = torch.tensor([[[3, 0.25, 0.0, 0.5, 0.25], [-1, 0, 0, 1, 1]], [[0, 0.0, 0.5, 0.3, 0.5], [1, 0.9, 0.9, 0.1, 0.1]]])
+    expected = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
+    expected[0, 0, 0, 1:3] = True  # centres 0.375, 0.625 in [0.25, 0.75); row centre 0.125 < 0.25
+    expected[1, 0, 2:, 0] = True  # the second box's 0.1 side holds no pixel centre of a 4x4 grid
+    assert torch.equal(box_mask(y, 4), expected)
+
+
 def test_mismatch_and_style_terms_enter_the_losses_with_their_weights(tmp_path: Path) -> None:
     """method.lambda_mismatch and method.lambda_style (ganforge options, 0 in the paper's setting):
     the logged losses are L_D = lambda_obj L_obj + lambda_img L_img + lambda_mismatch L_mismatch and
@@ -223,7 +233,8 @@ def test_mismatch_and_style_terms_enter_the_losses_with_their_weights(tmp_path: 
     for lam in (0.0, 2.0):
         out = tmp_path / f"m{lam}"
         assert main([*_train(out, 1), "method.lambda_obj=0.7", "method.lambda_img=0.3",
-                     f"method.lambda_mismatch={lam}", f"method.lambda_style={lam / 4}"]) == 0
+                     f"method.lambda_mismatch={lam}", f"method.lambda_style={lam / 4}",
+                     f"method.style_in_boxes={str(lam > 0).lower()}"]) == 0
         row = next(json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
                    if json.loads(line)["kind"] == "train")
         assert ("loss_d_mismatch" in row) == ("style_change" in row) == (lam > 0)

@@ -46,6 +46,7 @@ class LostGANMethodConfig(AdversarialMethodConfig):
     # per change of the object style codes, |G(z_im, z_obj) - G(z_im, z_obj')| / |z_obj - z_obj'|
     # (the diversity-sensitive term of Yang et al. 2019 / mode seeking of Mao et al. 2019)
     lambda_style: float = setting(0.0, bounds=AT_LEAST_0)
+    style_in_boxes: bool = False  # lambda_style's pixel change over the layout's boxes only
 
     def check(self, config: Any = None) -> None:
         if config is not None and config.data.hflip:
@@ -66,6 +67,16 @@ def wrong_labels(y: torch.Tensor, n_classes: int) -> torch.Tensor:
     out = y.clone()
     out[..., 0] = torch.where(labels >= 0, (labels + shift) % n_classes, labels).to(y.dtype)
     return out
+
+
+def box_mask(y: torch.Tensor, side: int) -> torch.Tensor:
+    """(B, 1, side, side): 1 at the pixel centres inside some non-empty box of layouts y (B, O, 5)."""
+    c = (torch.arange(side, device=y.device, dtype=y.dtype) + 0.5) / side
+    x0, y0, w, h = (y[..., i, None] for i in range(1, 5))
+    in_x = (c >= x0) & (c < x0 + w)  # (B, O, side)
+    in_y = (c >= y0) & (c < y0 + h)
+    inside = (in_y[..., :, None] & in_x[..., None, :]) & (y[..., 0, None, None] >= 0)
+    return inside.any(1, keepdim=True)
 
 
 @method("lostgan")
@@ -116,7 +127,13 @@ class LostGAN(Adversarial):
             z2 = z.clone()
             start = self.ctx.config.model.dim_z
             z2[:, start:] = self.latent(y.shape[0])[0][:, start:]
-            change = (fake - self.ctx.generate(z2, y)).abs().mean().float() / (z - z2)[:, start:].abs().mean().float()
+            diff = (fake - self.ctx.generate(z2, y)).abs().float()
+            if self.cfg.style_in_boxes:
+                inside = box_mask(y, fake.shape[-1]).to(diff.dtype)
+                pixels = (diff * inside).sum() / (inside.sum() * diff.shape[1]).clamp_min(1)
+            else:
+                pixels = diff.mean()
+            change = pixels / (z - z2)[:, start:].abs().mean().float()
             loss = loss - self.cfg.lambda_style * change
             extra["style_change"] = change.detach()
         return loss, extra
