@@ -64,6 +64,37 @@ def label_vs_style(g: Generator, slots: int, seeds: int = 8) -> dict[str, float]
 
 
 @torch.no_grad()
+def d_object_labels(run: Path, checkpoint: Path | None, n: int = 300) -> dict[str, float]:
+    """Does D's object path know the digits? On the first n real canvases: how often the object
+    logit with the true label is the largest of the ten labels' (chance 0.1) and beats one random
+    wrong label (chance 0.5). G can only learn identity from D's projection of the label."""
+    from ganforge.models.lostgan import LostGANDiscriminator, LostGANModelConfig
+    from ganforge.training.methods.lostgan import wrong_labels
+
+    path = checkpoint or sorted((run / "checkpoints").glob("step_*.pt"))[-1]
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    fields = LostGANModelConfig.__dataclass_fields__
+    cfg = LostGANModelConfig(**{k: v for k, v in state["config"]["model"].items() if k in fields})
+    cfg.n_classes = 10
+    d = LostGANDiscriminator(cfg)
+    d.load_state_dict(state["D"])
+    d.eval()
+    data = load_layout_digits(cfg.resolution, cfg.img_channels)
+    x, layouts = data.images[:n].float() / 127.5 - 1, data.layouts[:n]
+    per_label = []
+    for c in range(10):
+        lay = layouts.clone()
+        lay[..., 0] = torch.where(lay[..., 0] >= 0, torch.full_like(lay[..., 0], c), lay[..., 0])
+        per_label.append(d(x, lay, heads=True)[1]["objects"])
+    logits = torch.stack(per_label, 1)
+    true = d(x, layouts, heads=True)[1]
+    torch.manual_seed(0)
+    wrong = d(x, wrong_labels(layouts, 10), heads=True)[1]["objects"]
+    return {"checkpoint": str(path), "argmax_is_label": float((logits.argmax(1) == true["object_labels"]).float().mean()),
+            "true_beats_random_wrong": float((true["objects"] > wrong).float().mean())}
+
+
+@torch.no_grad()
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("run", type=Path)
@@ -94,6 +125,7 @@ def main() -> None:
         "real_ceiling": {"obj_acc": object_accuracy(real, layouts, data.class_names), **box_iou(real, layouts)},
     }
     result["label_vs_style"] = label_vs_style(g, slots)
+    result["d_object_labels"] = d_object_labels(args.run, args.checkpoint)
     # the edit test: the same seed (so each slot's style code) for every edited layout
     names = list(EDITS)
     grid_layouts = parse_layouts([{"objects": EDITS[k]} for k in names], g.class_names, slots, "edits")

@@ -205,6 +205,46 @@ def test_recipe_trains_two_steps_and_resumes_exactly(runs: tuple[Path, Path]) ->
     assert all(math.isfinite(v) for row in losses for v in row.values())
 
 
+def test_wrong_labels_change_every_object_and_keep_boxes_and_empty_slots() -> None:
+    from ganforge.training.methods.lostgan import wrong_labels
+
+    torch.manual_seed(0)
+    y = torch.tensor([[[3, 0.1, 0.2, 0.3, 0.4], [-1, 0, 0, 0, 0], [9, 0.5, 0.5, 0.2, 0.2]]]).repeat(200, 1, 1)
+    w = wrong_labels(y, 10)
+    assert torch.equal(w[..., 1:], y[..., 1:]) and (w[:, 1, 0] == -1).all()
+    assert (w[:, [0, 2], 0] != y[:, [0, 2], 0]).all()
+    assert set(w[:, 0, 0].long().tolist()) == set(range(10)) - {3}  # every other class is drawn
+
+
+def test_box_mask_marks_pixel_centres_inside_non_empty_boxes() -> None:
+    from ganforge.training.methods.lostgan import box_mask
+
+    y = torch.tensor([[[3, 0.25, 0.0, 0.5, 0.25], [-1, 0, 0, 1, 1]], [[0, 0.0, 0.5, 0.3, 0.5], [1, 0.9, 0.9, 0.1, 0.1]]])
+    expected = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
+    expected[0, 0, 0, 1:3] = True  # centres 0.375, 0.625 in [0.25, 0.75); row centre 0.125 < 0.25
+    expected[1, 0, 2:, 0] = True  # the second box's 0.1 side holds no pixel centre of a 4x4 grid
+    assert torch.equal(box_mask(y, 4), expected)
+
+
+def test_mismatch_and_style_terms_enter_the_losses_with_their_weights(tmp_path: Path) -> None:
+    """method.lambda_mismatch and method.lambda_style (ganforge options, 0 in the paper's setting):
+    the logged losses are L_D = lambda_obj L_obj + lambda_img L_img + lambda_mismatch L_mismatch and
+    L_G = lambda_obj L_obj + lambda_img L_img - lambda_style style_change; 0 leaves a term out."""
+    for lam in (0.0, 2.0):
+        out = tmp_path / f"m{lam}"
+        assert main([*_train(out, 1), "method.lambda_obj=0.7", "method.lambda_img=0.3",
+                     f"method.lambda_mismatch={lam}", f"method.lambda_style={lam / 4}",
+                     f"method.style_in_boxes={str(lam > 0).lower()}"]) == 0
+        row = next(json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()
+                   if json.loads(line)["kind"] == "train")
+        assert ("loss_d_mismatch" in row) == ("style_change" in row) == (lam > 0)
+        expected = 0.7 * row["loss_d_obj"] + 0.3 * row["loss_d_img"] + lam * row.get("loss_d_mismatch", 0.0)
+        assert row["loss_d"] == pytest.approx(expected, rel=1e-5)
+        expected = 0.7 * row["loss_g_obj"] + 0.3 * row["loss_g_img"] - lam / 4 * row.get("style_change", 0.0)
+        assert row["loss_g"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert row["style_change"] > 0
+
+
 def test_sample_layout_cli_keeps_object_styles(runs: tuple[Path, Path], tmp_path: Path) -> None:
     run = runs[0]
     layout = [{"objects": [{"label": "3", "box": [0.1, 0.1, 0.4, 0.4]}, {"label": "7", "box": [0.5, 0.5, 0.4, 0.4]}]},
