@@ -116,6 +116,14 @@ def biggan_rows(g, n, judges, scales):
     return rows
 
 
+def held_out_digits(mnist_dir: Path, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n // 10 MNIST test digits per class (seed 0) at 32 px in [-1, 1], and their labels."""
+    mnist = load_mnist_dataset(mnist_dir, 32, 1)
+    rng = np.random.default_rng(0)
+    picked = np.concatenate([rng.choice(np.flatnonzero(mnist.labels.numpy() == c), n // 10, replace=False)
+                             for c in range(10)])
+    return mnist.images[picked].float() / 127.5 - 1.0, mnist.labels[picked].long()
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stylegan", type=Path, required=True)
@@ -133,11 +141,7 @@ def main() -> None:
     code = in_w(sg, samples(sg, args.samples))
     inputs = {"samples": (code, render(sg, code))}
     if args.project:
-        mnist = load_mnist_dataset(args.mnist, 32, 1)
-        rng = np.random.default_rng(0)
-        picked = np.concatenate([rng.choice(np.flatnonzero(mnist.labels.numpy() == c), args.project // 10, replace=False)
-                                 for c in range(10)])
-        target = mnist.images[picked].float() / 127.5 - 1.0
+        target, _ = held_out_digits(args.mnist, args.project)
         result = project(sg, target, ProjectSettings(space="w", steps=args.steps), choose_perceptual(None, "digits"))
         inputs["mnist projected (W)"] = (result.code, result.reconstruction)
     strengths = {"svm": [2.0, 4.0, 6.0], "mean": [0.5, 1.0, 1.5, 2.0]}

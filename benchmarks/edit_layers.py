@@ -26,11 +26,10 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from _report import provenance, write_result
-from class_edits import in_w, predict, samples, subset
+from class_edits import held_out_digits, in_w, predict, samples, subset
 from edit_preservation import (
     Set,
     class_means,
@@ -42,7 +41,6 @@ from edit_preservation import (
     with_random_noise,
 )
 from ganforge import load
-from ganforge.data.mnist import load_mnist_dataset
 from ganforge.editing import directions as find
 from ganforge.editing.codes import LatentCode, to_styles
 from ganforge.editing.directions import parse_layers
@@ -190,11 +188,7 @@ def main() -> None:
     perceptual = choose_perceptual(None, "digits")
     real = labels = None
     if args.project:
-        mnist = load_mnist_dataset(args.mnist, 32, 1)
-        rng = np.random.default_rng(0)
-        picked = np.concatenate([rng.choice(np.flatnonzero(mnist.labels.numpy() == c), args.project // 10, replace=False)
-                                 for c in range(10)])
-        real, labels = mnist.images[picked].float() / 127.5 - 1.0, mnist.labels[picked].long()
+        real, labels = held_out_digits(args.mnist, args.project)
     keep: dict = {}
     sg = load(args.stylegan)
     z_code = samples(sg, args.samples)
